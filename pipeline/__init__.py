@@ -1,0 +1,1 @@
+"""PARNet pipeline: raw videos -> frames -> 2D poses -> segment indexes -> PARNet -> metrics."""
