@@ -3,8 +3,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import warnings
+
 import pytest
-import torch
+
+# torch.cuda imports the deprecated pynvml on import; nothing this project can act on.
+warnings.filterwarnings("ignore", message="The pynvml package is deprecated", category=FutureWarning)
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Real public files for tests live beside the checkout (../shared/datasets), never inside it.
@@ -21,3 +26,4 @@ def shared_datasets() -> Path:
         pytest.fail(f"{SHARED_DATASETS} not found: the real test files must sit in ../shared/datasets "
                     "beside the checkout (or set PARNET_SHARED_DATASETS)")
     return SHARED_DATASETS
+

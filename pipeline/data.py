@@ -1,0 +1,209 @@
+"""Clips for the model: TSN frame sampling, the spatial transforms applied identically to frames
+and keypoints, and the torch Dataset.
+
+Coordinates: a keypoint at continuous pixel position x (pixel i spans [i, i+1)) is stored
+normalised as x / width. Every transform is one crop box in source pixels, a resize of that box to
+S x S and an optional horizontal flip, applied to images with PIL's box resize and to keypoints
+with the same affine map, so a keypoint stays on its pixel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline.keypoints import FLIP_PERM, NUM_KEYPOINTS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class View:
+    """A crop box (x0, y0, x1, y1) in source pixels, resized to size x size, optionally mirrored."""
+    box: tuple[float, float, float, float]
+    size: int
+    flip: bool = False
+
+
+def sample_indices(seg_start, seg_end, mid, train: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """Train: one random frame per segment; test: the middle frame of each segment."""
+    if not train:
+        return np.asarray(mid, dtype=np.int64)
+    lo, hi = np.asarray(seg_start), np.asarray(seg_end)
+    return (lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)).astype(np.int64)
+
+
+def train_view(width: int, height: int, size: int, scales, flip_prob: float,
+               rng: np.random.Generator) -> View:
+    """Multi-scale random crop (TSN): crop sides are the short side times a scale each, the two
+    scales at most one step apart in ``scales``; the offset is uniform; then a flip with
+    probability ``flip_prob``."""
+    base = min(width, height)
+    i = int(rng.integers(len(scales)))
+    j = int(np.clip(i + rng.integers(-1, 2), 0, len(scales) - 1))
+    cw, ch = base * scales[i], base * scales[j]
+    x0 = float(rng.random() * (width - cw))
+    y0 = float(rng.random() * (height - ch))
+    return View((x0, y0, x0 + cw, y0 + ch), size, bool(rng.random() < flip_prob))
+
+
+def test_view(width: int, height: int, size: int, resize_short: int) -> View:
+    """Short side to ``resize_short``, then the centre ``size`` x ``size`` crop."""
+    side = size * min(width, height) / resize_short
+    x0, y0 = (width - side) / 2, (height - side) / 2
+    return View((x0, y0, x0 + side, y0 + side), size, False)
+
+
+def apply_view_image(img: Image.Image, view: View) -> Image.Image:
+    out = img.resize((view.size, view.size), Image.BILINEAR, box=view.box)
+    return out.transpose(Image.FLIP_LEFT_RIGHT) if view.flip else out
+
+
+def apply_view_points(points: np.ndarray, width: float, height: float, view: View) -> np.ndarray:
+    """[..., 14, 3] (x, y, conf) normalised to the source frame -> normalised to the view.
+    A flip also swaps left and right joints; missing joints (NaN) stay missing."""
+    x0, y0, x1, y1 = view.box
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., 0] = (out[..., 0] * width - x0) / (x1 - x0)
+    out[..., 1] = (out[..., 1] * height - y0) / (y1 - y0)
+    if view.flip:
+        out = out[..., FLIP_PERM, :]
+        out[..., 0] = 1.0 - out[..., 0]
+    return out
+
+
+def model_pose_inputs(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[T, N, 14, 3] normalised -> (poses [T, N, 14, 2] with missing joints 0, person mask [T, N])."""
+    present = (points[..., 2] > 0) & np.isfinite(points[..., :2]).all(-1)
+    poses = np.where(present[..., None], points[..., :2], 0.0).astype(np.float32)
+    return poses, present.any(-1)
+
+
+def normalize_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., 3, H, W] -> float, ImageNet mean/std."""
+    mean = torch.tensor(IMAGENET_MEAN, device=frames.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=frames.device).view(3, 1, 1)
+    return (frames.float() / 255.0 - mean) / std
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Clips of one subset of a split index.
+
+    Item ``i`` of epoch ``e`` is requested as index ``e * len(self) + i``: its randomness comes from
+    (seed, e, i) alone, so results do not depend on the number of loader workers and a resumed run
+    draws exactly what an uninterrupted one would.
+    """
+
+    def __init__(self, index, *, frames_dir: Path | None, poses: dict[str, np.ndarray] | None,
+                 sizes: dict[str, tuple[int, int]], max_persons: int, train: bool, input_size: int,
+                 resize_short: int, crop_scales, flip_prob: float, seed: int):
+        self.rows = index.reset_index(drop=True)
+        self.frames_dir = Path(frames_dir) if frames_dir is not None else None
+        self.poses = poses
+        self.sizes = sizes
+        self.max_persons = max_persons
+        self.train = train
+        self.input_size = input_size
+        self.resize_short = resize_short
+        self.crop_scales = tuple(crop_scales)
+        self.flip_prob = flip_prob
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def view_for(self, width: int, height: int, rng: np.random.Generator | None) -> View:
+        if self.train:
+            return train_view(width, height, self.input_size, self.crop_scales, self.flip_prob, rng)
+        return test_view(width, height, self.input_size, self.resize_short)
+
+    def __getitem__(self, i: int) -> dict:
+        epoch, idx = divmod(int(i), len(self.rows))
+        row = self.rows.iloc[idx]
+        rng = np.random.default_rng([self.seed, epoch, idx])
+        frames_idx = sample_indices(row.seg_start, row.seg_end, row.mid, self.train, rng)
+        width, height = self.sizes[row.video_id]
+        view = self.view_for(width, height, rng)
+        item = {"label": int(row.label_id), "index": idx, "frame_indices": torch.from_numpy(frames_idx)}
+        if self.frames_dir is not None:
+            video_dir = self.frames_dir / row.video_id
+            frames = []
+            for f in frames_idx:
+                with Image.open(video_dir / f"{int(f):06d}.jpg") as img:
+                    frames.append(np.asarray(apply_view_image(img.convert("RGB"), view)))
+            item["frames"] = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+        else:
+            item["frames"] = torch.zeros(0, dtype=torch.uint8)
+        if self.poses is not None:
+            video = self.poses[row.video_id]
+            picked = video[np.minimum(frames_idx, len(video) - 1), : self.max_persons]
+            poses, mask = model_pose_inputs(apply_view_points(picked, width, height, view))
+            item["poses"] = torch.from_numpy(poses)
+            item["person_mask"] = torch.from_numpy(mask)
+        else:
+            item["poses"] = torch.zeros(0)
+            item["person_mask"] = torch.zeros(0, dtype=torch.bool)
+        return item
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Indices ``epoch * n + i`` (see ClipDataset), shuffled by a generator seeded from (seed, epoch)."""
+
+    def __init__(self, n: int, *, epoch: int, seed: int, shuffle: bool):
+        self.n, self.epoch, self.seed, self.shuffle = n, epoch, seed, shuffle
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        order = np.arange(self.n)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.n)
+        return iter((self.epoch * self.n + order).tolist())
+
+
+def empty_poses(num_frames: int, max_persons: int) -> np.ndarray:
+    arr = np.full((max(num_frames, 1), max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
+    arr[..., 2] = 0
+    return arr
+
+
+@dataclass
+class SplitData:
+    """Everything a run reads: the split index, class names, dense poses and frame sizes."""
+    index: "pd.DataFrame"
+    classes: list[str]
+    poses: dict[str, np.ndarray]
+    sizes: dict[str, tuple[int, int]]
+    pose_only: bool
+
+    def subset(self, name: str) -> "pd.DataFrame":
+        return self.index[self.index["subset"] == name]
+
+
+def load_split_data(index_path: Path, frames_table_path: Path, poses_path: Path,
+                    pose_videos_path: Path, max_persons: int) -> SplitData:
+    import pandas as pd
+
+    from pipeline.io import read_parquet_metadata
+    from pipeline.pose.schema import read_poses, to_dense
+
+    index = pd.read_parquet(index_path)
+    meta = read_parquet_metadata(index_path)
+    counts = dict(zip(index["video_id"], index["num_frames"].astype(int)))
+    poses = to_dense(read_poses(poses_path, counts), counts, max_persons)
+    sizes = {}
+    for table_path in (pose_videos_path, frames_table_path):  # decoded sizes win where present
+        if Path(table_path).exists():
+            t = pd.read_parquet(table_path)
+            t = t[(t["status"] == "ok") & t["video_id"].isin(counts)]
+            sizes.update({v: (int(w), int(h)) for v, w, h in zip(t["video_id"], t["width"], t["height"])})
+    missing = sorted(set(counts) - set(sizes))
+    if missing:
+        raise ValueError(f"{index_path}: no frame size known for {missing[:5]} (decode/pose tables)")
+    return SplitData(index=index, classes=list(meta["classes"]), poses=poses, sizes=sizes,
+                     pose_only=bool(meta.get("pose_only", False)))

@@ -1,0 +1,88 @@
+"""The decode stage: every video of a manifest into a folder of JPEG frames, resumable per video,
+plus a table of what was decoded (frame counts from the decoder, fps, size, status)."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.datasets.base import Manifest
+from pipeline.io import atomic_dir, read_json, write_json, write_parquet
+from pipeline.parallel import map_videos
+from pipeline.video import DecodeError, decode_to_frames
+
+META_FILE = "meta.json"
+TABLE_COLUMNS = ("video_id", "path", "status", "error", "num_frames", "fps", "width", "height")
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    short_side: int
+    fps: float | None
+    jpeg_quality: int
+
+
+class StrictModeError(RuntimeError):
+    pass
+
+
+def _decode_one(job: tuple[str, str], *, root: Path, frames_dir: Path, settings: DecodeSettings) -> dict:
+    video_id, rel_path = job
+    row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "num_frames": 0,
+           "fps": 0.0, "width": 0, "height": 0}
+    target = frames_dir / video_id
+    meta_path = target / META_FILE
+    if meta_path.exists():
+        meta = read_json(meta_path)
+        if meta.get("settings") == asdict(settings):
+            row.update(meta["video"], status="ok")
+            return row
+    try:
+        with atomic_dir(target) as tmp:
+            decoded = decode_to_frames(root / rel_path, tmp, short_side=settings.short_side,
+                                       fps=settings.fps, jpeg_quality=settings.jpeg_quality)
+            write_json(tmp / META_FILE, {"settings": asdict(settings), "video": asdict(decoded)})
+    except DecodeError as err:
+        shutil.rmtree(target, ignore_errors=True)
+        row.update(status="failed", error=str(err))
+        return row
+    row.update(asdict(decoded))
+    return row
+
+
+def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path: Path, *,
+                   settings: DecodeSettings, workers: int, strict: bool) -> pd.DataFrame:
+    """Decode every video of the manifest; return (and write) the per-video table.
+
+    Videos already decoded with the same settings are skipped. A video that fails is recorded
+    with its error and the rest go on, unless ``strict``.
+    """
+    manifest = Manifest.load(manifest_path)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    videos = manifest.videos
+    if manifest.pose_only:
+        # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
+        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "num_frames": 0,
+                 "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
+    else:
+        jobs = list(zip(videos["video_id"], videos["path"]))
+        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings)
+        rows = []
+        for row in map_videos(fn, jobs, workers=workers, desc=f"decode {manifest.dataset}"):
+            if row["status"] != "ok" and strict:
+                raise StrictModeError(f"{row['error']}\n(strict: true in params.yaml stops at the first "
+                                      "bad video; set strict: false to record it and go on)")
+            rows.append(row)
+    keep = set(videos["video_id"])
+    for stale in frames_dir.iterdir():
+        if stale.is_dir() and stale.name not in keep:
+            shutil.rmtree(stale)
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values("video_id", ignore_index=True)
+    table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
+    write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
+                  metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
+    return table

@@ -1,0 +1,226 @@
+"""params.yaml as typed, validated dataclasses. Loaded once at a stage's boundary; everything below
+receives plain values."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing a key, has an unknown one, or a bad value."""
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    videos_per_class: int = 24
+    num_frames: int = 40
+    width: int = 160
+    height: int = 120
+    fps: int = 15
+    seed: int = 0
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class DatasetParams:
+    adapter: str
+    root: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunParams:
+    dataset: str
+    split: str
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    fps: float | None = None
+    short_side: int = 128
+    jpeg_quality: int = 3
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class GroundTruthParams:
+    noise_std: float = 0.01
+    drop_prob: float = 0.05
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PoseParams:
+    estimator: str = "groundtruth"
+    max_persons: int = 4
+    dtype: str = "float32"
+    workers: int = 2
+    groundtruth: GroundTruthParams = field(default_factory=GroundTruthParams)
+    blazepose: dict = field(default_factory=dict)
+    openpose: dict = field(default_factory=dict)
+
+    def backend_options(self) -> dict:
+        """The section of the chosen estimator (dicts for the image-based backends)."""
+        section = getattr(self, self.estimator)
+        return dataclasses.asdict(section) if dataclasses.is_dataclass(section) else dict(section)
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    num_segments: int = 16
+    val_fraction: float = 0.15
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    input_size: int = 112
+    resize_short: int = 128
+    crop_scales: tuple = (1.0, 0.875, 0.75, 0.66)
+    flip_prob: float = 0.3
+    batch_size: int = 8
+    epochs: int = 12
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    schedule: str = "cosine"
+    workers: int = 1
+    threads: int = 2
+    device: str = "auto"
+    amp: bool = False
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class GateParams:
+    tolerance: float = 0.03
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    strict: bool
+    synth: SynthParams
+    datasets: dict[str, DatasetParams]
+    runs: dict[str, RunParams]
+    decode: DecodeParams
+    pose: PoseParams
+    index: IndexParams
+    model: dict
+    train: TrainParams
+    evaluate: EvaluateParams
+    gate: GateParams
+
+    def dataset(self, name: str) -> DatasetParams:
+        if name not in self.datasets:
+            raise ParamsError(f"params.yaml: dataset {name!r} is not under `datasets:` "
+                              f"(known: {sorted(self.datasets)})")
+        return self.datasets[name]
+
+    def run(self, name: str) -> RunParams:
+        if name not in self.runs:
+            raise ParamsError(f"params.yaml: run {name!r} is not under `runs:` (known: {sorted(self.runs)})")
+        return self.runs[name]
+
+
+def _build(cls, data: Any, where: str):
+    """Instantiate dataclass ``cls`` from a mapping, naming the params.yaml section on any error."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"params.yaml: `{where}` must be a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ParamsError(f"params.yaml: unknown key(s) {unknown} in `{where}`; allowed: {sorted(known)}")
+    values = {}
+    for name, value in data.items():
+        f = known[name]
+        if dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING
+                                    else None):
+            value = _build(f.default_factory, value, f"{where}.{name}")
+        elif f.type in ("tuple",) and isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise ParamsError(f"params.yaml: `{where}`: {err}") from None
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ParamsError(f"params.yaml: {message}")
+
+
+def parse_params(raw: dict) -> Params:
+    _check(isinstance(raw, dict), "the file must hold a mapping")
+    sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
+                "train", "evaluate", "gate"}
+    unknown = sorted(set(raw) - sections)
+    _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
+    datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
+                for name, cfg in (raw.get("datasets") or {}).items()}
+    runs = {name: _build(RunParams, cfg, f"runs.{name}") for name, cfg in (raw.get("runs") or {}).items()}
+    runs = {name: dataclasses.replace(run, split=str(run.split)) for name, run in runs.items()}
+    params = Params(
+        seed=int(raw.get("seed", 0)),
+        strict=bool(raw.get("strict", False)),
+        synth=_build(SynthParams, raw.get("synth"), "synth"),
+        datasets=datasets,
+        runs=runs,
+        decode=_build(DecodeParams, raw.get("decode"), "decode"),
+        pose=_build(PoseParams, raw.get("pose"), "pose"),
+        index=_build(IndexParams, raw.get("index"), "index"),
+        model=dict(raw.get("model") or {}),
+        train=_build(TrainParams, raw.get("train"), "train"),
+        evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
+        gate=_build(GateParams, raw.get("gate"), "gate"),
+    )
+    _validate(params)
+    return params
+
+
+def _validate(p: Params) -> None:
+    for name, run in p.runs.items():
+        _check(run.dataset in p.datasets, f"runs.{name}.dataset {run.dataset!r} is not under `datasets:`")
+    _check(p.decode.short_side >= 16, "decode.short_side must be >= 16")
+    _check(p.decode.fps is None or p.decode.fps > 0, "decode.fps must be null or > 0")
+    _check(2 <= p.decode.jpeg_quality <= 31, "decode.jpeg_quality must be in 2..31")
+    _check(p.pose.estimator in ("groundtruth", "blazepose", "openpose"),
+           f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose")
+    _check(p.pose.max_persons >= 1, "pose.max_persons must be >= 1")
+    _check(p.pose.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
+    _check(0 <= p.pose.groundtruth.drop_prob < 1, "pose.groundtruth.drop_prob must be in [0, 1)")
+    _check(p.pose.groundtruth.noise_std >= 0, "pose.groundtruth.noise_std must be >= 0")
+    _check(p.index.num_segments >= 2, "index.num_segments must be >= 2")
+    _check(0 <= p.index.val_fraction < 1, "index.val_fraction must be in [0, 1)")
+    t = p.train
+    _check(t.input_size >= 16 and t.resize_short >= t.input_size,
+           "train.resize_short must be >= train.input_size >= 16")
+    _check(all(0 < s <= 1 for s in t.crop_scales) and len(t.crop_scales) > 0,
+           "train.crop_scales must be a list of numbers in (0, 1]")
+    _check(0 <= t.flip_prob <= 1, "train.flip_prob must be in [0, 1]")
+    _check(t.batch_size >= 1 and t.epochs >= 1, "train.batch_size and train.epochs must be >= 1")
+    _check(t.schedule in ("cosine", "constant"), "train.schedule must be cosine or constant")
+    _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+    _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run the stage from the project root")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    return parse_params(raw)

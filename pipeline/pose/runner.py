@@ -1,0 +1,163 @@
+"""The pose stage: run an estimator over every video of a dataset, one Parquet part per video
+(resumable: a crash or Ctrl-C loses only the videos in flight), then merge the parts into one file
+plus a per-video table of detection statistics. ``shard=(i, n)`` processes every n-th video so
+several machines can split a dataset; ``merge`` joins the parts once all are there."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.datasets import get_adapter
+from pipeline.datasets.base import Manifest
+from pipeline.io import read_parquet_metadata, write_parquet
+from pipeline.parallel import map_videos
+from pipeline.pose import groundtruth
+from pipeline.pose.estimators import cached_estimator
+from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit
+from pipeline.video import read_frame_array
+
+VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_person",
+                 "mean_persons", "width", "height")
+
+
+class PoseStageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PoseSettings:
+    estimator: str
+    options: dict
+    max_persons: int
+    dtype: str
+    adapter: str = ""           # the dataset adapter (ground truth comes through it)
+    root: str = ""              # the dataset root (ground truth)
+    frames_dir: str = ""        # decoded frames (image estimators)
+
+    def fingerprint(self) -> dict:
+        return {"estimator": self.estimator, "options": self.options, "max_persons": self.max_persons,
+                "dtype": self.dtype}
+
+
+def _stats(video_id: str, frames: list, num_frames: int, width: int, height: int) -> dict:
+    counts = [len(k) for _, k, _ in frames]
+    return {"video_id": video_id, "status": "ok", "error": "", "num_frames": num_frames,
+            "frames_with_person": sum(c > 0 for c in counts),
+            "mean_persons": float(sum(counts) / num_frames) if num_frames else 0.0,
+            "width": width, "height": height}
+
+
+def _estimate_groundtruth(row: dict, s: PoseSettings):
+    gt = get_adapter(s.adapter).load_groundtruth(Path(s.root), pd.Series(row))
+    if gt is None:
+        raise PoseStageError(f"dataset adapter {s.adapter!r} ships no ground-truth poses for "
+                             f"{row['video_id']}; choose an image estimator in params.yaml (pose.estimator)")
+    o = s.options
+    kps = groundtruth.degrade(gt, noise_std=o["noise_std"], drop_prob=o["drop_prob"], seed=o["seed"],
+                              video_id=row["video_id"])
+    scores = groundtruth.person_scores(kps)
+    frames = []
+    for f in range(kps.shape[0]):
+        k, sc = rank_and_limit(kps[f], scores[f], s.max_persons)
+        frames.append((f, k, sc))
+    return frames, kps.shape[0], gt.width, gt.height, groundtruth.NAME, groundtruth.VERSION
+
+
+def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
+    estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
+    video_dir = Path(s.frames_dir) / row["video_id"]
+    frames = []
+    for f in range(int(decoded["num_frames"])):
+        det = estimator(read_frame_array(video_dir, f))
+        k, sc = rank_and_limit(det.keypoints, det.scores, s.max_persons)
+        frames.append((f, k, sc))
+    return (frames, int(decoded["num_frames"]), int(decoded["width"]), int(decoded["height"]),
+            estimator.name, estimator.version)
+
+
+def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_dir: Path) -> dict:
+    row, decoded = job
+    video_id = row["video_id"]
+    part = parts_dir / f"{video_id}.parquet"
+    fingerprint = {**settings.fingerprint(), "decoded": decoded}
+    if part.exists():
+        meta = read_parquet_metadata(part)
+        if meta.get("fingerprint") == json.loads(json.dumps(fingerprint)):
+            return meta["stats"]
+    try:
+        if settings.estimator == "groundtruth":
+            result = _estimate_groundtruth(row, settings)
+        elif decoded is None or decoded.get("status") != "ok":
+            raise PoseStageError(f"{video_id}: no decoded frames ({(decoded or {}).get('error') or 'not decoded'})")
+        else:
+            result = _estimate_images(row, decoded, settings)
+    except (PoseStageError, OSError, ValueError) as err:
+        return {**dict.fromkeys(VIDEO_COLUMNS, 0), "video_id": video_id, "status": "failed",
+                "error": str(err), "mean_persons": 0.0}
+    frames, num_frames, width, height, name, version = result
+    frames = [(f, k, sc) for f, k, sc in frames if len(k)]
+    table = build_table(video_id, frames, width=width, height=height, dtype=settings.dtype)
+    stats = _stats(video_id, frames, num_frames, width, height)
+    write_parquet(part, table, metadata={"fingerprint": fingerprint, "stats": stats,
+                                         **file_metadata(name, version, settings.dtype, settings.max_persons)})
+    return stats
+
+
+def run_pose_stage(manifest_path: Path, frames_table_path: Path | None, out_path: Path,
+                   videos_path: Path, parts_dir: Path, *, settings: PoseSettings, workers: int,
+                   strict: bool, shard: tuple[int, int] = (0, 1), merge: bool = True) -> pd.DataFrame | None:
+    manifest = Manifest.load(manifest_path)
+    decoded = {}
+    if frames_table_path is not None and Path(frames_table_path).exists():
+        decoded = {r["video_id"]: r for r in pd.read_parquet(frames_table_path).to_dict("records")}
+    if settings.estimator != "groundtruth" and manifest.pose_only:
+        raise PoseStageError(f"{manifest.dataset} is pose-only (no frames): only the groundtruth "
+                             "estimator can run on it")
+    index, count = shard
+    rows = manifest.videos.to_dict("records")
+    jobs = [(r, decoded.get(r["video_id"])) for i, r in enumerate(rows) if i % count == index]
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    fn = partial(_pose_one, settings=settings, parts_dir=parts_dir)
+    for stats in map_videos(fn, jobs, workers=workers, desc=f"pose {manifest.dataset} ({settings.estimator})"):
+        if stats["status"] != "ok" and strict:
+            raise PoseStageError(f"{stats['error']}\n(strict: true stops at the first failure)")
+    if not merge:
+        return None
+    return merge_parts(manifest, out_path, videos_path, parts_dir, settings=settings)
+
+
+def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir: Path, *,
+                settings: PoseSettings) -> pd.DataFrame:
+    """Join the per-video parts into one file, in manifest order; videos without a part are
+    listed as failed in the video table."""
+    tables, stats = [], []
+    meta = file_metadata(settings.estimator, "", settings.dtype, settings.max_persons)
+    for video_id in manifest.videos["video_id"]:
+        part = parts_dir / f"{video_id}.parquet"
+        if not part.exists():
+            stats.append({**dict.fromkeys(VIDEO_COLUMNS, 0), "video_id": video_id, "status": "failed",
+                          "error": "no pose output (not run, failed, or in another shard)",
+                          "mean_persons": 0.0})
+            continue
+        part_meta = read_parquet_metadata(part)
+        meta.update({k: part_meta[k] for k in ("estimator", "estimator_version")})
+        stats.append(part_meta["stats"])
+        tables.append(pq.read_table(part).replace_schema_metadata(None))
+    table = pa.concat_tables(tables) if tables else pose_schema(settings.dtype).empty_table()
+    write_parquet(out_path, table, metadata=meta)
+    videos = pd.DataFrame(stats, columns=list(VIDEO_COLUMNS))
+    videos = videos.astype({"num_frames": "int32", "frames_with_person": "int32", "width": "int32",
+                            "height": "int32", "mean_persons": "float32"})
+    write_parquet(videos_path, pa.Table.from_pandas(videos, preserve_index=False), metadata=meta)
+    ok = videos["status"] == "ok"
+    print(f"pose {manifest.dataset}: {ok.sum()}/{len(videos)} videos ok; frames with a person "
+          f"{videos.loc[ok, 'frames_with_person'].sum()}/{videos.loc[ok, 'num_frames'].sum()}; "
+          f"mean persons per frame {videos.loc[ok, 'mean_persons'].mean() if ok.any() else 0:.2f}")
+    return videos

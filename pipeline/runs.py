@@ -1,0 +1,48 @@
+"""Typed settings of one run (dataset x split) built from params, and the files it reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import paths
+from pipeline.data import SplitData, load_split_data
+from pipeline.model import ModelConfig
+from pipeline.params import Params
+from pipeline.train import TrainSettings
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    dataset: str
+    split: str
+    index_path: Path
+    frames_dir: Path
+    model_config: ModelConfig
+    train: TrainSettings
+
+    def info(self) -> dict:
+        return {"name": self.name, "dataset": self.dataset, "split": self.split}
+
+    def load_data(self) -> SplitData:
+        return load_split_data(self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset),
+                               paths.pose_videos(self.dataset), self.model_config.num_persons)
+
+
+def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSpec:
+    run = params.run(name)
+    index_path = paths.split_index(run.dataset, run.split)
+    if num_classes is None:
+        from pipeline.io import read_parquet_metadata
+        if not index_path.exists():
+            raise FileNotFoundError(f"{index_path}: no index for run {name}; run the index stage first")
+        num_classes = len(read_parquet_metadata(index_path)["classes"])
+    try:
+        model_config = ModelConfig(num_classes=num_classes, num_persons=params.pose.max_persons, **params.model)
+    except TypeError as err:
+        raise ValueError(f"params.yaml: `model`: {err}") from None
+    t = params.train
+    settings = TrainSettings(**{k: getattr(t, k) for k in TrainSettings.__dataclass_fields__ if k != "seed"},
+                             seed=params.seed)
+    return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
+                   frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings)

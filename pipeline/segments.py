@@ -1,0 +1,112 @@
+"""Segment indexes (TSN sparse sampling): each video is cut into T equal segments; training takes a
+random frame of each segment, testing its middle frame. One index per dataset split, with a
+validation subset carved (seeded, per class) from the training videos for model selection."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.datasets.base import Manifest
+from pipeline.io import write_parquet
+
+
+def segment_bounds(start: int, end: int, num_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ranges [lo, hi) of T segments over [start, end).
+
+    A video shorter than T gets one-frame segments that step through its frames in order
+    (some repeat), so every segment still maps to a real frame and time order is kept.
+    """
+    length = end - start
+    if length <= 0:
+        raise ValueError(f"empty frame range [{start}, {end})")
+    edges = start + (np.arange(num_segments + 1) * length) // num_segments
+    lo = edges[:-1]
+    hi = np.maximum(edges[1:], lo + 1)
+    return lo.astype(np.int32), hi.astype(np.int32)
+
+
+def middle_frames(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return ((lo + hi - 1) // 2).astype(np.int32)
+
+
+def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str]:
+    """Video ids moved from train to val: ``fraction`` of each class (at least one where a class has
+    two or more training videos), chosen by a seeded RNG."""
+    rng = np.random.default_rng(seed)
+    val = set()
+    if fraction <= 0:
+        return val
+    for _, group in train.sort_values("video_id").groupby("label_id"):
+        ids = group["video_id"].to_numpy()
+        n = int(round(fraction * len(ids)))
+        if len(ids) >= 2:
+            n = min(max(n, 1), len(ids) - 1)
+        val.update(rng.choice(ids, size=n, replace=False).tolist() if n else [])
+    return val
+
+
+def frame_counts(frames_table: pd.DataFrame | None, pose_videos: pd.DataFrame | None) -> dict[str, int]:
+    """Frames per usable video: decoded frames, or (pose-only datasets) the pose stage's count."""
+    counts: dict[str, int] = {}
+    if pose_videos is not None:
+        ok = pose_videos[pose_videos["status"] == "ok"]
+        counts.update(zip(ok["video_id"], ok["num_frames"].astype(int)))
+    if frames_table is not None:
+        ok = frames_table[frames_table["status"] == "ok"]
+        counts.update(zip(ok["video_id"], ok["num_frames"].astype(int)))
+    return counts
+
+
+def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *, num_segments: int,
+                      val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (index, skipped): one index row per usable video of the split's train/val/test
+    subsets, and the videos left out with the reason."""
+    videos = manifest.videos
+    col = manifest.split_column(split)
+    used = videos[videos[col].isin(["train", "test"])].copy()
+    usable = used["video_id"].map(lambda v: counts.get(v, 0) > 0)
+    skipped = pd.DataFrame({"video_id": used.loc[~usable, "video_id"],
+                            "reason": "no decoded frames or poses (see the decode/pose tables)"})
+    used = used[usable]
+    val_ids = carve_validation(used[used[col] == "train"], val_fraction, seed)
+    used["subset"] = np.where(used["video_id"].isin(val_ids), "val", used[col])
+    rows = []
+    for r in used.itertuples(index=False):
+        total = counts[r.video_id]
+        start = int(getattr(r, "frame_start", 0) or 0)
+        end = int(getattr(r, "frame_end", -1))
+        end = total if end is None or end < 0 or end > total else end
+        if end <= start:
+            start, end = 0, total
+        lo, hi = segment_bounds(start, end, num_segments)
+        rows.append({"video_id": r.video_id, "label_id": int(r.label_id), "subset": r.subset,
+                     "num_frames": total, "seg_start": lo.tolist(), "seg_end": hi.tolist(),
+                     "mid": middle_frames(lo, hi).tolist()})
+    index = pd.DataFrame(rows, columns=["video_id", "label_id", "subset", "num_frames", "seg_start",
+                                        "seg_end", "mid"])
+    return index.sort_values("video_id", ignore_index=True), skipped
+
+
+def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_videos_path: Path | None,
+                  out_dir: Path, *, num_segments: int, val_fraction: float, seed: int) -> dict[str, dict]:
+    """Write ``out_dir/split_<name>.parquet`` for every split; return subset counts per split."""
+    manifest = Manifest.load(manifest_path)
+    read = lambda p: pd.read_parquet(p) if p is not None and Path(p).exists() else None  # noqa: E731
+    counts = frame_counts(read(frames_table_path), read(pose_videos_path))
+    summary = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split in manifest.splits:
+        index, skipped = build_split_index(manifest, split, counts, num_segments=num_segments,
+                                           val_fraction=val_fraction, seed=seed)
+        table = pa.Table.from_pandas(index, preserve_index=False)
+        write_parquet(out_dir / f"split_{split}.parquet", table, metadata={
+            "dataset": manifest.dataset, "split": split, "classes": manifest.classes,
+            "num_segments": num_segments, "pose_only": manifest.pose_only,
+            "skipped": skipped.to_dict("records")})
+        summary[split] = index["subset"].value_counts().to_dict() | {"skipped": len(skipped)}
+        print(f"index {manifest.dataset} split {split}: " +
+              ", ".join(f"{k} {v}" for k, v in sorted(summary[split].items())))
+    return summary

@@ -1,0 +1,286 @@
+"""Training: SGD with momentum, linear warm-up then a schedule, model selection on the validation
+subset (never the test set), a checkpoint every epoch from which an interrupted run resumes with
+the same schedule and the same random draws, DVCLive logging, and DDP when launched by torchrun."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
+from pipeline.io import atomic_path, write_json
+from pipeline.model import ModelConfig, build_model, parnet_loss
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    input_size: int
+    resize_short: int
+    crop_scales: tuple
+    flip_prob: float
+    batch_size: int
+    epochs: int
+    lr: float
+    warmup_steps: int
+    momentum: float
+    weight_decay: float
+    schedule: str
+    workers: int
+    threads: int
+    device: str
+    amp: bool
+    seed: int
+
+
+def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
+    """Multiplier of the base lr at optimiser step ``step`` (0-based): linear warm-up over
+    ``warmup_steps`` (paper section IV), then constant or cosine decay to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    span = max(total_steps - warmup_steps, 1)
+    progress = min((step - warmup_steps) / span, 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.device is cuda but no CUDA device is available; use auto or cpu")
+        rank = int(os.environ.get("LOCAL_RANK", 0))
+        return torch.device("cuda", rank)
+    return torch.device("cpu")
+
+
+def to_model_inputs(batch: dict, model, device: torch.device):
+    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if model.uses_frames else None
+    poses = batch["poses"].to(device) if model.uses_poses else None
+    mask = batch["person_mask"].to(device) if model.uses_poses else None
+    return frames, poses, mask
+
+
+def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
+                workers: int, rank: int = 0, world: int = 1, drop_last: bool = False):
+    sampler = EpochSampler(len(dataset), epoch=epoch, seed=seed, shuffle=shuffle)
+    if world > 1:
+        indices = list(sampler)[rank::world]
+        sampler = indices
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                                       num_workers=workers, drop_last=drop_last,
+                                       worker_init_fn=_worker_init, persistent_workers=False)
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
+                 s: TrainSettings, train: bool) -> ClipDataset:
+    return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses, sizes=data.sizes,
+                       max_persons=max_persons, train=train, input_size=s.input_size,
+                       resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
+                       seed=s.seed)
+
+
+@torch.no_grad()
+def predict_logits(model, loader, device) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per head logits [V, C] and labels [V] over a loader, in dataset order."""
+    model.eval()
+    heads: dict[str, list] = {}
+    labels, order = [], []
+    for batch in loader:
+        out = model(*to_model_inputs(batch, model, device))
+        for name, logits in out.logits.items():
+            heads.setdefault(name, []).append(logits.float().cpu())
+        labels.append(batch["label"])
+        order.append(batch["index"])
+    order = torch.cat(order).argsort()
+    return ({k: torch.cat(v)[order].numpy() for k, v in heads.items()},
+            torch.cat(labels)[order].numpy())
+
+
+def _init_distributed(device: torch.device) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
+              run_dir: Path, plots_dir: Path, run_info: dict) -> dict:
+    """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
+    ``run_dir/checkpoints/last.pt`` is written every epoch and resumed from when compatible."""
+    torch.set_num_threads(max(1, s.threads))
+    device = pick_device(s.device)
+    rank, world = _init_distributed(device)
+    torch.manual_seed(s.seed)
+    model = build_model(model_config).to(device)
+    if data.pose_only and model.uses_frames:
+        raise ValueError(f"{run_info.get('dataset')}: the dataset is pose-only (no frames), so only "
+                         f"variants without appearance can train on it (model.variant: tmp); got "
+                         f"{model_config.variant!r}")
+    frames_dir = frames_dir if model.uses_frames else None
+    train_set = make_dataset(data, "train", frames_dir=frames_dir, max_persons=model_config.num_persons,
+                             s=s, train=True)
+    val_set = make_dataset(data, "val", frames_dir=frames_dir, max_persons=model_config.num_persons,
+                           s=s, train=False)
+    if len(train_set) == 0:
+        raise ValueError(f"{run_info.get('dataset')} split {run_info.get('split')}: no training videos")
+    local_batch = max(1, s.batch_size // world)
+    steps_per_epoch = len(train_set) // (local_batch * world) or 1
+    total_steps = steps_per_epoch * s.epochs
+    optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(
+        step, warmup_steps=s.warmup_steps, total_steps=total_steps, schedule=s.schedule))
+    use_amp = s.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world,
+                   "videos": sorted(train_set.rows["video_id"])}
+    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if ckpt.get("fingerprint") == fingerprint:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+            if rank == 0:
+                print(f"resuming {run_dir} from epoch {start_epoch}")
+        elif rank == 0:
+            print(f"{ckpt_path}: settings changed since it was written; starting afresh")
+    live = _open_live(run_dir, resume=start_epoch > 0) if rank == 0 else None
+
+    for epoch in range(start_epoch, s.epochs):
+        torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
+        ddp_model.train()
+        loader = make_loader(train_set, batch_size=local_batch, epoch=epoch, seed=s.seed, shuffle=True,
+                             workers=s.workers, rank=rank, world=world, drop_last=True)
+        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", disable=None if rank == 0 else True,
+                   leave=False, dynamic_ncols=True)
+        for batch in bar:
+            labels = batch["label"].to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                out = ddp_model(*to_model_inputs(batch, model, device))
+                loss = parnet_loss(out, labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            n = len(labels)
+            seen += n
+            loss_sum += float(loss) * n
+            correct += int((out.logits["concat"].argmax(1) == labels).sum())
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+                  "train_top1": correct / max(seen, 1), "lr": scheduler.get_last_lr()[0],
+                  "seconds": time.time() - t0, "clips_per_second": seen / max(time.time() - t0, 1e-9)}
+        if rank == 0:
+            if len(val_set):
+                val_loader = make_loader(val_set, batch_size=s.batch_size, epoch=0, seed=s.seed,
+                                         shuffle=False, workers=s.workers)
+                logits, labels_np = predict_logits(model, val_loader, device)
+                record["val_top1"] = float((logits["concat"].argmax(1) == labels_np).mean())
+            score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
+            if score >= best["top1"]:
+                best = {"top1": score, "epoch": epoch + 1}
+                _save_model(run_dir / "model.pt", model, model_config, data, run_info, best)
+            history.append(record)
+            _log_live(live, record)
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            _save_checkpoint(ckpt_path, {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
+                                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                                         "epoch": epoch, "history": history, "best": best})
+        if world > 1:
+            dist.barrier()
+    if rank == 0:
+        if live is not None:
+            live.end()
+        write_json(run_dir / "history.json", history)
+        plot_training_curves(history, plots_dir / "training.png", title=run_info.get("name", ""))
+    if world > 1:
+        dist.destroy_process_group()
+    return {"best": best, "epochs": len(history)}
+
+
+def _save_model(path: Path, model, config: ModelConfig, data: SplitData, run_info: dict, best: dict):
+    _save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model_config": asdict(config),
+                            "state_dict": model.state_dict(), "classes": data.classes,
+                            "run": run_info, "best": best})
+
+
+def load_model(path: Path, device: torch.device | str = "cpu"):
+    """The model saved by training, loaded through torch's weights-only (safe) unpickler.
+    Returns (model in eval mode, checkpoint dict)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
+                         f"{CHECKPOINT_FORMAT}; retrain with this version")
+    try:
+        model = build_model(ModelConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
+    return model.to(device).eval(), ckpt
+
+
+def _open_live(run_dir: Path, resume: bool):
+    try:
+        from dvclive import Live
+    except ImportError:
+        return None
+    return Live(dir=str(run_dir / "live"), resume=resume, save_dvc_exp=False, dvcyaml=None)
+
+
+def _log_live(live, record: dict) -> None:
+    if live is None:
+        return
+    for key, value in record.items():
+        if key != "epoch" and isinstance(value, (int, float)):
+            live.log_metric(key, value)
+    live.next_step()
+
+
+def plot_training_curves(history: list[dict], path: Path, title: str = "") -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (sum of heads)")
+    ax_acc.plot(epochs, [h["train_top1"] for h in history], marker="o", label="train")
+    if any("val_top1" in h for h in history):
+        ax_acc.plot(epochs, [h.get("val_top1", np.nan) for h in history], marker="o", label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="top-1 (concat head)", ylim=(0, 1))
+    ax_acc.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)

@@ -1,0 +1,11 @@
+"""Train PARNet for one run (dataset x split); resumes from its last checkpoint."""
+from pipeline import paths
+from pipeline.runs import run_spec
+from pipeline.train import train_run
+from stages.common import parse
+
+if __name__ == "__main__":
+    args, params = parse(__doc__, ("--run", {"required": True}))
+    spec = run_spec(params, args.run)
+    train_run(spec.load_data(), frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
+              run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info())

@@ -1,0 +1,63 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.datasets.base import Manifest
+from pipeline.segments import build_indexes, carve_validation, middle_frames, segment_bounds
+
+
+def test_segments_partition_long_videos():
+    lo, hi = segment_bounds(0, 100, 16)
+    assert len(lo) == 16 and lo[0] == 0 and hi[-1] == 100
+    assert (lo[1:] == hi[:-1]).all()  # contiguous, no overlap, no gap
+    assert (hi - lo).min() >= 6 and (hi - lo).max() <= 7
+    mid = middle_frames(lo, hi)
+    assert ((mid >= lo) & (mid < hi)).all()
+
+
+def test_short_video_steps_through_every_frame_in_order():
+    lo, hi = segment_bounds(0, 5, 16)
+    assert (hi - lo == 1).all()
+    assert list(lo) == sorted(lo) and set(lo) == set(range(5))
+
+
+def test_frame_range_offsets():
+    lo, hi = segment_bounds(30, 62, 16)
+    assert lo[0] == 30 and hi[-1] == 62 and (hi - lo == 2).all()
+    with pytest.raises(ValueError):
+        segment_bounds(5, 5, 16)
+
+
+def test_validation_is_seeded_per_class_and_keeps_a_training_video():
+    train = pd.DataFrame({"video_id": [f"v{i}" for i in range(30)], "label_id": [i % 3 for i in range(30)]})
+    a = carve_validation(train, 0.2, seed=1)
+    assert a == carve_validation(train, 0.2, seed=1) and a != carve_validation(train, 0.2, seed=2)
+    labels = train.set_index("video_id").loc[sorted(a), "label_id"]
+    assert labels.value_counts().to_dict() == {0: 2, 1: 2, 2: 2}
+    tiny = pd.DataFrame({"video_id": ["a", "b"], "label_id": [0, 0]})
+    assert len(carve_validation(tiny, 0.9, seed=0)) == 1
+
+
+def test_build_indexes_uses_decoded_counts_skips_failures_and_never_validates_on_test(tmp_path):
+    n = 20
+    videos = pd.DataFrame({
+        "video_id": [f"v{i:02d}" for i in range(n)], "path": [f"v{i}.mp4" for i in range(n)],
+        "label_id": [i % 2 for i in range(n)], "label_name": [["a", "b"][i % 2] for i in range(n)],
+        "group": [""] * n,
+        "split_1": ["test" if i < 6 else "train" for i in range(n)],
+        "split_2": ["train" if i < 14 else ("unused" if i == 19 else "test") for i in range(n)]})
+    Manifest("toy", ["a", "b"], ["1", "2"], videos).save(tmp_path / "m.parquet")
+    frames = pd.DataFrame({"video_id": videos["video_id"], "status": ["failed"] + ["ok"] * (n - 1),
+                           "num_frames": [0] + [40 + i for i in range(1, n)]})
+    frames.to_parquet(tmp_path / "frames.parquet")
+    summary = build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
+                            num_segments=8, val_fraction=0.25, seed=0)
+    idx1 = pd.read_parquet(tmp_path / "idx" / "split_1.parquet")
+    assert "v00" not in set(idx1["video_id"]) and summary["1"]["skipped"] == 1
+    assert set(idx1.loc[idx1.subset == "test", "video_id"]) == {f"v{i:02d}" for i in range(1, 6)}
+    assert set(idx1.loc[idx1.subset == "val", "video_id"]).isdisjoint(idx1.loc[idx1.subset == "test", "video_id"])
+    assert (idx1.subset == "val").sum() == 4  # a quarter of each class's 7 training videos
+    row = idx1.set_index("video_id").loc["v07"]
+    assert row.num_frames == 47 and row.seg_end[-1] == 47 and len(row.mid) == 8
+    idx2 = pd.read_parquet(tmp_path / "idx" / "split_2.parquet")
+    assert "v19" not in set(idx2["video_id"]) and (idx2.subset == "test").sum() == 5

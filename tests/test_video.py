@@ -1,0 +1,110 @@
+import csv
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pipeline.datasets.base import Manifest
+from pipeline.decoding import DecodeSettings, StrictModeError, decode_dataset
+from pipeline.video import DecodeError, decode_to_frames, read_frame_array
+
+
+def _clip_facts(shared, name):
+    rows = {r["file"]: r for r in csv.DictReader(open(shared / "clips" / "clips.csv"))}
+    return rows[name]
+
+
+@pytest.mark.parametrize("name", ["TrumanShow_wave_f_nm_np1_fr_med_26.avi", "arm_wrestling_demo.mp4"])
+def test_decode_real_clip_counts_decoded_frames_and_scales_short_side(shared_datasets, tmp_path, name):
+    facts = _clip_facts(shared_datasets, name)
+    out = tmp_path / "f"
+    out.mkdir()
+    dec = decode_to_frames(shared_datasets / "clips" / name, out, short_side=64)
+    assert dec.num_frames == int(facts["frames"]) == len(list(out.glob("*.jpg")))
+    assert min(dec.width, dec.height) == 64
+    aspect = int(facts["width"]) / int(facts["height"])
+    assert abs(dec.width / dec.height - aspect) < 0.05
+    num, _, den = facts["fps"].partition("/")
+    assert dec.fps == pytest.approx(float(num) / float(den or 1), rel=1e-3)
+    assert read_frame_array(out, dec.num_frames - 1).shape == (dec.height, dec.width, 3)
+
+
+def test_decode_with_fps_resamples(shared_datasets, tmp_path):
+    out = tmp_path / "f"
+    out.mkdir()
+    dec = decode_to_frames(shared_datasets / "clips" / "TrumanShow_wave_f_nm_np1_fr_med_26.avi", out,
+                           short_side=32, fps=10)
+    assert dec.fps == 10 and abs(dec.num_frames - 48 / 3) <= 1  # 48 frames at 30 fps
+
+
+def test_decode_frame_folder(tmp_path):
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((40, 60, 3), i * 40, np.uint8)).save(src / f"{i + 1:05d}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    dec = decode_to_frames(src, out, short_side=20)
+    assert dec.num_frames == 5 and (dec.width, dec.height) == (30, 20)
+    # Order kept: brightness rises frame by frame.
+    means = [read_frame_array(out, i).mean() for i in range(5)]
+    assert means == sorted(means) and means[0] < means[-1]
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.avi"
+    garbage.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(DecodeError, match="empty.mp4: empty file"):
+        decode_to_frames(empty, out, short_side=32)
+    with pytest.raises(DecodeError, match="garbage.avi"):
+        decode_to_frames(garbage, out, short_side=32)
+    with pytest.raises(DecodeError, match="missing.mp4: file not found"):
+        decode_to_frames(tmp_path / "missing.mp4", out, short_side=32)
+
+
+def _make_video(path, frames=12, size="64x48"):
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10",
+                    "-frames:v", str(frames), "-pix_fmt", "yuv420p", str(path)], check=True)
+
+
+def _manifest(tmp_path, paths):
+    videos = pd.DataFrame({"video_id": [p.split(".")[0] for p in paths], "path": paths,
+                           "label_id": [0] * len(paths), "label_name": ["a"] * len(paths),
+                           "group": [""] * len(paths), "split_1": ["train"] * len(paths)})
+    m = Manifest("toy", ["a"], ["1"], videos)
+    m.save(tmp_path / "manifest.parquet")
+    return tmp_path / "manifest.parquet"
+
+
+def test_decode_stage_records_failures_resumes_and_is_strict_on_request(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=12)
+    _make_video(root / "other.mp4", frames=7)
+    (root / "bad.mp4").write_bytes(b"")
+    manifest = _manifest(tmp_path, ["good.mp4", "other.mp4", "bad.mp4"])
+    settings = DecodeSettings(short_side=32, fps=None, jpeg_quality=3)
+    frames_dir, table_path = tmp_path / "frames", tmp_path / "frames.parquet"
+    table = decode_dataset(manifest, root, frames_dir, table_path, settings=settings, workers=1, strict=False)
+    by_id = table.set_index("video_id")
+    assert by_id.loc["good", "num_frames"] == 12 and by_id.loc["other", "num_frames"] == 7
+    assert by_id.loc["bad", "status"] == "failed" and "bad.mp4: empty file" in by_id.loc["bad", "error"]
+    assert not (frames_dir / "bad").exists()
+    assert pd.read_parquet(table_path).equals(table)
+
+    # Resume: finished videos are not decoded again; a changed setting decodes them again.
+    stamp = (frames_dir / "good" / "000000.jpg").stat().st_mtime_ns
+    decode_dataset(manifest, root, frames_dir, table_path, settings=settings, workers=2, strict=False)
+    assert (frames_dir / "good" / "000000.jpg").stat().st_mtime_ns == stamp
+    bigger = DecodeSettings(short_side=40, fps=None, jpeg_quality=3)
+    table = decode_dataset(manifest, root, frames_dir, table_path, settings=bigger, workers=1, strict=False)
+    assert table.set_index("video_id").loc["good", "height"] == 40
+
+    with pytest.raises(StrictModeError, match="bad.mp4: empty file"):
+        decode_dataset(manifest, root, frames_dir, table_path, settings=settings, workers=1, strict=True)
