@@ -241,7 +241,7 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
         raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
                          f"{CHECKPOINT_FORMAT}; retrain with this version")
     try:
-        model = build_model(ModelConfig(**ckpt["model_config"]))
+        model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None

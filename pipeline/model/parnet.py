@@ -1,0 +1,107 @@
+"""PARNet (paper Fig. 2): the TMP, SA and PA modules and the heads, per variant."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.keypoints import NUM_KEYPOINTS
+from pipeline.model.backbones import build_backbone, load_backbone_weights
+from pipeline.model.config import ModelConfig
+from pipeline.model.heads import Heads
+from pipeline.model.pa import PAModule
+from pipeline.model.sa import SAModule
+from pipeline.model.tmp import TMPModule
+
+
+@dataclass
+class ParnetOutput:
+    logits: dict[str, torch.Tensor]               # [B, C] per head
+    person_weights: torch.Tensor | None = None    # [B, T, N]
+    spatial_attention: torch.Tensor | None = None  # [B, T, h, w]
+
+
+class PARNet(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        streams = set(config.streams)
+        self.uses_poses = bool(streams & {"pose", "motion"})
+        self.uses_frames = bool(streams & {"appearance", "relation"})
+        sizes = {}
+        self.tmp = self.backbone = self.sa = self.pa = None
+        if self.uses_poses:
+            self.tmp = TMPModule(part_hidden=config.part_hidden, part_dim=config.part_dim,
+                                 pose_dim=config.pose_dim, hidden_size=config.hidden_size,
+                                 window=config.window, bidirectional=config.bidirectional,
+                                 person_fusion=config.person_fusion)
+            sizes["pose"] = sizes["motion"] = self.tmp.output_size
+        if self.uses_frames:
+            # Without the SA module nothing reads the stride-32 map: the backbone stops at the tap.
+            self.backbone = build_backbone(config.backbone, config.backbone_width,
+                                           with_last="appearance" in streams)
+        if "appearance" in streams:
+            self.sa = SAModule(self.backbone.out_channels, config.appearance_dim, config.dropout)
+            sizes["appearance"] = config.appearance_dim
+        if "relation" in streams:
+            self.pa = PAModule(self.backbone.mid_channels, self.tmp.fused_dim, config.hidden_size,
+                               config.window)
+            sizes["relation"] = self.pa.output_size
+        self.heads = Heads(sizes, config.num_classes)
+
+    def load_pretrained_backbone(self, path) -> None:
+        if self.backbone is None:
+            warnings.warn(f"model.pretrained ({path}) ignored: variant {self.config.variant!r} has no CNN")
+            return
+        load_backbone_weights(self.backbone, path, name=self.config.backbone,
+                              width=self.config.backbone_width)
+
+    def forward(self, frames: torch.Tensor | None, poses: torch.Tensor | None = None,
+                person_mask: torch.Tensor | None = None) -> ParnetOutput:
+        batch, steps = self._check_inputs(frames, poses, person_mask)
+        reps, person_weights, spatial = {}, None, None
+        if self.tmp is not None:
+            tmp = self.tmp(poses, person_mask.bool())
+            reps["pose"], reps["motion"], person_weights = tmp.pose, tmp.motion, tmp.person_weights
+        if self.backbone is not None:
+            mid, last = self.backbone(frames.flatten(0, 1))
+            if self.sa is not None:
+                reps["appearance"] = self.sa(last, steps)
+            if self.pa is not None:
+                reps["relation"], spatial = self.pa(mid, tmp.fused)
+        return ParnetOutput(self.heads(reps), person_weights, spatial)
+
+    def _check_inputs(self, frames, poses, mask) -> tuple[int, int]:
+        dims = []
+        if self.uses_frames:
+            if frames is None or frames.dim() != 5 or frames.shape[2] != 3:
+                raise ValueError(f"variant {self.config.variant!r} needs frames [B, T, 3, H, W], got "
+                                 f"{None if frames is None else tuple(frames.shape)}")
+            dims.append(("frames", tuple(frames.shape[:2])))
+        if self.uses_poses:
+            if poses is None or poses.dim() != 5 or poses.shape[-2:] != (NUM_KEYPOINTS, 2):
+                raise ValueError(f"variant {self.config.variant!r} needs poses [B, T, N, "
+                                 f"{NUM_KEYPOINTS}, 2], got {None if poses is None else tuple(poses.shape)}")
+            if mask is None or tuple(mask.shape) != tuple(poses.shape[:3]):
+                raise ValueError(f"person_mask must be [B, T, N] = {tuple(poses.shape[:3])}, got "
+                                 f"{None if mask is None else tuple(mask.shape)}")
+            dims.append(("poses", tuple(poses.shape[:2])))
+        if len({d for _, d in dims}) > 1:
+            raise ValueError("frames and poses disagree on [B, T]: "
+                             + ", ".join(f"{n} {d}" for n, d in dims))
+        batch, steps = dims[0][1]
+        if steps < 2:
+            raise ValueError(f"clips need T >= 2 frames (motion uses P_t - P_t-1), got T = {steps}")
+        return batch, steps
+
+
+def build_model(config: ModelConfig, *, load_pretrained: bool = True) -> PARNet:
+    """The model of ``config``, with ``config.pretrained`` loaded into its backbone unless
+    ``load_pretrained`` is False (e.g. when a trained checkpoint's weights replace them anyway)."""
+    model = PARNet(config)
+    if config.pretrained is not None and load_pretrained:
+        model.load_pretrained_backbone(config.pretrained)
+    return model

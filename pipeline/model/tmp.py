@@ -1,0 +1,135 @@
+"""Temporal Multi-Pose (TMP) RNN module (paper section III-C, eqs. 11-16)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.keypoints import BODY_PART, LIMB_PARTS
+from pipeline.model.ta_lstm import TALSTM, TALSTMCell
+
+
+class PartEncoder(nn.Module):
+    """Multi-pose encoding layer (eqs. 11-12): [..., 14, 2] -> [..., pose_dim].
+
+    Follows the official code's grouping rather than a single shared MLP for all five parts (the
+    body part has 4 joints, the limbs 3): the four limbs share one encoder (6 -> part_hidden ReLU
+    -> part_dim tanh), the body part (head top, neck, both shoulders) has its own (8 -> ... -> ...),
+    and the five codes are concatenated and projected 5 * part_dim -> pose_dim (eq. 12, no bias)."""
+
+    def __init__(self, part_hidden: int, part_dim: int, pose_dim: int):
+        super().__init__()
+        self.register_buffer("limb_index", torch.tensor(LIMB_PARTS), persistent=False)
+        self.register_buffer("body_index", torch.tensor(BODY_PART), persistent=False)
+        self.limb = self._mlp(2 * len(LIMB_PARTS[0]), part_hidden, part_dim)
+        self.body = self._mlp(2 * len(BODY_PART), part_hidden, part_dim)
+        self.project = nn.Linear((len(LIMB_PARTS) + 1) * part_dim, pose_dim, bias=False)
+
+    @staticmethod
+    def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
+        # eq. 11: tanh(W_2 relu(W_1 l) + b); W_1 has no bias.
+        return nn.Sequential(nn.Linear(inp, hidden, bias=False), nn.ReLU(),
+                             nn.Linear(hidden, out), nn.Tanh())
+
+    def forward(self, poses: torch.Tensor) -> torch.Tensor:
+        lead = poses.shape[:-2]
+        limbs = poses[..., self.limb_index, :].reshape(*lead, len(LIMB_PARTS), -1)
+        body = poses[..., self.body_index, :].reshape(*lead, -1)
+        codes = torch.cat([self.limb(limbs).flatten(-2), self.body(body)], dim=-1)
+        return self.project(codes)
+
+
+class PersonAttention(nn.Module):
+    """Attentional pose selection (eq. 13), additive like eq. 5: score_n = v^T tanh(W_p p_n + W_q q).
+    Absent persons are masked out of the softmax; a frame with nobody gets all-zero weights, so its
+    fused vector is zero (not NaN)."""
+
+    def __init__(self, pose_dim: int, query_dim: int, attn_dim: int):
+        super().__init__()
+        self.key = nn.Linear(pose_dim, attn_dim)
+        self.query = nn.Linear(query_dim, attn_dim, bias=False)
+        self.score = nn.Linear(attn_dim, 1, bias=False)
+
+    def forward(self, keys: torch.Tensor, persons: torch.Tensor, query: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """keys = self.key(persons) (precomputed for all frames), persons [B, N, D], query [B, Q],
+        mask [B, N] -> (fused [B, D], weights [B, N])."""
+        scores = self.score(torch.tanh(keys + self.query(query).unsqueeze(1))).squeeze(-1).float()
+        weights = masked_softmax(scores, mask).to(persons.dtype)
+        return (weights.unsqueeze(-1) * persons).sum(1), weights
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over the True entries of ``mask``; exactly 0 elsewhere, and all 0 where nothing is
+    True (a finite fill value rather than -inf keeps both the values and the gradients NaN-free)."""
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(filled, dim=dim) * mask
+
+
+@dataclass
+class TMPOutput:
+    pose: torch.Tensor            # [B, dirs * H] pose representation h~_T^p
+    motion: torch.Tensor          # [B, dirs * H] motion representation h~_T^v
+    fused: torch.Tensor           # [B, T, fused_dim] pose-fusion vectors P_t
+    person_weights: torch.Tensor  # [B, T, N]
+
+
+class TMPModule(nn.Module):
+    """Pose encoding, per-step person selection driving the pose TA-LSTM (eqs. 13-14), and the
+    motion TA-LSTM over P_t - P_{t-1} (eqs. 15-16); both bidirectional when configured.
+
+    With attention fusion each direction selects persons with its own previous output as the
+    query (eq. 13), so the two directions have their own P_t; the time-aligned pair is
+    concatenated into the P_t used downstream (motion RNN, pose-aware attention) and the reported
+    person weights are the mean of the two directions' weights. With sum fusion (Table II) P_t is
+    the sum of the present persons' codes."""
+
+    def __init__(self, *, part_hidden: int, part_dim: int, pose_dim: int, hidden_size: int,
+                 window: int, bidirectional: bool, person_fusion: str):
+        super().__init__()
+        self.encoder = PartEncoder(part_hidden, part_dim, pose_dim)
+        self.person_fusion = person_fusion
+        directions = 2 if bidirectional else 1
+        if person_fusion == "attention":
+            self.pose_cells = nn.ModuleList(TALSTMCell(pose_dim, hidden_size, window)
+                                            for _ in range(directions))
+            self.person_attention = nn.ModuleList(PersonAttention(pose_dim, hidden_size, hidden_size)
+                                                  for _ in range(directions))
+            self.fused_dim = directions * pose_dim
+        else:
+            self.pose_rnn = TALSTM(pose_dim, hidden_size, window, bidirectional)
+            self.fused_dim = pose_dim
+        self.motion_rnn = TALSTM(self.fused_dim, hidden_size, window, bidirectional)
+        self.output_size = directions * hidden_size
+
+    def forward(self, poses: torch.Tensor, mask: torch.Tensor) -> TMPOutput:
+        """poses [B, T, N, 14, 2], mask [B, T, N] bool."""
+        # Padded persons are zeroed so that nothing about them (not even NaN) reaches the output.
+        poses = poses.masked_fill(~mask[..., None, None], 0.0)
+        persons = self.encoder(poses)                                        # [B, T, N, D]
+        if self.person_fusion == "attention":
+            pose_rep, fused, weights = self._attend_and_run(persons, mask)
+        else:
+            fused = (persons * mask.unsqueeze(-1)).sum(2)
+            weights = mask.to(persons.dtype)
+            _, pose_rep = self.pose_rnn(fused)
+        _, motion_rep = self.motion_rnn(fused[:, 1:] - fused[:, :-1])        # eq. 15
+        return TMPOutput(pose_rep, motion_rep, fused, weights)
+
+    def _attend_and_run(self, persons, mask):
+        steps = persons.shape[1]
+        reps, fused, weights = [], [], []
+        for d, (cell, attention) in enumerate(zip(self.pose_cells, self.person_attention)):
+            order = range(steps) if d == 0 else range(steps - 1, -1, -1)
+            keys = attention.key(persons)
+            state = cell.init_state(persons.shape[0], persons)
+            out = state.h  # zeros: the query of the first step
+            fused_d, weights_d = [None] * steps, [None] * steps
+            for t in order:
+                fused_d[t], weights_d[t] = attention(keys[:, t], persons[:, t], out, mask[:, t])
+                out, state = cell(fused_d[t], state)                         # eq. 14
+            reps.append(out)  # the direction's last output (frame T-1 forward, frame 0 backward)
+            fused.append(torch.stack(fused_d, dim=1))
+            weights.append(torch.stack(weights_d, dim=1))
+        return torch.cat(reps, -1), torch.cat(fused, -1), torch.stack(weights).mean(0)
