@@ -1,7 +1,7 @@
 """Typed settings of one run (dataset x split) built from params, and the files it reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline import paths
@@ -20,9 +20,16 @@ class RunSpec:
     frames_dir: Path
     model_config: ModelConfig
     train: TrainSettings
+    num_segments: int
+    pose: dict          # the pose settings the model was trained with (predict reuses them)
+    decode: dict
 
     def info(self) -> dict:
-        return {"name": self.name, "dataset": self.dataset, "split": self.split}
+        """Saved in the checkpoint: what predict needs to prepare a new video the same way."""
+        return {"name": self.name, "dataset": self.dataset, "split": self.split, "pose": self.pose,
+                "decode": self.decode, "input_size": self.train.input_size,
+                "resize_short": self.train.resize_short, "num_segments": self.num_segments,
+                "classes_from": str(self.index_path)}
 
     def load_data(self) -> SplitData:
         return load_split_data(self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset),
@@ -44,5 +51,8 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
     t = params.train
     settings = TrainSettings(**{k: getattr(t, k) for k in TrainSettings.__dataclass_fields__ if k != "seed"},
                              seed=params.seed)
+    pose = {"estimator": params.pose.estimator, "options": params.pose.backend_options(),
+            "max_persons": params.pose.max_persons}
     return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
-                   frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings)
+                   frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings,
+                   num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode))
