@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
-from pipeline.io import read_parquet_metadata, write_parquet
+from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import map_videos
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
@@ -44,6 +44,15 @@ class PoseSettings:
     def fingerprint(self) -> dict:
         return {"estimator": self.estimator, "options": self.options, "max_persons": self.max_persons,
                 "dtype": self.dtype}
+
+
+def _failed(video_id: str, error: str) -> dict:
+    return {**dict.fromkeys(VIDEO_COLUMNS, 0), "video_id": video_id, "status": "failed", "error": error,
+            "mean_persons": 0.0}
+
+
+def _failure_marker(parts_dir: Path, video_id: str) -> Path:
+    return parts_dir / f"{video_id}.failed.json"
 
 
 def _stats(video_id: str, frames: list, num_frames: int, width: int, height: int) -> dict:
@@ -99,9 +108,12 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         else:
             result = _estimate_images(row, decoded, settings)
     except (PoseStageError, OSError, ValueError) as err:
-        return {**dict.fromkeys(VIDEO_COLUMNS, 0), "video_id": video_id, "status": "failed",
-                "error": str(err), "mean_persons": 0.0}
+        stats = _failed(video_id, str(err))
+        part.unlink(missing_ok=True)
+        write_json(_failure_marker(parts_dir, video_id), stats)  # merge reports it; a re-run retries
+        return stats
     frames, num_frames, width, height, name, version = result
+    _failure_marker(parts_dir, video_id).unlink(missing_ok=True)
     frames = [(f, k, sc) for f, k, sc in frames if len(k)]
     table = build_table(video_id, frames, width=width, height=height, dtype=settings.dtype)
     stats = _stats(video_id, frames, num_frames, width, height)
@@ -137,14 +149,18 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
                 settings: PoseSettings) -> pd.DataFrame:
     """Join the per-video parts into one file, in manifest order; videos without a part are
     listed as failed in the video table."""
+    keep = set(manifest.videos["video_id"])
+    for stale in parts_dir.glob("*"):
+        if stale.name.split(".")[0] not in keep:
+            stale.unlink()
     tables, stats = [], []
     meta = file_metadata(settings.estimator, "", settings.dtype, settings.max_persons)
     for video_id in manifest.videos["video_id"]:
         part = parts_dir / f"{video_id}.parquet"
         if not part.exists():
-            stats.append({**dict.fromkeys(VIDEO_COLUMNS, 0), "video_id": video_id, "status": "failed",
-                          "error": "no pose output (not run, failed, or in another shard)",
-                          "mean_persons": 0.0})
+            marker = _failure_marker(parts_dir, video_id)
+            stats.append(read_json(marker) if marker.exists() else
+                         _failed(video_id, "no pose output (not run yet, or in a shard not merged here)"))
             continue
         part_meta = read_parquet_metadata(part)
         meta.update({k: part_meta[k] for k in ("estimator", "estimator_version")})
