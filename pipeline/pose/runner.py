@@ -151,7 +151,7 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
     listed as failed in the video table."""
     keep = set(manifest.videos["video_id"])
     for stale in parts_dir.glob("*"):
-        if stale.name.split(".")[0] not in keep:
+        if stale.name.removesuffix(".failed.json").removesuffix(".parquet") not in keep:
             stale.unlink()
     tables, stats = [], []
     meta = file_metadata(settings.estimator, "", settings.dtype, settings.max_persons)
