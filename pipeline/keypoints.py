@@ -87,9 +87,10 @@ LAYOUTS: dict[str, tuple[dict[int, float], ...]] = {
                        {"head_top": {0: 1.0 + HEAD_TOP_FROM_NOSE, 1: -HEAD_TOP_FROM_NOSE}}),
     "coco18": _mapping({**_limbs(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13), "neck": 1},
                        {"head_top": {0: 1.0 + HEAD_TOP_FROM_NOSE, 1: -HEAD_TOP_FROM_NOSE}}),
-    # Penn Action 13: head, L/R shoulder, L/R elbow, L/R wrist, L/R hip, L/R knee, L/R ankle
-    # (the dataset's README order). Its head point stands for the head top; neck = shoulder midpoint.
-    "penn13": _mapping({**_limbs(2, 4, 6, 1, 3, 5, 8, 10, 12, 7, 9, 11), "head_top": 0},
+    # Penn Action 13: head, then R/L pairs of shoulder, elbow, wrist, hip, knee, ankle (right first:
+    # checked on the labels against their view field; the dataset README's left-first order is
+    # wrong). Its head point stands for the head top; neck = shoulder midpoint.
+    "penn13": _mapping({**_limbs(1, 3, 5, 2, 4, 6, 7, 9, 11, 8, 10, 12), "head_top": 0},
                        {"neck": {1: 0.5, 2: 0.5}}),
     # JHMDB 15 (puppet joints): neck, belly, face, R/L shoulder, R/L hip, R/L elbow, R/L knee,
     # R/L wrist, R/L ankle. The face point stands for the head top.

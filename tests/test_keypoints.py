@@ -45,8 +45,8 @@ BLAZE33 = ["nose", "lei", "left_eye", "leo", "rei", "right_eye", "reo", "left_ea
 NTU25 = ["base", "mid", "neck", "head", "left_shoulder", "left_elbow", "left_wrist", "lhand", "right_shoulder",
          "right_elbow", "right_wrist", "rhand", "left_hip", "left_knee", "left_ankle", "lfoot", "right_hip",
          "right_knee", "right_ankle", "rfoot", "spine", "lht", "lth", "rht", "rth"]
-PENN13 = ["head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
+PENN13 = ["head", "right_shoulder", "left_shoulder", "right_elbow", "left_elbow", "right_wrist", "left_wrist",
+          "right_hip", "left_hip", "right_knee", "left_knee", "right_ankle", "left_ankle"]
 JHMDB15 = ["neck", "belly", "face", "right_shoulder", "left_shoulder", "right_hip", "left_hip", "right_elbow",
            "left_elbow", "right_knee", "left_knee", "right_wrist", "left_wrist", "right_ankle", "left_ankle"]
 

@@ -1,0 +1,179 @@
+"""Your own videos: a folder of videos (or frame folders) and a CSV that labels them.
+
+Layout expected under the dataset root::
+
+    <root>/<any/sub/folders>/<video>.mp4 ...     videos or frame folders, anywhere under the root
+    <root>/labels.csv                            header "path,label[,split][,group]"
+
+``path`` is relative to the root; ``label`` is the class name; ``split`` (optional) is ``train``,
+``test`` or ``unused`` per video; ``group`` (optional) is e.g. a subject id. Other columns are
+ignored. There is one split, named ``"default"``: the ``split`` column when the CSV has one,
+otherwise a seeded random ``test_fraction`` of each class (stratified) goes to test. Classes are the
+sorted label names unless ``classes`` fixes their order.
+
+Options:
+
+- ``csv`` (default ``"labels.csv"``): the CSV file, relative to the root.
+- ``test_fraction`` (default ``0.3``), ``seed`` (default ``0``), ``stratify`` (default ``true``):
+  the random split when the CSV has no ``split`` column (each class with 2+ videos keeps at least
+  one video in train and one in test).
+- ``classes`` (default ``null``): list of class names in label-id order; a label outside it is an
+  error.
+- ``id_from`` (default ``"stem"``): video id from the file name without extension (``"stem"``) or
+  from the whole relative path (``"path"``: ``a/b/c.mp4`` -> ``a__b__c``), for datasets whose file
+  names repeat across folders.
+- ``check_files`` (default ``true``): every CSV row must name an existing video; video files under
+  the root that the CSV does not name are recorded as excluded.
+- ``strict`` (every adapter; the prepare stage sets it from params.yaml's top-level ``strict``,
+  default ``true``): ``false`` records a listed-but-missing video as excluded instead of stopping.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.datasets._common import (VIDEO_EXTENSIONS, Collector, as_bool, choice, fail, media_key,
+                                       parse_options, resolve_media, safe_id)
+from pipeline.datasets.base import DatasetAdapter, DatasetError, Manifest
+
+NAME = "generic"
+SPLIT = "default"
+DEFAULTS = {"csv": "labels.csv", "test_fraction": 0.3, "seed": 0, "stratify": True, "classes": None,
+            "id_from": "stem", "check_files": True}
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    if not path.is_file():
+        raise fail(path, None, "label CSV not found",
+                   'write a CSV with a "path,label[,split]" header in the dataset root, or set the csv option')
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise fail(path, None, "is not UTF-8 text", "save the CSV as UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise fail(path, None, "the CSV is empty", 'add a "path,label[,split]" header and one row per video') from None
+    for need in ("path", "label"):
+        if need not in header:
+            raise fail(path, 1, f"the header {header} has no {need!r} column",
+                       'start the CSV with a header such as "path,label,split"')
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise fail(path, 1, f"duplicate header column(s) {dup}", "name each column once")
+    rows = []
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise fail(path, line, f"has {len(values)} fields, the header has {len(header)}",
+                       "give every row the header's columns (quote values that contain commas)")
+        rows.append((line, {h: v.strip() for h, v in zip(header, values)}))
+    return header, rows
+
+
+def _random_subsets(ids_by_class: dict[str, list[str]], fraction: float, seed: int,
+                    stratify: bool) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    pools = ([sorted(v) for _, v in sorted(ids_by_class.items())] if stratify
+             else [sorted(x for v in ids_by_class.values() for x in v)])
+    out = {}
+    for ids in pools:
+        n = len(ids)
+        n_test = int(round(n * fraction))
+        if n >= 2 and fraction > 0:
+            n_test = min(max(n_test, 1), n - 1)
+        elif n < 2:
+            n_test = 0
+        order = rng.permutation(n)
+        for rank, i in enumerate(order):
+            out[ids[i]] = "test" if rank < n_test else "train"
+    return out
+
+
+def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
+    o = parse_options(NAME, options, DEFAULTS)
+    root = Path(root)
+    check = as_bool(NAME, "check_files", o["check_files"])
+    id_from = choice(NAME, "id_from", o["id_from"], ("stem", "path"))
+    try:
+        fraction = float(o["test_fraction"])
+        seed = int(o["seed"])
+    except (TypeError, ValueError):
+        raise DatasetError("params.yaml: generic options test_fraction (0..1) and seed (an integer) must be "
+                           f"numbers, got {o['test_fraction']!r}, {o['seed']!r}") from None
+    if not 0.0 <= fraction < 1.0:
+        raise DatasetError(f"params.yaml: generic option test_fraction must be in [0, 1), got {fraction}")
+    path = root / o["csv"]
+    header, rows = _read_csv(path)
+    if not rows:
+        raise fail(path, None, "the CSV has a header but no rows", "add one row per video")
+    has_split = "split" in header
+    if o["classes"] is not None:
+        classes = [str(c) for c in o["classes"]]
+        if len(set(classes)) != len(classes):
+            raise DatasetError(f"params.yaml: generic option classes lists a class twice: {classes}")
+    else:
+        classes = sorted({r["label"] for _, r in rows if r["label"]})
+    index = {c: i for i, c in enumerate(classes)}
+    col = Collector(NAME, [SPLIT], strict=o["strict"])
+    listed: set[str] = set()
+    given: dict[str, tuple[str, str]] = {}
+    by_class: dict[str, list[str]] = {}
+    for line, r in rows:
+        where = f"{path}:{line}"
+        rel = r["path"].replace("\\", "/").strip("/")
+        if not rel:
+            raise fail(path, line, "empty path", "give the video's path relative to the dataset root")
+        if not r["label"]:
+            raise fail(path, line, f"empty label for {rel}", "give every video a class name")
+        if r["label"] not in index:
+            raise fail(path, line, f"label {r['label']!r} is not in the classes option {classes}",
+                       "add it to datasets.<name>.options.classes or correct the row")
+        if check:
+            found = resolve_media(root, rel)
+            if found is None:
+                col.missing(root, rel, where)
+                continue
+            rel = found
+        key = media_key(rel)
+        vid = safe_id(Path(key).name if id_from == "stem" else key.replace("/", "__"))
+        if vid in given:
+            raise fail(path, line, f"duplicate video id {vid!r} (also {given[vid][0]} at {given[vid][1]})",
+                       "remove the repeated row, or set id_from: path if different folders reuse file names")
+        given[vid] = (rel, where)
+        listed.add(key)
+        col.add(vid, where, path=rel, label_id=index[r["label"]], label_name=r["label"],
+                group=r.get("group", ""))
+        if has_split:
+            subset = r["split"].lower()
+            if subset not in ("train", "test", "unused"):
+                raise fail(path, line, f"split {r['split']!r} is not train, test or unused",
+                           "use train / test / unused (validation is carved from train by the index stage)")
+            col.assign(SPLIT, vid, subset, where)
+        else:
+            by_class.setdefault(r["label"], []).append(vid)
+    if not has_split:
+        for vid, subset in _random_subsets(by_class, fraction, seed, as_bool(NAME, "stratify", o["stratify"])).items():
+            col.assign(SPLIT, vid, subset, f"{path} (random split, seed {seed})")
+    if check:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for fname in sorted(filenames):
+                if os.path.splitext(fname)[1].lower() in VIDEO_EXTENSIONS:
+                    rel = Path(dirpath, fname).relative_to(root).as_posix()
+                    if media_key(rel) not in listed:
+                        col.exclude(rel, f"video under the root that {o['csv']} does not name")
+    return col.manifest(classes)
+
+
+ADAPTER = DatasetAdapter(name=NAME, build_manifest=build_manifest,
+                         description="Your own videos: a folder plus a CSV (path, label[, split][, group])")
