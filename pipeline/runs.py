@@ -1,6 +1,7 @@
 """Typed settings of one run (dataset x split) built from params, and the files it reads."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +31,18 @@ class RunSpec:
                 "decode": self.decode, "input_size": self.train.input_size,
                 "resize_short": self.train.resize_short, "num_segments": self.num_segments,
                 "classes_from": str(self.index_path)}
+
+    def input_files(self) -> list[Path]:
+        return [self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset)]
+
+    def data_fingerprint(self) -> str:
+        """Digest of the run's input files (frames are covered by the decode table's per-video
+        settings and counts)."""
+        digest = hashlib.sha256()
+        for path in self.input_files():
+            if path.exists():
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
 
     def load_data(self) -> SplitData:
         return load_split_data(self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset),

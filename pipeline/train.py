@@ -122,9 +122,12 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
-              run_dir: Path, plots_dir: Path, run_info: dict) -> dict:
+              run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "") -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
-    ``run_dir/checkpoints/last.pt`` is written every epoch and resumed from when compatible."""
+
+    ``run_dir/checkpoints/last.pt`` is written every epoch. An unfinished run resumes from it when
+    the settings and ``data_fingerprint`` (a digest of the input files) are unchanged; a finished
+    one is never resumed, so a re-run after any change starts afresh."""
     torch.set_num_threads(max(1, s.threads))
     device = pick_device(s.device)
     rank, world = _init_distributed(device)
@@ -151,13 +154,13 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world,
+    fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world, "data": data_fingerprint,
                    "videos": sorted(train_set.rows["video_id"])}
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ckpt.get("fingerprint") == fingerprint:
+        if ckpt.get("fingerprint") == fingerprint and ckpt["epoch"] + 1 < s.epochs:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -166,7 +169,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             if rank == 0:
                 print(f"resuming {run_dir} from epoch {start_epoch}")
         elif rank == 0:
-            print(f"{ckpt_path}: settings changed since it was written; starting afresh")
+            print(f"{ckpt_path}: from a finished run or other settings/data; starting afresh")
     live = _open_live(run_dir, resume=start_epoch > 0) if rank == 0 else None
 
     for epoch in range(start_epoch, s.epochs):

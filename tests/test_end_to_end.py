@@ -1,0 +1,95 @@
+"""One real `dvc repro` of the whole pipeline on a tiny synthetic dataset, in a scratch copy of the
+project: metrics for every split, a second repro that does nothing, and a pose param change that
+re-runs pose and what follows it but not decode."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tiny_params() -> dict:
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["synth"].update(videos_per_class=3, num_frames=16, width=96, height=72, workers=2)
+    p["runs"] = {"synth_1": {"dataset": "synth", "split": "1"}, "synth_2": {"dataset": "synth", "split": "2"}}
+    p["decode"].update(short_side=64)
+    p["index"].update(num_segments=4, val_fraction=0.2)
+    p["model"].update(backbone_width=4, hidden_size=8, pose_dim=8, appearance_dim=8)
+    p["train"].update(input_size=48, resize_short=56, epochs=2, batch_size=4, warmup_steps=2, workers=0,
+                      threads=1)
+    return p
+
+
+def _dvc(project: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    project = tmp_path_factory.mktemp("project")
+    for name in ("pipeline", "stages"):
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")
+    (project / "params.yaml").write_text(yaml.safe_dump(_tiny_params(), sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    _dvc(project, "init", "-q")
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "init"],
+                   cwd=project, check=True)
+    return project
+
+
+def test_dvc_repro_end_to_end(project):
+    out = _dvc(project, "repro")
+    for stage in ("synth", "prepare@synth", "decode@synth", "pose@synth", "index@synth", "train@synth_1",
+                  "evaluate@synth_2", "summarize"):
+        assert f"Running stage '{stage}'" in out
+    for run in ("synth_1", "synth_2"):
+        metrics = json.loads((project / "metrics" / "runs" / f"{run}.json").read_text())
+        assert 0.0 <= metrics["concat"]["top1"] <= metrics["concat"]["top5"] <= 1.0
+        assert metrics["num_videos"] > 0 and set(metrics["heads_top1"]) == {"concat", "pose", "motion", "appearance",
+                                                                             "relation"}
+        for png in ("confusion.png", "training.png"):
+            assert (project / "metrics" / "plots" / run / png).read_bytes()[:4] == b"\x89PNG"
+        assert (project / "models" / run / "model.pt").exists()
+    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    assert summary["synth"]["runs"] == 2
+
+    # Nothing changed: nothing runs.
+    again = _dvc(project, "repro")
+    assert "Running stage" not in again
+
+    # A pose param re-runs pose and everything downstream, never decode.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["pose"]["groundtruth"]["drop_prob"] = 0.2
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = _dvc(project, "repro")
+    assert "Running stage 'pose@synth'" in changed and "Running stage 'train@synth_1'" in changed
+    assert "Running stage 'decode@synth'" not in changed and "Running stage 'synth'" not in changed
+
+
+def test_ci_gate_on_the_pipeline_metrics(project, tmp_path):
+    """stages.gate passes against a baseline equal to the run and fails, with a table, on a drop."""
+    baseline = tmp_path / "baseline"
+    shutil.copytree(project / "metrics", baseline / "metrics")
+    gate = [sys.executable, "-m", "stages.gate", "--baseline-dir", str(baseline)]
+    ok = subprocess.run(gate, cwd=project, capture_output=True, text=True)
+    assert ok.returncode == 0 and "PASS" in ok.stdout and "FAIL" not in ok.stdout
+    path = baseline / "metrics" / "runs" / "synth_1.json"
+    metrics = json.loads(path.read_text())
+    metrics["concat"]["top5"] = metrics["concat"]["top5"] + 0.5
+    path.write_text(json.dumps(metrics))
+    bad = subprocess.run(gate, cwd=project, capture_output=True, text=True)
+    assert bad.returncode == 1 and "concat.top5" in bad.stdout and "REGRESSED" in bad.stdout
