@@ -51,7 +51,7 @@ def train_view(width: int, height: int, size: int, scales, flip_prob: float,
     return View((x0, y0, x0 + cw, y0 + ch), size, bool(rng.random() < flip_prob))
 
 
-def test_view(width: int, height: int, size: int, resize_short: int) -> View:
+def center_view(width: int, height: int, size: int, resize_short: int) -> View:
     """Short side to ``resize_short``, then the centre ``size`` x ``size`` crop."""
     side = size * min(width, height) / resize_short
     x0, y0 = (width - side) / 2, (height - side) / 2
@@ -119,7 +119,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def view_for(self, width: int, height: int, rng: np.random.Generator | None) -> View:
         if self.train:
             return train_view(width, height, self.input_size, self.crop_scales, self.flip_prob, rng)
-        return test_view(width, height, self.input_size, self.resize_short)
+        return center_view(width, height, self.input_size, self.resize_short)
 
     def __getitem__(self, i: int) -> dict:
         epoch, idx = divmod(int(i), len(self.rows))
@@ -128,7 +128,7 @@ class ClipDataset(torch.utils.data.Dataset):
         frames_idx = sample_indices(row.seg_start, row.seg_end, row.mid, self.train, rng)
         width, height = self.sizes[row.video_id]
         view = self.view_for(width, height, rng)
-        item = {"label": int(row.label_id), "index": idx, "frame_indices": torch.from_numpy(frames_idx)}
+        item = {"label": int(row.label_id), "index": idx, "frame_indices": torch.from_numpy(frames_idx.copy())}
         if self.frames_dir is not None:
             video_dir = self.frames_dir / row.video_id
             frames = []
@@ -141,11 +141,13 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.poses is not None:
             video = self.poses[row.video_id]
             picked = video[np.minimum(frames_idx, len(video) - 1), : self.max_persons]
-            poses, mask = model_pose_inputs(apply_view_points(picked, width, height, view))
+            points = apply_view_points(picked, width, height, view)
+            poses, mask = model_pose_inputs(points)
+            item["points"] = torch.from_numpy(points)  # [T, N, 14, 3] in the view, NaN where missing
             item["poses"] = torch.from_numpy(poses)
             item["person_mask"] = torch.from_numpy(mask)
         else:
-            item["poses"] = torch.zeros(0)
+            item["points"] = item["poses"] = torch.zeros(0)
             item["person_mask"] = torch.zeros(0, dtype=torch.bool)
         return item
 

@@ -192,7 +192,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             scheduler.step()
             n = len(labels)
             seen += n
-            loss_sum += float(loss) * n
+            loss_sum += loss.item() * n
             correct += int((out.logits["concat"].argmax(1) == labels).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),

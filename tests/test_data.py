@@ -54,14 +54,14 @@ def test_keypoint_stays_on_its_pixel_through_random_train_views(seed):
 
 
 def test_keypoint_stays_on_its_pixel_through_test_view_and_flip():
-    view = D.test_view(W, H, 112, 128)
+    view = D.center_view(W, H, 112, 128)
     assert _check_on_pixel(view, 80, 60) and _check_on_pixel(view, 40, 20)
     flipped = View(view.box, view.size, True)
     assert _check_on_pixel(flipped, 70, 50) and _check_on_pixel(flipped, 100, 90, index=8)
 
 
 def test_test_view_is_short_side_resize_then_centre_crop():
-    view = D.test_view(320, 240, 224, 256)
+    view = D.center_view(320, 240, 224, 256)
     side = 224 * 240 / 256
     assert view.box == pytest.approx(((320 - side) / 2, (240 - side) / 2, (320 + side) / 2, (240 + side) / 2))
 

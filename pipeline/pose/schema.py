@@ -37,6 +37,15 @@ def rank_and_limit(keypoints: np.ndarray, scores: np.ndarray, max_persons: int):
     return keypoints[order], scores[order]
 
 
+def normalise_keypoints(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Pixel keypoints [..., 14, 3] -> x / width, y / height; missing joints NaN with confidence 0."""
+    kp = np.asarray(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3) / np.array([width, height, 1.0], np.float32)
+    missing = ~(kp[..., 2] > 0)
+    kp[..., :2][missing] = np.nan
+    kp[..., 2][missing] = 0.0
+    return kp.reshape(np.shape(keypoints))
+
+
 def build_table(video_id: str, frames: list[tuple[int, np.ndarray, np.ndarray]], *, width: int,
                 height: int, dtype: str) -> pa.Table:
     """``frames``: (frame index, keypoints [P, 14, 3] in pixels, scores [P]) per frame with people,
@@ -48,11 +57,7 @@ def build_table(video_id: str, frames: list[tuple[int, np.ndarray, np.ndarray]],
             rows_person.append(person)
             rows_score.append(scores[person])
             coords.append(kps[person])
-    kp = np.asarray(coords, np.float32).reshape(-1, NUM_KEYPOINTS, 3)
-    kp = kp / np.array([width, height, 1.0], np.float32)
-    missing = ~(kp[..., 2] > 0)
-    kp[..., :2][missing] = np.nan
-    kp[..., 2][missing] = 0.0
+    kp = normalise_keypoints(np.asarray(coords, np.float32).reshape(-1, NUM_KEYPOINTS, 3), width, height)
     schema = pose_schema(dtype)
     np_dtype = np.float16 if dtype == "float16" else np.float32
     columns = {

@@ -1,0 +1,345 @@
+"""Recognise the actions in any video with a trained model and show why (issue 7).
+
+The video goes through the same code as the training data: ``decode_to_frames`` at the
+checkpoint's decode settings, TSN segments over the decoded frames (middle frame of each),
+the pose estimator on those sampled frames (ranked, limited to N people and normalised to the
+frame as the pose stage stores them), then ``ClipDataset`` itself, in its test mode, for the
+centre-crop view, keypoint transform, person mask and frame tensors, and ``to_model_inputs`` for
+the model. The result is the top-k of the concatenation head's softmax (what evaluation ranks) and
+of the fused average of the stream heads, plus what the model attended to: per-step person weights
+(TMP) and pose-aware attention maps (PA), drawn on a contact sheet and an MP4 by
+pipeline.visualize.
+"""
+from __future__ import annotations
+
+import pickle
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline import visualize
+from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, empty_poses
+from pipeline.evaluate import softmax
+from pipeline.io import write_json
+from pipeline.model import fused_probabilities
+from pipeline.pose.base import PoseEstimator
+from pipeline.pose.estimators import build_estimator
+from pipeline.pose.schema import normalise_keypoints, rank_and_limit
+from pipeline.segments import middle_frames, segment_bounds
+from pipeline.train import load_model, pick_device, to_model_inputs
+from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array
+
+FALLBACK_ESTIMATOR = "blazepose"
+VIDEO_ID = "video"
+# What a checkpoint's `run` entry must hold for predict (written since pipeline.runs.RunSpec.info).
+REQUIRED_RUN_KEYS = ("decode", "input_size", "resize_short", "num_segments")
+
+
+class PredictError(RuntimeError):
+    """Prediction cannot go on; the message names the file or setting at fault."""
+
+
+@dataclass(frozen=True)
+class PoseChoice:
+    name: str
+    options: dict
+    note: str = ""
+
+
+def choose_estimator(trained: dict, override: str | None = None, options: dict | None = None) -> PoseChoice:
+    """The estimator for a new video: the checkpoint's (with its options) unless ``override`` names
+    another (which then starts from its defaults). Ground truth cannot be computed for a new video,
+    so a model trained on it gets FALLBACK_ESTIMATOR, with a note saying so. ``options`` are merged
+    over the chosen options."""
+    trained_name = (trained or {}).get("estimator")
+    trained_options = dict((trained or {}).get("options") or {})
+    note = ""
+    if override:
+        name = override
+        base = trained_options if override == trained_name else {}
+        if trained_name and override != trained_name:
+            note = f"pose estimator {override} chosen; the model was trained on {trained_name} poses"
+    elif trained_name in (None, "groundtruth"):
+        name, base = FALLBACK_ESTIMATOR, {}
+        note = (f"the model was trained on {trained_name or 'unknown'} poses, which cannot be computed for "
+                f"a new video: using the {FALLBACK_ESTIMATOR} estimator instead (--estimator to choose)")
+    else:
+        name, base = trained_name, trained_options
+    if name == "groundtruth":
+        raise PredictError("the groundtruth estimator reads a dataset's annotations and cannot run on "
+                           "a new video; choose --estimator blazepose or openpose")
+    return PoseChoice(name, {**base, **(options or {})}, note)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
+    """(model, checkpoint, run settings) of a trained model; PredictError naming the file when it
+    is missing, unreadable, from an incompatible version, or lacks what predict needs."""
+    path = Path(path)
+    try:
+        model, ckpt = load_model(path, device)
+    except (FileNotFoundError, ValueError) as err:
+        raise PredictError(str(err)) from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, AttributeError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise PredictError(f"{path}: not a model checkpoint this version can read "
+                           f"({type(err).__name__}: {first[:200]})") from None
+    run = ckpt.get("run") or {}
+    missing = [k for k in REQUIRED_RUN_KEYS if k not in run]
+    if model.uses_poses and not isinstance(run.get("pose"), dict):
+        missing.append("pose")
+    if missing or "short_side" not in (run.get("decode") or {}):
+        raise PredictError(f"{path}: the checkpoint does not record {', '.join(missing) or 'decode.short_side'} "
+                           f"(written before predict support); retrain with this version")
+    classes = list(ckpt.get("classes") or [])
+    if len(classes) != model.config.num_classes:
+        raise PredictError(f"{path}: {len(classes)} class names for a {model.config.num_classes}-class "
+                           f"model; retrain with this version")
+    return model, ckpt, run
+
+
+def detect_people(estimator: PoseEstimator, video_dir: Path, frames, *, num_frames: int, width: int,
+                  height: int, max_persons: int) -> np.ndarray:
+    """Dense poses [num_frames, N, 14, 3] (normalised; absent people NaN / confidence 0) holding
+    the estimator's best ``max_persons`` people on ``frames`` only."""
+    dense = empty_poses(num_frames, max_persons)
+    for f in sorted({int(f) for f in frames}):
+        det = estimator(read_frame_array(video_dir, f))
+        kps, _ = rank_and_limit(det.keypoints, det.scores, max_persons)
+        dense[f, :len(kps)] = normalise_keypoints(kps, width, height)
+    return dense
+
+
+@dataclass
+class Prediction:
+    video: str
+    model: str
+    run: str
+    variant: str
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    sampled_frames: list[int]
+    top: list[dict]
+    fused_top: list[dict]
+    estimator: str | None
+    persons_per_step: list[int] | None
+    no_person_detected: bool | None
+    person_weights: list[list[float]] | None
+    attention_size: list[int] | None
+    warnings: list[str]
+    outputs: dict[str, str] = field(default_factory=dict)
+    # Not in the JSON: the pose-aware attention maps [T, h, w] (None without PA) and the rendered
+    # images (display-size crops as the model saw them, and the annotated ones).
+    attention: np.ndarray | None = field(default=None, repr=False)
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    tiles: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for key in ("attention", "frames", "tiles"):
+            data.pop(key)
+        return data
+
+    def text(self) -> str:
+        lines = [f"video: {self.video} ({self.num_frames} frames, {self.width}x{self.height}"
+                 + (f" @ {self.fps:g} fps)" if self.fps else ")"),
+                 f"model: {self.model} (run {self.run or '?'}, variant {self.variant})"]
+        if self.estimator:
+            seen = sum(1 for c in self.persons_per_step or [] if c)
+            lines.append(f"poses: {self.estimator}; people in {seen}/{len(self.sampled_frames)} sampled frames")
+        lines += [f"warning: {w}" for w in self.warnings]
+        width = max([len("action")] + [len(e["label"]) for e in self.top])
+        lines += ["", f"{'rank':>4}  {'action':<{width}}  probability"]
+        lines += [f"{i:>4}  {e['label']:<{width}}  {e['probability']:.4f}" for i, e in enumerate(self.top, 1)]
+        if self.fused_top and self.variant != "sa":
+            best = self.fused_top[0]
+            lines.append(f"fused (mean of the stream heads): {best['label']} {best['probability']:.4f}")
+        lines += [f"{kind}: {path}" for kind, path in self.outputs.items()]
+        return "\n".join(lines)
+
+
+def _top(probs: np.ndarray, classes: list[str], k: int) -> list[dict]:
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [{"label": classes[i], "probability": float(probs[i])} for i in order]
+
+
+def predict_video(video: str | Path, model_path: str | Path, *, estimator: str | PoseEstimator | None = None,
+                  pose_options: dict | None = None, top: int = 5, json_path: str | Path | None = None,
+                  sheet_path: str | Path | None = None, mp4_path: str | Path | None = None,
+                  mp4_fps: float = 2.0, display_size: int = 224, device: str = "cpu",
+                  render: bool = False) -> Prediction:
+    """Predict the actions in ``video`` with the model at ``model_path``.
+
+    estimator: None (the checkpoint's, see choose_estimator), a backend name, or a ready
+    PoseEstimator object. Images are rendered when ``sheet_path`` or ``mp4_path`` is given or
+    ``render`` is true; ``json_path`` receives Prediction.to_json(). Raises PredictError."""
+    if top < 1:
+        raise PredictError(f"--top must be at least 1, got {top}")
+    if not mp4_fps > 0:
+        raise PredictError(f"the MP4 frame rate must be positive, got {mp4_fps}")
+    if display_size < 16 or display_size % 2:
+        raise PredictError(f"display size must be an even number of pixels >= 16, got {display_size}")
+    try:
+        torch_device = pick_device(device)
+    except RuntimeError as err:
+        raise PredictError(str(err)) from None
+    model, ckpt, run = load_checkpoint(model_path, torch_device)
+    video = Path(video)
+    if not video.exists():
+        raise PredictError(f"{video}: file not found")
+    classes = list(ckpt["classes"])
+    num_persons = model.config.num_persons
+    decode = run["decode"]
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="parnet-predict-") as tmp:
+        frames_root = Path(tmp)
+        video_dir = frames_root / VIDEO_ID
+        video_dir.mkdir()
+        try:
+            decoded = decode_to_frames(video, video_dir, short_side=int(decode["short_side"]),
+                                       fps=decode.get("fps"), jpeg_quality=int(decode.get("jpeg_quality", 3)))
+        except DecodeError as err:
+            raise PredictError(f"cannot decode the video: {err}") from None
+        width, height = decoded.width, decoded.height
+        lo, hi = segment_bounds(0, decoded.num_frames, int(run["num_segments"]))
+        mid = middle_frames(lo, hi)
+
+        poses, estimator_name = None, None
+        if model.uses_poses:
+            pose_estimator, estimator_name = _make_estimator(estimator, run["pose"], pose_options,
+                                                             num_persons, warnings)
+            try:
+                poses = detect_people(pose_estimator, video_dir, mid, num_frames=decoded.num_frames,
+                                      width=width, height=height, max_persons=num_persons)
+            except (ValueError, OSError, RuntimeError) as err:
+                raise PredictError(f"{video}: pose estimator {estimator_name} failed: {err}") from None
+
+        index = pd.DataFrame([{"video_id": VIDEO_ID, "label_id": 0, "seg_start": lo.tolist(),
+                               "seg_end": hi.tolist(), "mid": mid.tolist()}])
+        dataset = ClipDataset(index, frames_dir=frames_root if model.uses_frames else None,
+                              poses=None if poses is None else {VIDEO_ID: poses},
+                              sizes={VIDEO_ID: (width, height)}, max_persons=num_persons, train=False,
+                              input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
+                              crop_scales=(1.0,), flip_prob=0.0, seed=0)
+        item = dataset[0]
+        batch = {k: v.unsqueeze(0) if torch.is_tensor(v) else v for k, v in item.items()}
+        with torch.no_grad():
+            out = model(*to_model_inputs(batch, model, torch_device))
+        concat = softmax(out.logits["concat"].float().cpu().numpy())[0]
+        fused = fused_probabilities(out)[0].float().cpu().numpy()
+        k = min(top, len(classes))
+
+        person_weights = spatial = None
+        persons_per_step = no_person = None
+        if model.uses_poses:
+            mask = item["person_mask"].numpy()
+            persons_per_step = [int(c) for c in mask.sum(1)]
+            no_person = not mask.any()
+            person_weights = out.person_weights[0].float().cpu().numpy()
+            if no_person:
+                warnings.append(f"no person detected in the {len(mid)} sampled frames: "
+                                + ("the prediction rests on appearance alone" if model.uses_frames else
+                                   f"variant {model.config.variant} sees only poses, so the prediction "
+                                   "is not meaningful"))
+        else:
+            warnings.append(f"variant {model.config.variant} uses no poses: no skeletons or person weights"
+                            + (" (the pose estimator option is ignored)" if estimator is not None else ""))
+        if out.spatial_attention is not None:
+            spatial = out.spatial_attention[0].float().cpu().numpy()
+        else:
+            warnings.append(f"variant {model.config.variant} has no pose-aware attention (PA) module: "
+                            "no attention map")
+
+        result = Prediction(
+            video=str(video), model=str(model_path), run=str(run.get("name", "")),
+            variant=model.config.variant, num_frames=decoded.num_frames, fps=decoded.fps, width=width,
+            height=height, sampled_frames=[int(f) for f in item["frame_indices"]],
+            top=_top(concat, classes, k),
+            fused_top=_top(fused, classes, k),
+            estimator=estimator_name, persons_per_step=persons_per_step, no_person_detected=no_person,
+            person_weights=None if person_weights is None else np.round(person_weights, 4).tolist(),
+            attention_size=None if spatial is None else list(spatial.shape[1:]), warnings=warnings,
+            attention=spatial)
+
+        if render or sheet_path or mp4_path:
+            view = dataset.view_for(width, height, None)
+            points = None if poses is None else apply_view_points(
+                poses[np.minimum(item["frame_indices"].numpy(), len(poses) - 1), :num_persons],
+                width, height, view)
+            result.frames, result.tiles = render_steps(
+                video_dir, result.sampled_frames, view, display_size, points=points,
+                person_weights=person_weights, attention=spatial)
+
+    if sheet_path:
+        sheet = visualize.contact_sheet(result.tiles, sheet_lines(result, spatial is not None))
+        visualize.save_png(sheet_path, sheet)
+        result.outputs["sheet"] = str(sheet_path)
+    if mp4_path:
+        best = result.top[0]
+        head = f"{best['label']} {best['probability']:.1%}"
+        if no_person:
+            head += " | no person detected"
+        visualize.write_mp4(mp4_path, [visualize.with_header(t, head) for t in result.tiles], mp4_fps)
+        result.outputs["mp4"] = str(mp4_path)
+    if json_path:
+        result.outputs["json"] = str(json_path)
+        write_json(json_path, result.to_json())
+    return result
+
+
+def _make_estimator(estimator, trained: dict, options: dict | None, max_persons: int,
+                    warnings: list[str]) -> tuple[PoseEstimator, str]:
+    if estimator is not None and not isinstance(estimator, str):
+        return estimator, str(getattr(estimator, "name", type(estimator).__name__))
+    choice = choose_estimator(trained, estimator, options)
+    if choice.note:
+        warnings.append(choice.note)
+    try:
+        return build_estimator(choice.name, choice.options, max_persons), choice.name
+    except (ValueError, TypeError, OSError, ImportError) as err:
+        raise PredictError(f"pose estimator {choice.name} could not start: {err}") from None
+
+
+def render_steps(video_dir: Path, frames: list[int], view: View, display: int, *,
+                 points: np.ndarray | None, person_weights: np.ndarray | None,
+                 attention: np.ndarray | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(plain, annotated) display x display images of the sampled frames: the model's crop (the
+    same box, resampled from the decoded frame at display size), with the heat map of each step's
+    attention (scaled by the clip's maximum, so steps compare) and the skeletons ``points``
+    [T, N, 14, 3] (normalised to the view) weighted by ``person_weights`` [T, N]."""
+    display_view = View(view.box, display, view.flip)
+    vmax = float(attention.max()) if attention is not None else None
+    plain, tiles = [], []
+    for t, f in enumerate(frames):
+        image = np.asarray(apply_view_image(read_frame(video_dir, f), display_view))
+        pts = None
+        if points is not None:
+            pts = points[t].copy()
+            pts[..., :2] *= display
+        tile = visualize.render_tile(
+            image, points=pts, weights=None if person_weights is None else person_weights[t],
+            attention=None if attention is None else attention[t], attention_max=vmax,
+            caption=f"t{t + 1} frame {f}")
+        plain.append(image)
+        tiles.append(tile)
+    return plain, tiles
+
+
+def sheet_lines(result: Prediction, has_attention: bool) -> list[str]:
+    """The contact sheet's two header lines: the top classes, then the legend and warnings."""
+    best = ", ".join(f"{e['label']} {e['probability']:.1%}" for e in result.top[:3])
+    first = f"{best}   ({Path(result.video).name}; {result.run or Path(result.model).name}, {result.variant})"
+    notes = []
+    if result.no_person_detected:
+        notes.append("NO PERSON DETECTED")
+    if result.person_weights is not None:
+        notes.append("skeleton width/colour: person attention (thin cyan low, thick magenta high)")
+    else:
+        notes.append("no poses in this variant")
+    notes.append("heat map: pose-aware attention" if has_attention else "no attention map (no PA module)")
+    return [first, "; ".join(notes)]

@@ -1,0 +1,55 @@
+"""Recognise the actions in a video with a trained model: prints the top-k actions, and optionally
+writes them as JSON, a contact sheet of the sampled frames and an annotated MP4 showing what the
+model attended to (person weights on the skeletons, the pose-aware attention map)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pipeline.predict import PredictError, predict_video
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__)
+    parser.add_argument("video", help="a video file (or a folder of frames)")
+    parser.add_argument("--model", default="models/synth_1/model.pt",
+                        help="a trained model.pt (default: models/synth_1/model.pt)")
+    parser.add_argument("--estimator", choices=("blazepose", "openpose", "groundtruth"),
+                        help="pose estimator (default: the one the model was trained with; "
+                             "blazepose for a model trained on ground truth)")
+    parser.add_argument("--pose-options", metavar="JSON",
+                        help='estimator options merged over the chosen ones, e.g. \'{"min_score": 0.3}\'')
+    parser.add_argument("--top", type=int, default=5, help="how many actions to list (default 5)")
+    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    parser.add_argument("--sheet", metavar="PATH", help="write a PNG contact sheet of the sampled frames")
+    parser.add_argument("--mp4", metavar="PATH", help="write an annotated MP4 of the sampled frames")
+    parser.add_argument("--mp4-fps", type=float, default=2.0, help="frames per second of the MP4 (default 2)")
+    parser.add_argument("--display-size", type=int, default=224,
+                        help="side of each rendered frame in pixels (default 224)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        options = json.loads(args.pose_options) if args.pose_options else None
+        if options is not None and not isinstance(options, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as err:
+        print(f"error: --pose-options: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = predict_video(args.video, args.model, estimator=args.estimator, pose_options=options,
+                               top=args.top, json_path=args.json, sheet_path=args.sheet, mp4_path=args.mp4,
+                               mp4_fps=args.mp4_fps, display_size=args.display_size, device=args.device)
+    except (PredictError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(result.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
