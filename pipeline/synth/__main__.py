@@ -1,0 +1,3 @@
+from pipeline.synth.generate import main
+
+main()
