@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
+
 
 class ParamsError(ValueError):
     """params.yaml is missing a key, has an unknown one, or a bad value."""
@@ -88,6 +90,7 @@ class TrainParams:
     momentum: float = 0.9
     weight_decay: float = 4e-5
     schedule: str = "cosine"
+    optimizer: str = "sgd"
     workers: int = 1
     threads: int = 2
     device: str = "auto"
@@ -118,6 +121,7 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     gate: GateParams
+    pose_augment: PoseAugmentParams = PoseAugmentParams()  # keypoint augmentation (pipeline.pose_augment)
 
     def dataset(self, name: str) -> DatasetParams:
         if name not in self.datasets:
@@ -164,13 +168,17 @@ def _check(condition: bool, message: str) -> None:
 def parse_params(raw: dict) -> Params:
     _check(isinstance(raw, dict), "the file must hold a mapping")
     sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
-                "train", "evaluate", "gate"}
+                "train", "evaluate", "gate", "pose_augment"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
                 for name, cfg in (raw.get("datasets") or {}).items()}
     runs = {name: _build(RunParams, cfg, f"runs.{name}") for name, cfg in (raw.get("runs") or {}).items()}
     runs = {name: dataclasses.replace(run, split=str(run.split)) for name, run in runs.items()}
+    try:
+        pose_augment = parse_pose_augment(raw.get("pose_augment"))
+    except (PoseAugmentError, TypeError) as err:
+        raise ParamsError(str(err)) from None
     params = Params(
         seed=int(raw.get("seed", 0)),
         strict=bool(raw.get("strict", False)),
@@ -184,6 +192,7 @@ def parse_params(raw: dict) -> Params:
         train=_build(TrainParams, raw.get("train"), "train"),
         evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         gate=_build(GateParams, raw.get("gate"), "gate"),
+        pose_augment=pose_augment,
     )
     _validate(params)
     return params
@@ -211,6 +220,7 @@ def _validate(p: Params) -> None:
     _check(0 <= t.flip_prob <= 1, "train.flip_prob must be in [0, 1]")
     _check(t.batch_size >= 1 and t.epochs >= 1, "train.batch_size and train.epochs must be >= 1")
     _check(t.schedule in ("cosine", "constant"), "train.schedule must be cosine or constant")
+    _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
 from pipeline.io import atomic_path, write_json
 from pipeline.model import ModelConfig, build_model, parnet_loss
+from pipeline.pose_augment import PoseAugmentParams
 
 CHECKPOINT_FORMAT = 1
 
@@ -34,6 +35,7 @@ class TrainSettings:
     momentum: float
     weight_decay: float
     schedule: str
+    optimizer: str
     workers: int
     threads: int
     device: str
@@ -51,6 +53,14 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) 
     span = max(total_steps - warmup_steps, 1)
     progress = min((step - warmup_steps) / span, 1.0)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    """The paper's SGD (momentum, L2 weight decay as in eq. 21), or AdamW for short CPU schedules:
+    the paper trains ~140k SGD steps; a few hundred SGD steps barely move the TA-LSTMs."""
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
 
 def pick_device(name: str) -> torch.device:
@@ -85,11 +95,11 @@ def _worker_init(_):
 
 
 def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
-                 s: TrainSettings, train: bool) -> ClipDataset:
+                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None) -> ClipDataset:
     return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses, sizes=data.sizes,
                        max_persons=max_persons, train=train, input_size=s.input_size,
                        resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
-                       seed=s.seed)
+                       seed=s.seed, pose_augment=pose_augment)
 
 
 @torch.no_grad()
@@ -122,7 +132,8 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
-              run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "") -> dict:
+              run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
+              pose_augment: PoseAugmentParams | None = None) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
     ``run_dir/checkpoints/last.pt`` is written every epoch. An unfinished run resumes from it when
@@ -137,17 +148,20 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         raise ValueError(f"{run_info.get('dataset')}: the dataset is pose-only (no frames), so only "
                          f"variants without appearance can train on it (model.variant: tmp); got "
                          f"{model_config.variant!r}")
+    if model.uses_frames and pose_augment is not None and pose_augment.view == "person":
+        raise ValueError(f"pose_augment.view: person is for variants without appearance (model.variant: "
+                         f"tmp); got {model_config.variant!r}: use view: crop")
     frames_dir = frames_dir if model.uses_frames else None
     train_set = make_dataset(data, "train", frames_dir=frames_dir, max_persons=model_config.num_persons,
-                             s=s, train=True)
+                             s=s, train=True, pose_augment=pose_augment)
     val_set = make_dataset(data, "val", frames_dir=frames_dir, max_persons=model_config.num_persons,
-                           s=s, train=False)
+                           s=s, train=False, pose_augment=pose_augment)
     if len(train_set) == 0:
         raise ValueError(f"{run_info.get('dataset')} split {run_info.get('split')}: no training videos")
     local_batch = max(1, s.batch_size // world)
     steps_per_epoch = len(train_set) // (local_batch * world) or 1
     total_steps = steps_per_epoch * s.epochs
-    optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    optimizer = make_optimizer(model, s)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(
         step, warmup_steps=s.warmup_steps, total_steps=total_steps, schedule=s.schedule))
     use_amp = s.amp and device.type == "cuda"
@@ -156,6 +170,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
 
     fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world, "data": data_fingerprint,
                    "videos": sorted(train_set.rows["video_id"])}
+    if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
+        fingerprint["pose_augment"] = asdict(pose_augment)
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():

@@ -55,15 +55,18 @@ def test_groundtruth_pose_stage_ranks_limits_normalises_and_records_stats(tmp_pa
     meta = read_parquet_metadata(out)
     assert meta["estimator"] == "groundtruth" and meta["layout"] == "aic14" and len(meta["keypoint_names"]) == 14
     df = table.to_pandas()
-    # N = 2: frames 0-2 keep the two full people (ranked by visible fraction), later frames person 0
-    # and the small partial person.
-    assert (df.groupby(["video_id", "frame"]).size() == 2).all() and df["person"].max() == 1
+    # Ground truth keeps each person in one slot per video, best mean score first, N = 2: the large
+    # person (slot 0) leaves after frame 2, the other full person stays in slot 1, the partial
+    # third person is never kept.
+    rows = df[df.video_id == "vid_a"].groupby("frame")["person"].apply(sorted).to_dict()
+    assert rows == {0: [0, 1], 1: [0, 1], 2: [0, 1], 3: [1], 4: [1], 5: [1]}
     dense = to_dense(table, {"vid_a": F, "vid_b": F}, 2)
     gt = _gt("vid_a").keypoints
-    np.testing.assert_allclose(dense["vid_a"][0, 0, :, 0] * W, gt[0, 1, :, 0], rtol=1e-5)  # larger person first
-    assert (dense["vid_a"][4, 1, 5:, 2] == 0).all() and np.isnan(dense["vid_a"][4, 1, 5:, 0]).all()
+    np.testing.assert_allclose(dense["vid_a"][0, 0, :, 0] * W, gt[0, 1, :, 0], rtol=1e-5)
+    np.testing.assert_allclose(dense["vid_a"][4, 1, :, 0] * W, gt[4, 0, :, 0], rtol=1e-5)
+    assert (dense["vid_a"][4, 0, :, 2] == 0).all() and np.isnan(dense["vid_a"][4, 0, :, 0]).all()
     s = stats.set_index("video_id").loc["vid_a"]
-    assert s.num_frames == F and s.frames_with_person == F and s.mean_persons == 2.0 and s.width == W
+    assert s.num_frames == F and s.frames_with_person == F and s.mean_persons == 1.5 and s.width == W
 
 
 def test_pose_stage_resumes_per_video_and_reruns_on_param_change(tmp_path, fake_adapter):

@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.datasets.base import GroundTruthPoses
 
 NAME = "groundtruth"
-VERSION = "1"
+VERSION = "3"  # 3: score by visibility x relative height; one slot per person per video
 
 
 def degrade(gt: GroundTruthPoses, *, noise_std: float, drop_prob: float, seed: int,
@@ -30,14 +30,13 @@ def degrade(gt: GroundTruthPoses, *, noise_std: float, drop_prob: float, seed: i
 
 
 def person_scores(kps: np.ndarray) -> np.ndarray:
-    """[F, P]: fraction of joints present, plus a small tie-break by the person's box size so that
-    fully visible people rank by how large (near) they are."""
+    """[F, P]: like a detector's confidence, higher for people more visible and larger: the fraction
+    of joints present times the person's height relative to the tallest person in the frame."""
     present = kps[..., 2] > 0
     frac = present.mean(-1)
-    xy = np.where(present[..., None], kps[..., :2], np.nan)
+    ys = np.where(present, kps[..., 1], np.nan)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN people: no extent
-        extent = np.nanmax(xy, -2) - np.nanmin(xy, -2)
-    size = np.nan_to_num(extent.prod(-1))
-    size = size / (size.max() + 1e-6)
-    return (frac + 1e-3 * size).astype(np.float32)
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN people: no height
+        height = np.nan_to_num(np.nanmax(ys, -1) - np.nanmin(ys, -1))
+    relative = height / np.maximum(height.max(-1, keepdims=True), 1e-6)
+    return (frac * relative).astype(np.float32)

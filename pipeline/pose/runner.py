@@ -20,7 +20,7 @@ from pipeline.io import read_json, read_parquet_metadata, write_json, write_parq
 from pipeline.parallel import map_videos
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
-from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit
+from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
 from pipeline.video import read_frame_array
 
 VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_person",
@@ -56,7 +56,7 @@ def _failure_marker(parts_dir: Path, video_id: str) -> Path:
 
 
 def _stats(video_id: str, frames: list, num_frames: int, width: int, height: int) -> dict:
-    counts = [len(k) for _, k, _ in frames]
+    counts = [int((k[..., 2] > 0).any(-1).sum()) for _, k, _ in frames]
     return {"video_id": video_id, "status": "ok", "error": "", "num_frames": num_frames,
             "frames_with_person": sum(c > 0 for c in counts),
             "mean_persons": float(sum(counts) / num_frames) if num_frames else 0.0,
@@ -71,11 +71,8 @@ def _estimate_groundtruth(row: dict, s: PoseSettings):
     o = s.options
     kps = groundtruth.degrade(gt, noise_std=o["noise_std"], drop_prob=o["drop_prob"], seed=o["seed"],
                               video_id=row["video_id"])
-    scores = groundtruth.person_scores(kps)
-    frames = []
-    for f in range(kps.shape[0]):
-        k, sc = rank_and_limit(kps[f], scores[f], s.max_persons)
-        frames.append((f, k, sc))
+    kps, scores = rank_by_video(kps, groundtruth.person_scores(kps), s.max_persons)
+    frames = [(f, kps[f], scores[f]) for f in range(kps.shape[0])]
     return frames, kps.shape[0], gt.width, gt.height, groundtruth.NAME, groundtruth.VERSION
 
 
@@ -91,6 +88,13 @@ def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
             estimator.name, estimator.version)
 
 
+def _estimator_version(s: PoseSettings) -> str:
+    """A part written by another version of the estimator (or of the ground-truth ranking) is redone."""
+    if s.estimator == "groundtruth":
+        return groundtruth.VERSION
+    return cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons).version
+
+
 def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_dir: Path) -> dict:
     row, decoded = job
     video_id = row["video_id"]
@@ -98,7 +102,8 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
     fingerprint = {**settings.fingerprint(), "decoded": decoded}
     if part.exists():
         meta = read_parquet_metadata(part)
-        if meta.get("fingerprint") == json.loads(json.dumps(fingerprint)):
+        if (meta.get("fingerprint") == json.loads(json.dumps(fingerprint))
+                and meta.get("estimator_version") == _estimator_version(settings)):
             return meta["stats"]
     try:
         if settings.estimator == "groundtruth":
@@ -114,7 +119,7 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         return stats
     frames, num_frames, width, height, name, version = result
     _failure_marker(parts_dir, video_id).unlink(missing_ok=True)
-    frames = [(f, k, sc) for f, k, sc in frames if len(k)]
+    frames = [(f, k, sc) for f, k, sc in frames if (k[..., 2] > 0).any()]
     table = build_table(video_id, frames, width=width, height=height, dtype=settings.dtype)
     stats = _stats(video_id, frames, num_frames, width, height)
     write_parquet(part, table, metadata={"fingerprint": fingerprint, "stats": stats,

@@ -30,6 +30,15 @@ def file_metadata(estimator: str, version: str, dtype: str, max_persons: int) ->
             "coordinates": "normalised: x / frame width, y / frame height"}
 
 
+def rank_by_video(keypoints: np.ndarray, scores: np.ndarray, max_persons: int):
+    """Ground truth knows who is who: keep each person in one slot for the whole video, slots ordered
+    by the person's mean score over the frames where they appear. [F, P, 14, 3], [F, P] -> [F, N, ...]."""
+    present = (keypoints[..., 2] > 0).any(-1)
+    mean = np.where(present, scores, 0).sum(0) / np.maximum(present.sum(0), 1)
+    order = [p for p in np.argsort(-mean, kind="stable") if present[:, p].any()][:max_persons]
+    return keypoints[:, order], scores[:, order]
+
+
 def rank_and_limit(keypoints: np.ndarray, scores: np.ndarray, max_persons: int):
     """Keep the ``max_persons`` best-scoring people that have at least one joint, best first."""
     present = (keypoints[..., 2] > 0).any(-1)
@@ -49,10 +58,11 @@ def normalise_keypoints(keypoints: np.ndarray, width: int, height: int) -> np.nd
 def build_table(video_id: str, frames: list[tuple[int, np.ndarray, np.ndarray]], *, width: int,
                 height: int, dtype: str) -> pa.Table:
     """``frames``: (frame index, keypoints [P, 14, 3] in pixels, scores [P]) per frame with people,
-    already ranked and limited."""
+    already ranked and limited; a person's position in the list is its slot. People with no joint
+    get no row (their slot stays empty)."""
     rows_frame, rows_person, rows_score, coords = [], [], [], []
     for frame, kps, scores in frames:
-        for person in range(len(kps)):
+        for person in np.nonzero((np.asarray(kps)[..., 2] > 0).any(-1))[0]:
             rows_frame.append(frame)
             rows_person.append(person)
             rows_score.append(scores[person])
