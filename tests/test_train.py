@@ -1,0 +1,118 @@
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline import train as T
+from pipeline.data import SplitData
+from pipeline.io import read_json
+from pipeline.model import ModelConfig
+from pipeline.train import TrainSettings, load_model, lr_factor, train_run
+
+
+def test_warmup_is_linear_to_the_base_lr_then_cosine_to_zero():
+    f = [lr_factor(s, warmup_steps=200, total_steps=1000, schedule="cosine") for s in range(1000)]
+    assert f[0] == pytest.approx(1 / 200) and f[99] == pytest.approx(0.5) and f[199] == pytest.approx(1.0)
+    assert np.all(np.diff(f[:200]) > 0) and f[200] == pytest.approx(1.0)
+    assert f[600] == pytest.approx(0.5) and f[999] < 1e-4 and np.all(np.diff(f[200:]) <= 0)
+    assert lr_factor(5000, warmup_steps=200, total_steps=1000, schedule="constant") == 1.0
+
+
+def _split(num_videos=18, frames=10, classes=3, seed=0) -> SplitData:
+    rng = np.random.default_rng(seed)
+    ids = [f"v{i:02d}" for i in range(num_videos)]
+    labels = [i % classes for i in range(num_videos)]
+    subsets = ["train"] * 12 + ["val"] * 3 + ["test"] * 3
+    lo = [[0, 2, 5, 7]] * num_videos
+    index = pd.DataFrame({"video_id": ids, "label_id": labels, "subset": subsets[:num_videos],
+                          "num_frames": frames, "seg_start": lo, "seg_end": [[2, 5, 7, 10]] * num_videos,
+                          "mid": [[0, 3, 6, 8]] * num_videos})
+    poses = {}
+    for v, y in zip(ids, labels):
+        p = np.full((frames, 2, 14, 3), np.nan, np.float32)
+        p[..., 2] = 0
+        p[:, 0, :, :2] = rng.uniform(0.2, 0.8, (frames, 14, 2)) * 0.2 + 0.25 * y
+        p[:, 0, :, 2] = 1
+        poses[v] = p
+    return SplitData(index=index, classes=["a", "b", "c"], poses=poses, sizes={v: (64, 48) for v in ids},
+                     pose_only=True)
+
+
+SETTINGS = TrainSettings(input_size=32, resize_short=36, crop_scales=(1.0, 0.875), flip_prob=0.3, batch_size=4,
+                         epochs=3, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
+                         optimizer="adamw", workers=0, threads=1, device="cpu", amp=False, seed=7)
+CONFIG = ModelConfig(num_classes=3, variant="tmp", hidden_size=8, pose_dim=8, part_hidden=4, part_dim=6,
+                     num_persons=2)
+
+
+def _train(tmp_path, name, **kw):
+    return train_run(_split(), frames_dir=None, model_config=CONFIG, s=kw.pop("s", SETTINGS),
+                     run_dir=tmp_path / name, plots_dir=tmp_path / name / "plots", run_info={"name": name}, **kw)
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
+    _train(tmp_path, "straight")
+    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+
+    real = T.make_loader
+
+    def crash_in_epoch_2(dataset, **kw):
+        if kw.get("epoch") == 2 and kw.get("shuffle"):
+            raise KeyboardInterrupt
+        return real(dataset, **kw)
+
+    monkeypatch.setattr(T, "make_loader", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, "resumed")
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+    monkeypatch.setattr(T, "make_loader", real)
+    _train(tmp_path, "resumed")
+    resumed = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
+    assert resumed["best"] == straight["best"]
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+    history = read_json(tmp_path / "resumed" / "history.json")
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert (tmp_path / "resumed" / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_finished_or_changed_checkpoint_is_not_resumed(tmp_path, capsys):
+    _train(tmp_path, "run")
+    _train(tmp_path, "run")
+    assert "starting afresh" in capsys.readouterr().out
+    assert len(read_json(tmp_path / "run" / "history.json")) == 3  # trained all epochs again
+    _train(tmp_path, "run", s=dataclasses.replace(SETTINGS, epochs=4), data_fingerprint="other")
+    assert len(read_json(tmp_path / "run" / "history.json")) == 4
+
+
+def test_seeded_training_is_deterministic(tmp_path):
+    a = _train(tmp_path, "a")
+    b = _train(tmp_path, "b")
+    sa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    sb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert a == b and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_pose_only_dataset_refuses_appearance_variants(tmp_path):
+    config = dataclasses.replace(CONFIG, variant="tmp_sa", backbone="resnet_tiny", backbone_width=4,
+                                 appearance_dim=8)
+    with pytest.raises(ValueError, match="pose-only.*tmp"):
+        train_run(_split(), frames_dir=None, model_config=config, s=SETTINGS, run_dir=tmp_path / "x",
+                  plots_dir=tmp_path / "p", run_info={"dataset": "penn"})
+
+
+def test_load_model_is_safe_and_rejects_other_versions(tmp_path):
+    _train(tmp_path, "m")
+    model, ckpt = load_model(tmp_path / "m" / "model.pt")
+    assert not model.training and ckpt["classes"] == ["a", "b", "c"]
+    bad = dict(ckpt, format=99)
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="format 99"):
+        load_model(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError, match="dvc repro"):
+        load_model(tmp_path / "missing.pt")
+    torch.save({"payload": object()}.__class__, tmp_path / "evil.pt")
+    with pytest.raises(Exception):
+        load_model(tmp_path / "evil.pt")  # weights_only refuses arbitrary pickled objects
