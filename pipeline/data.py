@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from pipeline.keypoints import FLIP_PERM, NUM_KEYPOINTS
+from pipeline.pose_augment import PoseAugmentParams, augment_points, person_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -100,7 +101,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, index, *, frames_dir: Path | None, poses: dict[str, np.ndarray] | None,
                  sizes: dict[str, tuple[int, int]], max_persons: int, train: bool, input_size: int,
-                 resize_short: int, crop_scales, flip_prob: float, seed: int):
+                 resize_short: int, crop_scales, flip_prob: float, seed: int,
+                 pose_augment: PoseAugmentParams | None = None):
         self.rows = index.reset_index(drop=True)
         self.frames_dir = Path(frames_dir) if frames_dir is not None else None
         self.poses = poses
@@ -112,6 +114,11 @@ class ClipDataset(torch.utils.data.Dataset):
         self.crop_scales = tuple(crop_scales)
         self.flip_prob = flip_prob
         self.seed = seed
+        self.pose_augment = pose_augment if pose_augment is not None else PoseAugmentParams()
+        self.person_view = self.pose_augment.view == "person"
+        if self.person_view and self.frames_dir is not None:
+            raise ValueError("pose_augment.view: person is for variants without appearance (no frames): "
+                             "the box around the people would leave the frame; use view: crop")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -141,7 +148,12 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.poses is not None:
             video = self.poses[row.video_id]
             picked = video[np.minimum(frames_idx, len(video) - 1), : self.max_persons]
+            if self.person_view:  # no frames here: the view box follows the clip's people
+                box = person_box(picked, width, height, self.pose_augment.person_margin)
+                view = view if box is None else View(box, view.size, view.flip)
             points = apply_view_points(picked, width, height, view)
+            if self.train and self.pose_augment.active:
+                points = augment_points(points, self.pose_augment, rng)
             poses, mask = model_pose_inputs(points)
             item["points"] = torch.from_numpy(points)  # [T, N, 14, 3] in the view, NaN where missing
             item["poses"] = torch.from_numpy(poses)

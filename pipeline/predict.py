@@ -29,6 +29,7 @@ from pipeline.model import fused_probabilities
 from pipeline.pose.base import PoseEstimator
 from pipeline.pose.estimators import build_estimator
 from pipeline.pose.schema import normalise_keypoints, rank_and_limit
+from pipeline.pose_augment import from_run_info
 from pipeline.segments import middle_frames, segment_bounds
 from pipeline.train import load_model, pick_device, to_model_inputs
 from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array
@@ -225,7 +226,7 @@ def predict_video(video: str | Path, model_path: str | Path, *, estimator: str |
                               poses=None if poses is None else {VIDEO_ID: poses},
                               sizes={VIDEO_ID: (width, height)}, max_persons=num_persons, train=False,
                               input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
-                              crop_scales=(1.0,), flip_prob=0.0, seed=0)
+                              crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run))
         item = dataset[0]
         batch = {k: v.unsqueeze(0) if torch.is_tensor(v) else v for k, v in item.items()}
         with torch.no_grad():

@@ -9,6 +9,7 @@ from pipeline import paths
 from pipeline.data import SplitData, load_split_data
 from pipeline.model import ModelConfig
 from pipeline.params import Params
+from pipeline.pose_augment import PoseAugmentParams
 from pipeline.train import TrainSettings
 
 
@@ -24,13 +25,14 @@ class RunSpec:
     num_segments: int
     pose: dict          # the pose settings the model was trained with (predict reuses them)
     decode: dict
+    pose_augment: PoseAugmentParams = PoseAugmentParams()  # training-time keypoint augmentation
 
     def info(self) -> dict:
         """Saved in the checkpoint: what predict needs to prepare a new video the same way."""
         return {"name": self.name, "dataset": self.dataset, "split": self.split, "pose": self.pose,
                 "decode": self.decode, "input_size": self.train.input_size,
                 "resize_short": self.train.resize_short, "num_segments": self.num_segments,
-                "classes_from": str(self.index_path)}
+                "classes_from": str(self.index_path), "pose_augment": asdict(self.pose_augment)}
 
     def input_files(self) -> list[Path]:
         return [self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset)]
@@ -68,4 +70,5 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
             "max_persons": params.pose.max_persons}
     return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
                    frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings,
-                   num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode))
+                   num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode),
+                   pose_augment=params.pose_augment)

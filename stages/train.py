@@ -9,4 +9,4 @@ if __name__ == "__main__":
     spec = run_spec(params, args.run)
     train_run(spec.load_data(), frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
               run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info(),
-              data_fingerprint=spec.data_fingerprint())
+              data_fingerprint=spec.data_fingerprint(), pose_augment=spec.pose_augment)
