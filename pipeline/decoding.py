@@ -30,22 +30,34 @@ class StrictModeError(RuntimeError):
     pass
 
 
+def _source_stamp(path: Path) -> list:
+    """Size and modification time of the input: frames decoded from an older version of a video
+    (a regenerated dataset, a replaced file) are decoded again, not resumed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return []
+    return [st.st_size, st.st_mtime_ns]
+
+
 def _decode_one(job: tuple[str, str], *, root: Path, frames_dir: Path, settings: DecodeSettings) -> dict:
     video_id, rel_path = job
     row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "num_frames": 0,
            "fps": 0.0, "width": 0, "height": 0}
     target = frames_dir / video_id
     meta_path = target / META_FILE
+    source = _source_stamp(root / rel_path)
     if meta_path.exists():
         meta = read_json(meta_path)
-        if meta.get("settings") == asdict(settings):
+        if meta.get("settings") == asdict(settings) and meta.get("source") == source:
             row.update(meta["video"], status="ok")
             return row
     try:
         with atomic_dir(target) as tmp:
             decoded = decode_to_frames(root / rel_path, tmp, short_side=settings.short_side,
                                        fps=settings.fps, jpeg_quality=settings.jpeg_quality)
-            write_json(tmp / META_FILE, {"settings": asdict(settings), "video": asdict(decoded)})
+            write_json(tmp / META_FILE, {"settings": asdict(settings), "source": source,
+                                         "video": asdict(decoded)})
     except DecodeError as err:
         shutil.rmtree(target, ignore_errors=True)
         row.update(status="failed", error=str(err))

@@ -69,7 +69,7 @@ def test_bad_inputs_name_the_file(tmp_path):
 
 
 def _make_video(path, frames=12, size="64x48"):
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10",
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10",
                     "-frames:v", str(frames), "-pix_fmt", "yuv420p", str(path)], check=True)
 
 
@@ -101,6 +101,11 @@ def test_decode_stage_records_failures_resumes_and_is_strict_on_request(tmp_path
     # Resume: finished videos are not decoded again; a changed setting decodes them again.
     stamp = (frames_dir / "good" / "000000.jpg").stat().st_mtime_ns
     decode_dataset(manifest, root, frames_dir, table_path, settings=settings, workers=2, strict=False)
+    assert (frames_dir / "good" / "000000.jpg").stat().st_mtime_ns == stamp
+    # A replaced source video is decoded again even with the same settings.
+    _make_video(root / "other.mp4", frames=9)
+    table = decode_dataset(manifest, root, frames_dir, table_path, settings=settings, workers=1, strict=False)
+    assert table.set_index("video_id").loc["other", "num_frames"] == 9
     assert (frames_dir / "good" / "000000.jpg").stat().st_mtime_ns == stamp
     bigger = DecodeSettings(short_side=40, fps=None, jpeg_quality=3)
     table = decode_dataset(manifest, root, frames_dir, table_path, settings=bigger, workers=1, strict=False)
