@@ -182,6 +182,16 @@ class Collector:
     def exclude(self, item: str, reason: str) -> None:
         self.excluded.append((item, reason))
 
+    def locate(self, root: Path, rel: str, where: str, check: bool) -> str | None:
+        """The entry's path as found on disk (a video file or its frame folder); None, after
+        :meth:`missing` recorded it, when it is not there. Without ``check`` the path as given."""
+        if not check:
+            return rel
+        found = resolve_media(root, rel)
+        if found is None:
+            self.missing(root, rel, where)
+        return found
+
     def missing(self, root: Path, rel: str, where: str, what: str = "names a missing video") -> None:
         """A split entry whose video is not on disk: an error when strict, else recorded once in
         ``excluded`` (the caller then leaves the video out)."""

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.datasets._common import (VIDEO_EXTENSIONS, Collector, as_bool, choice, fail, media_key,
-                                       parse_options, resolve_media, safe_id)
+                                       parse_options, safe_id)
 from pipeline.datasets.base import DatasetAdapter, DatasetError, Manifest
 
 NAME = "generic"
@@ -138,12 +138,9 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
         if r["label"] not in index:
             raise fail(path, line, f"label {r['label']!r} is not in the classes option {classes}",
                        "add it to datasets.<name>.options.classes or correct the row")
-        if check:
-            found = resolve_media(root, rel)
-            if found is None:
-                col.missing(root, rel, where)
-                continue
-            rel = found
+        rel = col.locate(root, rel, where, check)
+        if rel is None:
+            continue
         key = media_key(rel)
         vid = safe_id(Path(key).name if id_from == "stem" else key.replace("/", "__"))
         if vid in given:

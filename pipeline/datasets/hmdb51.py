@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.datasets._common import (Collector, as_bool, choice, exclude_unlisted, fail, join_rel,
-                                       media_key, parse_options, read_lines, resolve_media, safe_id,
+                                       media_key, parse_options, read_lines, safe_id,
                                        strip_video_ext)
 from pipeline.datasets.base import DatasetError, DatasetAdapter, Manifest
 
@@ -201,12 +201,9 @@ def collect(dataset: str, root: Path, classes: list[str], splits: list[str], ent
         if all(s == "unused" for s, _ in info["subsets"].values()):
             col.exclude(rel, f"unused (flag 0) in every split file, e.g. {info['where']}")
             continue
-        if check_files:
-            found = resolve_media(root, rel)
-            if found is None:
-                col.missing(root, rel, info["where"])
-                continue
-            rel = found
+        rel = col.locate(root, rel, info["where"], check_files)
+        if rel is None:
+            continue
         fields = {"path": rel, "label_id": index[info["cls"]], "label_name": info["cls"], "group": ""}
         if extra is not None:
             more = extra(vid, info["cls"], info["name"])

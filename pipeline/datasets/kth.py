@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.datasets._common import (Collector, as_bool, choice, exclude_unlisted, fail, join_rel,
-                                       media_key, parse_options, read_lines, resolve_media)
+                                       media_key, parse_options, read_lines)
 from pipeline.datasets.base import DatasetAdapter, Manifest
 
 NAME = "kth"
@@ -147,12 +147,9 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
             raise fail(path, no, f"person {person:02d} is in none of the header's subsets",
                        "add the person to the Training, Validation or Test line")
         rel = join_rel(o["video_dir"], cls, f"{vid}_uncomp.avi")
-        if check:
-            found = resolve_media(root, rel)
-            if found is None:
-                col.missing(root, rel, where)
-                continue
-            rel = found
+        rel = col.locate(root, rel, where, check)
+        if rel is None:
+            continue
         listed.add(media_key(rel))
         common = {"path": rel, "label_id": index[cls], "label_name": cls, "group": f"person{person:02d}"}
         if unit == "video":

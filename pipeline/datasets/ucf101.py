@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.datasets._common import (Collector, as_bool, exclude_unlisted, fail, join_rel, media_key,
-                                       parse_options, read_lines, resolve_media, safe_id,
+                                       parse_options, read_lines, safe_id,
                                        strip_video_ext)
 from pipeline.datasets.base import DatasetAdapter, DatasetError, Manifest
 
@@ -131,12 +131,9 @@ def build_ucf_style(dataset: str, root: Path, *, split_dir: Path, class_index: P
                                    f"{index[cls] + 1} in {class_index})",
                                    "correct the label or move the video to the right class folder")
                 rel = join_rel(video_dir, rel_list)
-                if check_files:
-                    found = resolve_media(root, rel)
-                    if found is None:
-                        col.missing(root, rel, where)
-                        continue
-                    rel = found
+                rel = col.locate(root, rel, where, check_files)
+                if rel is None:
+                    continue
                 listed.add(media_key(rel))
                 vid = safe_id(strip_video_ext(fname.rsplit("/", 1)[-1]))
                 fields = {"path": rel, "label_id": index[cls], "label_name": cls, "group": group_of(vid)}

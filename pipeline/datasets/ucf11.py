@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.datasets._common import (Collector, as_bool, choice, fail, join_rel, list_media, media_key,
-                                       parse_options, read_lines, resolve_media, safe_id, strip_video_ext)
+                                       parse_options, read_lines, safe_id, strip_video_ext)
 from pipeline.datasets.base import DatasetAdapter, DatasetError, Manifest
 
 NAME = "ucf11"
@@ -156,12 +156,9 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
             raise DatasetError(f"{where}: folder {gdir!r} does not end in a group number 01..25. Fix: keep "
                                "the official v_<action>_GG folders")
         group = int(m.group(2))
-        if check:
-            found = resolve_media(root, rel)
-            if found is None:
-                col.missing(root, rel, where)
-                continue
-            rel = found
+        rel = col.locate(root, rel, where, check)
+        if rel is None:
+            continue
         key = media_key(rel)
         if key in first:
             raise DatasetError(f"{where}: duplicate clip {rel!r} (also at {first[key]}). Fix: list it once")
