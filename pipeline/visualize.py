@@ -51,11 +51,13 @@ def weight_style(weight: float, display: int) -> tuple[int, tuple[int, int, int]
 
 
 def draw_skeletons(image: np.ndarray, points: np.ndarray, weights: np.ndarray | None = None,
-                   label_weights: bool = True) -> np.ndarray:
+                   label_weights: bool = True, colours: list[tuple[int, int, int]] | None = None,
+                   labels: list[str] | None = None) -> np.ndarray:
     """Draw people ``points`` [N, 14, 3] (x, y in pixels of ``image``, confidence; missing joints
     NaN / confidence 0) with pipeline.keypoints.EDGES. ``weights`` [N] (None: all 1) set each
     person's line width and colour (weight_style); people with no joint are skipped. Lower weights
-    are drawn first so the most attended person is on top."""
+    are drawn first so the most attended person is on top. ``colours`` [N] RGB override the
+    weight colours; ``labels`` [N] replace the weight printed above each person."""
     out = np.ascontiguousarray(image, dtype=np.uint8).copy()
     points = np.asarray(points, np.float32).reshape(-1, len(INDEX), 3)
     weights = np.ones(len(points), np.float32) if weights is None else np.asarray(weights, np.float32)
@@ -65,6 +67,8 @@ def draw_skeletons(image: np.ndarray, points: np.ndarray, weights: np.ndarray | 
         if not present[n].any():
             continue
         thickness, colour = weight_style(weights[n], display)
+        if colours is not None:
+            colour = tuple(int(c) for c in colours[n])
         xy = np.nan_to_num(points[n, :, :2]) * 16          # cv2 sub-pixel coordinates (shift 4)
         xy = np.clip(xy, -(2 ** 20), 2 ** 20).round().astype(np.int32)
         for pass_colour, extra in (((0, 0, 0), 2), (colour, 0)):   # dark outline, then the colour
@@ -74,11 +78,11 @@ def draw_skeletons(image: np.ndarray, points: np.ndarray, weights: np.ndarray | 
             for j in np.flatnonzero(present[n]):
                 cv2.circle(out, _pt(xy[j]), 16 * max(1, (thickness + extra + 1) // 2), pass_colour, -1,
                            cv2.LINE_AA, 4)
-        if label_weights:
+        if label_weights or labels is not None:
             top = points[n, present[n]]
             anchor = top[np.argmin(top[:, 1]), :2]
-            out = draw_text(out, f"{weights[n]:.2f}", (anchor[0] + 4, anchor[1] - 16), size=12,
-                            colour=colour)
+            text = labels[n] if labels is not None else f"{weights[n]:.2f}"
+            out = draw_text(out, text, (anchor[0] + 4, anchor[1] - 16), size=12, colour=colour)
     return out
 
 

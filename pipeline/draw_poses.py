@@ -1,0 +1,178 @@
+"""Draw a video's 14-keypoint skeletons over its frames, to numbered PNGs and/or an MP4.
+
+Two sources of poses:
+* a dataset video after the pose stage: ``data/poses/<dataset>.parquet`` over the decoded frames
+  in ``data/frames/<dataset>/<video_id>/`` (a pose-only dataset is drawn on a black canvas);
+* an estimator run directly on a video file, to check a backend on your own footage before a
+  whole dataset goes through the pose stage.
+
+Each person slot keeps one colour (slot 0 = the best-ranked person) and is labelled with its slot
+and person score, so ranking and identity switches are visible frame to frame.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import paths
+from pipeline.io import read_parquet_metadata
+from pipeline.keypoints import NUM_KEYPOINTS
+from pipeline.pose.base import PoseEstimator
+from pipeline.pose.schema import rank_and_limit, read_poses
+from pipeline.video import DecodeError, read_frame_array, read_video_rgb
+from pipeline.visualize import draw_skeletons, save_png, with_header, write_mp4
+
+# One colour per person slot (colour-blind-safe Okabe-Ito order), slot 0 first.
+SLOT_COLOURS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
+                (213, 94, 0), (204, 121, 167), (255, 255, 255))
+DEFAULT_FPS = 10.0
+
+
+class DrawPosesError(RuntimeError):
+    pass
+
+
+@dataclass
+class PoseVideo:
+    """What to draw: ``points`` [F, N, 14, 3] in pixels of the frames, person ``scores`` [F, N]
+    (NaN where a slot is empty) and a way to read frame ``f`` as uint8 RGB [H, W, 3]."""
+    name: str
+    points: np.ndarray
+    scores: np.ndarray
+    width: int
+    height: int
+    fps: float
+    estimator: str
+    frame_reader: object            # callable f -> RGB array
+
+    @property
+    def num_frames(self) -> int:
+        return self.points.shape[0]
+
+
+def _black(width: int, height: int):
+    return lambda _f: np.zeros((height, width, 3), np.uint8)
+
+
+def _check_video_id(video_id: str, known: list[str], source: Path) -> None:
+    if video_id in known:
+        return
+    close = difflib.get_close_matches(video_id, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f" ({len(known)} videos there)"
+    raise DrawPosesError(f"{source}: no video {video_id!r}{hint}")
+
+
+def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> PoseVideo:
+    """A dataset video's poses as the pose stage stored them, over its decoded frames
+    (``root``: the project folder that holds data/)."""
+    root = Path(root)
+    poses_path = root / paths.poses(dataset)
+    videos_path = root / paths.pose_videos(dataset)
+    if not poses_path.exists() or not videos_path.exists():
+        raise DrawPosesError(f"{poses_path}: no pose output for dataset {dataset!r}; run "
+                             f"`dvc repro pose@{dataset}` (or the pose stage) first")
+    videos = pd.read_parquet(videos_path)
+    _check_video_id(video_id, videos["video_id"].tolist(), videos_path)
+    row = videos.set_index("video_id").loc[video_id]
+    if row["status"] != "ok":
+        raise DrawPosesError(f"{videos_path}: the pose stage failed on {video_id}: {row['error']}")
+    meta = read_parquet_metadata(poses_path)
+    max_persons = int(meta.get("max_persons", 4))
+    table = read_poses(poses_path, [video_id]).to_pandas()
+    num_frames = int(row["num_frames"])
+    points = np.full((num_frames, max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
+    points[..., 2] = 0.0
+    scores = np.full((num_frames, max_persons), np.nan, np.float32)
+    frames_dir = root / paths.frames_dir(dataset) / video_id
+    frames_table = root / paths.frames_table(dataset)
+    fps = DEFAULT_FPS
+    if frames_table.exists():
+        decoded = pd.read_parquet(frames_table).set_index("video_id")
+        if video_id in decoded.index and float(decoded.loc[video_id, "fps"]) > 0:
+            fps = float(decoded.loc[video_id, "fps"])
+    if frames_dir.is_dir():
+        first = read_frame_array(frames_dir, 0)
+        height, width = first.shape[:2]
+        reader = lambda f: read_frame_array(frames_dir, f)  # noqa: E731
+    else:  # pose-only dataset (or frames removed): skeletons on black, at the pose frame size
+        width, height = int(row["width"]), int(row["height"])
+        reader = _black(width, height)
+    for r in table.itertuples(index=False):
+        if r.frame < num_frames and r.person < max_persons:
+            xy = np.stack([np.asarray(r.x, np.float32) * width, np.asarray(r.y, np.float32) * height,
+                           np.asarray(r.conf, np.float32)], -1)
+            points[r.frame, r.person] = xy
+            scores[r.frame, r.person] = r.score
+    return PoseVideo(video_id, points, scores, width, height, fps, str(meta.get("estimator", "?")), reader)
+
+
+def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
+                   max_frames: int | None = None) -> PoseVideo:
+    """Run ``estimator`` on every frame of a video file (at its native size)."""
+    video = Path(video)
+    if not video.is_file():
+        raise DrawPosesError(f"{video}: no such video file")
+    try:
+        frames, fps = read_video_rgb(video, max_frames=max_frames)
+    except DecodeError as err:
+        raise DrawPosesError(str(err)) from None
+    if len(frames) == 0:
+        raise DrawPosesError(f"{video}: no frames decoded")
+    points = np.full((len(frames), max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
+    points[..., 2] = 0.0
+    scores = np.full((len(frames), max_persons), np.nan, np.float32)
+    for f in tqdm(range(len(frames)), desc=f"pose {video.name}", unit="frame"):
+        det = estimator(frames[f])
+        kps, sc = rank_and_limit(det.keypoints, det.scores, max_persons)
+        points[f, :len(kps)], scores[f, :len(kps)] = kps, sc
+    height, width = frames.shape[1:3]
+    return PoseVideo(video.stem, points, scores, width, height, fps or DEFAULT_FPS,
+                     str(getattr(estimator, "name", type(estimator).__name__)), lambda f: frames[f])
+
+
+def render_frame(pose: PoseVideo, f: int) -> np.ndarray:
+    """Frame ``f`` with its skeletons, under a header naming the video, frame and people found."""
+    image = pose.frame_reader(f)
+    if image.shape[:2] != (pose.height, pose.width):
+        raise DrawPosesError(f"{pose.name}: frame {f} is {image.shape[1]}x{image.shape[0]}, "
+                             f"expected {pose.width}x{pose.height}")
+    present = (pose.points[f, ..., 2] > 0).any(-1)
+    slots = np.flatnonzero(present)
+    out = image
+    if len(slots):
+        colours = [SLOT_COLOURS[s % len(SLOT_COLOURS)] for s in slots]
+        labels = [f"#{s} {pose.scores[f, s]:.2f}" for s in slots]
+        # draw the best-ranked person last (on top): weights only set the drawing order here
+        order_weights = 1.0 - slots / max(len(present), 1)
+        out = draw_skeletons(image, pose.points[f, slots], order_weights, colours=colours, labels=labels)
+    return with_header(out, f"{pose.name}  frame {f + 1}/{pose.num_frames}  "
+                            f"{len(slots)} person(s)  {pose.estimator}")
+
+
+def draw_pose_video(pose: PoseVideo, *, png_dir: Path | None = None, mp4_path: Path | None = None,
+                    every: int = 1, fps: float | None = None) -> dict:
+    """Render every ``every``-th frame; write ``png_dir/frame_000000.png``... and/or an MP4.
+    Returns what was written and per-video counts."""
+    if png_dir is None and mp4_path is None:
+        raise DrawPosesError("nothing to write: give a PNG folder and/or an MP4 path")
+    if every < 1:
+        raise DrawPosesError(f"every must be >= 1, got {every}")
+    frames = list(range(0, pose.num_frames, every))
+    images = []
+    for f in tqdm(frames, desc=f"draw {pose.name}", unit="frame"):
+        image = render_frame(pose, f)
+        if png_dir is not None:
+            save_png(Path(png_dir) / f"frame_{f:06d}.png", image)
+        if mp4_path is not None:
+            images.append(image)
+    if mp4_path is not None:
+        write_mp4(mp4_path, images, fps=fps or pose.fps / every)
+    with_people = int((pose.points[frames, ..., 2] > 0).any(-1).any(-1).sum())
+    return {"video": pose.name, "frames_drawn": len(frames), "frames_with_person": with_people,
+            "png_dir": str(png_dir) if png_dir is not None else None,
+            "mp4": str(mp4_path) if mp4_path is not None else None}

@@ -1,0 +1,138 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pipeline import paths
+from pipeline.datasets.base import Manifest
+from pipeline.draw_poses import (SLOT_COLOURS, DrawPosesError, PoseVideo, draw_pose_video, from_estimator,
+                                 from_pose_stage, render_frame)
+from pipeline.keypoints import INDEX
+from pipeline.pose import runner
+from pipeline.pose.base import Detections
+from pipeline.pose.runner import PoseSettings, run_pose_stage
+from pipeline.video import read_video_rgb
+from pipeline.visualize import MP4_HEADER, write_mp4
+from stages import draw_poses as cli
+
+W, H, F = 160, 120, 4
+
+
+def _person(cx: float, top: float, height: float) -> np.ndarray:
+    """An upright stick person [14, 3] in pixels: head top at ``top``, ankles at ``top + height``."""
+    kp = np.zeros((14, 3), np.float32)
+    rows = {"head_top": 0.0, "neck": 0.15, "shoulder": 0.18, "elbow": 0.35, "wrist": 0.5, "hip": 0.55,
+            "knee": 0.78, "ankle": 1.0}
+    for name in INDEX:
+        frac = rows[name.split("_")[-1] if "_" in name and name != "head_top" else name]
+        side = -1 if name.startswith("right_") else 1 if name.startswith("left_") else 0
+        kp[INDEX[name]] = (cx + side * 0.12 * height, top + frac * height, 1.0)
+    return kp
+
+
+class TwoPeople:
+    """Person A (score 0.9) left, person B (score 0.5) right; a weak third one the N limit drops."""
+    name, version = "fake", "1"
+
+    def __call__(self, frame):
+        kps = np.stack([_person(40, 10, 90), _person(115, 20, 80), _person(80, 5, 20)])
+        return Detections(kps, np.array([0.9, 0.5, 0.1], np.float32))
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder with one dataset 'toy' after the pose stage (frames decoded, poses stored)."""
+    ids = ["toy_walk_01", "toy_walk_02"]
+    videos = pd.DataFrame({"video_id": ids, "path": [f"{v}.mp4" for v in ids], "label_id": 0,
+                           "label_name": "walk", "group": "", "split_1": "train"})
+    Manifest("toy", ["walk"], ["1"], videos).save(tmp_path / paths.manifest("toy"))
+    for vid in ids:
+        d = tmp_path / paths.frames_dir("toy") / vid
+        d.mkdir(parents=True)
+        for f in range(F):
+            Image.fromarray(np.full((H, W, 3), 40, np.uint8)).save(d / f"{f:06d}.jpg")
+    pd.DataFrame({"video_id": ids, "path": "", "status": "ok", "error": "", "num_frames": F, "fps": 12.5,
+                  "width": W, "height": H}).to_parquet(tmp_path / paths.frames_table("toy"))
+    monkeypatch.setattr(runner, "cached_estimator", lambda *a: TwoPeople())
+    settings = PoseSettings(estimator="fake", options={}, max_persons=2, dtype="float32",
+                            frames_dir=str(tmp_path / paths.frames_dir("toy")))
+    run_pose_stage(tmp_path / paths.manifest("toy"), tmp_path / paths.frames_table("toy"),
+                   tmp_path / paths.poses("toy"), tmp_path / paths.pose_videos("toy"),
+                   tmp_path / paths.pose_parts("toy"), settings=settings, workers=1, strict=True)
+    return tmp_path
+
+
+def test_pose_stage_output_comes_back_in_pixels_of_the_frames(project):
+    pose = from_pose_stage("toy", "toy_walk_01", root=project)
+    assert pose.points.shape == (F, 2, 14, 3) and (pose.width, pose.height) == (W, H)
+    assert pose.fps == 12.5 and pose.estimator == "fake"
+    np.testing.assert_allclose(pose.points[2, 0], _person(40, 10, 90), atol=1e-3)
+    np.testing.assert_allclose(pose.points[2, 1], _person(115, 20, 80), atol=1e-3)
+    np.testing.assert_allclose(pose.scores[0], [0.9, 0.5])
+
+
+def test_unknown_video_and_missing_pose_output_say_what_to_do(project):
+    with pytest.raises(DrawPosesError, match="did you mean toy_walk_01"):
+        from_pose_stage("toy", "toy_wlak_01", root=project)
+    with pytest.raises(DrawPosesError, match=r"dvc repro pose@other"):
+        from_pose_stage("other", "x", root=project)
+
+
+def _colour_near(image, xy, colour, radius=2):
+    x, y = int(round(xy[0])), int(round(xy[1])) + MP4_HEADER
+    patch = image[y - radius:y + radius + 1, x - radius:x + radius + 1].reshape(-1, 3).astype(int)
+    return (np.abs(patch - np.array(colour)).max(-1) <= 40).any()
+
+
+def test_each_slot_is_drawn_in_its_colour_on_its_limbs(project):
+    pose = from_pose_stage("toy", "toy_walk_01", root=project)
+    image = render_frame(pose, 1)
+    assert image.shape == (H + MP4_HEADER, W, 3)
+    for slot in (0, 1):
+        hip = (pose.points[1, slot, INDEX["right_hip"], :2] + pose.points[1, slot, INDEX["right_knee"], :2]) / 2
+        assert _colour_near(image, hip, SLOT_COLOURS[slot])
+        assert not _colour_near(image, hip, SLOT_COLOURS[1 - slot], radius=1)
+    # the background far from both people is untouched
+    assert (image[MP4_HEADER + H - 3, W // 2] == 40).all()
+
+
+def test_pngs_every_kth_frame_and_an_mp4_with_as_many_frames(project, tmp_path):
+    pose = from_pose_stage("toy", "toy_walk_02", root=project)
+    summary = draw_pose_video(pose, png_dir=tmp_path / "png", mp4_path=tmp_path / "o.mp4", every=2)
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["frame_000000.png", "frame_000002.png"]
+    assert summary["frames_drawn"] == 2 and summary["frames_with_person"] == 2
+    frames, fps = read_video_rgb(tmp_path / "o.mp4")
+    assert len(frames) == 2 and fps == pytest.approx(12.5 / 2)
+    with pytest.raises(DrawPosesError, match="nothing to write"):
+        draw_pose_video(pose)
+
+
+def test_estimator_on_a_video_file_ranks_and_limits_people(tmp_path):
+    clip = [np.full((H, W, 3), 90, np.uint8)] * 3
+    write_mp4(tmp_path / "clip.mp4", clip, fps=5)
+    pose = from_estimator(tmp_path / "clip.mp4", TwoPeople(), max_persons=2)
+    assert pose.points.shape == (3, 2, 14, 3) and pose.fps == pytest.approx(5)
+    np.testing.assert_allclose(pose.scores, [[0.9, 0.5]] * 3)
+    np.testing.assert_allclose(pose.points[0, 1], _person(115, 20, 80))
+    with pytest.raises(DrawPosesError, match="no such video file"):
+        from_estimator(tmp_path / "nope.mp4", TwoPeople(), max_persons=2)
+
+
+def test_frames_without_people_are_drawn_plain(tmp_path):
+    points = np.full((2, 1, 14, 3), np.nan, np.float32)
+    points[..., 2] = 0
+    frame = np.full((H, W, 3), 7, np.uint8)
+    pose = PoseVideo("empty", points, np.full((2, 1), np.nan), W, H, 10.0, "fake", lambda f: frame)
+    image = render_frame(pose, 0)
+    assert (image[MP4_HEADER:] == 7).all()
+    assert draw_pose_video(pose, png_dir=tmp_path)["frames_with_person"] == 0
+
+
+def test_cli_rejects_ambiguous_input_and_reports_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["clip.mp4", "--dataset", "toy", "--video", "v", "--mp4", "o.mp4"])
+    with pytest.raises(SystemExit):
+        cli.parse_args(["clip.mp4"])                     # no output asked for
+    assert cli.main([str(tmp_path / "missing.mp4"), "--estimator", "blazepose", "--mp4",
+                     str(tmp_path / "o.mp4")]) == 1
+    assert "no such video file" in capsys.readouterr().err
