@@ -1,5 +1,6 @@
 """The decode stage: every video of a manifest into a folder of JPEG frames, resumable per video,
-plus a table of what was decoded (frame counts from the decoder, fps, size, status)."""
+plus a table of what was decoded (frame counts from the decoder, fps, size, status). A manifest of
+segments (rows with frame_start/frame_end) gets each segment's frames only, from frame 0 on."""
 from __future__ import annotations
 
 import shutil
@@ -40,8 +41,18 @@ def _source_stamp(path: Path) -> list:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _decode_one(job: tuple[str, str], *, root: Path, frames_dir: Path, settings: DecodeSettings) -> dict:
-    video_id, rel_path = job
+def segment_ranges(videos: pd.DataFrame) -> list[tuple[int, int] | None]:
+    """Per row, the native frame range to decode: (frame_start, frame_end) for a manifest of
+    segments (KTH's unit: segment), so each segment's frames are decoded once, not the whole video
+    once per segment; None for whole videos (or an open end, -1)."""
+    if "frame_start" not in videos or "frame_end" not in videos:
+        return [None] * len(videos)
+    return [(int(a), int(b)) if b is not None and int(b) > int(a) >= 0 else None
+            for a, b in zip(videos["frame_start"], videos["frame_end"])]
+
+
+def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings) -> dict:
+    video_id, rel_path, frame_range = job
     row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "num_frames": 0,
            "fps": 0.0, "width": 0, "height": 0}
     target = frames_dir / video_id
@@ -49,14 +60,17 @@ def _decode_one(job: tuple[str, str], *, root: Path, frames_dir: Path, settings:
     source = _source_stamp(root / rel_path)
     if meta_path.exists():
         meta = read_json(meta_path)
-        if meta.get("settings") == asdict(settings) and meta.get("source") == source:
+        if (meta.get("settings") == asdict(settings) and meta.get("source") == source
+                and meta.get("frame_range") == (list(frame_range) if frame_range else None)):
             row.update(meta["video"], status="ok")
             return row
     try:
         with atomic_dir(target) as tmp:
             decoded = decode_to_frames(root / rel_path, tmp, short_side=settings.short_side,
-                                       fps=settings.fps, jpeg_quality=settings.jpeg_quality)
+                                       fps=settings.fps, jpeg_quality=settings.jpeg_quality,
+                                       frame_range=frame_range)
             write_json(tmp / META_FILE, {"settings": asdict(settings), "source": source,
+                                         "frame_range": list(frame_range) if frame_range else None,
                                          "video": asdict(decoded)})
     except DecodeError as err:
         shutil.rmtree(target, ignore_errors=True)
@@ -81,7 +95,7 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
         rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "num_frames": 0,
                  "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
     else:
-        jobs = list(zip(videos["video_id"], videos["path"]))
+        jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
         fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings)
         rows = []
         for row in map_videos(fn, jobs, workers=workers, desc=f"decode {manifest.dataset}"):

@@ -61,9 +61,10 @@ def frame_counts(frames_table: pd.DataFrame | None, pose_videos: pd.DataFrame | 
 
 
 def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *, num_segments: int,
-                      val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      val_fraction: float, seed: int, ranges_decoded: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (index, skipped): one index row per usable video of the split's train/val/test
-    subsets, and the videos left out with the reason."""
+    subsets, and the videos left out with the reason. Rows with frame_start/frame_end sample
+    within that range, unless ``ranges_decoded`` (the decode stage kept only those frames)."""
     videos = manifest.videos
     col = manifest.split_column(split)
     used = videos[videos[col].isin(["train", "test"])].copy()
@@ -76,8 +77,8 @@ def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *,
     rows = []
     for r in used.itertuples(index=False):
         total = counts[r.video_id]
-        start = int(getattr(r, "frame_start", 0) or 0)
-        end = int(getattr(r, "frame_end", -1))
+        start = 0 if ranges_decoded else int(getattr(r, "frame_start", 0) or 0)
+        end = -1 if ranges_decoded else int(getattr(r, "frame_end", -1))
         end = total if end is None or end < 0 or end > total else end
         if end <= start:
             start, end = 0, total
@@ -100,7 +101,8 @@ def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_vide
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in manifest.splits:
         index, skipped = build_split_index(manifest, split, counts, num_segments=num_segments,
-                                           val_fraction=val_fraction, seed=seed)
+                                           val_fraction=val_fraction, seed=seed,
+                                           ranges_decoded=not manifest.pose_only)
         table = pa.Table.from_pandas(index, preserve_index=False)
         write_parquet(out_dir / f"split_{split}.parquet", table, metadata={
             "dataset": manifest.dataset, "split": split, "classes": manifest.classes,

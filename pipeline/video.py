@@ -51,11 +51,15 @@ def _stderr(err: ffmpeg.Error) -> str:
 
 
 def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float | None = None,
-                     jpeg_quality: int = 3) -> DecodedVideo:
+                     jpeg_quality: int = 3, frame_range: tuple[int, int] | None = None) -> DecodedVideo:
     """Decode ``source`` (a video file or a folder of images) into ``out_dir/000000.jpg, ...``.
 
-    ``out_dir`` must exist and be empty. Raises DecodeError naming the file on any failure.
+    ``frame_range`` (start, end): only the source's native frames start..end-1 (0-based, end
+    exclusive; before any fps resampling), written from 000000.jpg on: one segment of a longer
+    video. ``out_dir`` must exist and be empty. Raises DecodeError naming the file on any failure.
     """
+    if frame_range is not None and not 0 <= frame_range[0] < frame_range[1]:
+        raise DecodeError(f"{source}: bad frame range {frame_range}: need 0 <= start < end")
     source = Path(source)
     if not source.exists():
         raise DecodeError(f"{source}: file not found")
@@ -65,12 +69,16 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
             raise DecodeError(f"{source}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
         suffix = images[0].suffix
         stream = ffmpeg.input(str(source / f"*{suffix}"), pattern_type="glob", framerate=25)
+        if frame_range is not None:
+            stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
         out_fps = 0.0
     else:
         if source.stat().st_size == 0:
             raise DecodeError(f"{source}: empty file")
         native = _probe_fps(source)
         stream = ffmpeg.input(str(source))
+        if frame_range is not None:
+            stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
         out_fps = native
         if fps:
             stream = stream.filter("fps", fps=fps)
@@ -85,7 +93,9 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
         raise DecodeError(f"{source}: ffmpeg failed: {_stderr(err)}") from None
     frames = sorted(out_dir.glob("*.jpg"))
     if not frames:
-        raise DecodeError(f"{source}: ffmpeg decoded no frames (empty or corrupt video)")
+        where = f" in frames {frame_range[0]}..{frame_range[1] - 1}" if frame_range else ""
+        raise DecodeError(f"{source}: ffmpeg decoded no frames{where} (empty or corrupt video, or "
+                          "a segment past its end)")
     with Image.open(frames[0]) as first:
         width, height = first.size
     return DecodedVideo(num_frames=len(frames), fps=out_fps, width=width, height=height)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from pipeline.datasets.base import Manifest
 from pipeline.decoding import DecodeSettings, StrictModeError, decode_dataset
+from pipeline.segments import build_split_index
 from pipeline.video import DecodeError, decode_to_frames, read_frame_array
 
 
@@ -113,3 +114,43 @@ def test_decode_stage_records_failures_resumes_and_is_strict_on_request(tmp_path
 
     with pytest.raises(StrictModeError, match="bad.mp4: empty file"):
         decode_dataset(manifest, root, frames_dir, table_path, settings=settings, workers=1, strict=True)
+
+
+def test_a_frame_range_decodes_just_that_segment(tmp_path):
+    _make_video(tmp_path / "v.mp4", frames=12)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    whole.mkdir(), part.mkdir()
+    decode_to_frames(tmp_path / "v.mp4", whole, short_side=48)
+    info = decode_to_frames(tmp_path / "v.mp4", part, short_side=48, frame_range=(3, 8))
+    assert info.num_frames == 5 and len(list(part.glob("*.jpg"))) == 5
+    source = [read_frame_array(whole, f).astype(int) for f in range(12)]
+    for i in range(5):
+        seg = read_frame_array(part, i).astype(int)
+        nearest = np.argmin([np.abs(seg - frame).mean() for frame in source])
+        assert nearest == 3 + i                                    # segment frame i = source frame 3+i
+    with pytest.raises(DecodeError, match="frames 20..24"):
+        decode_to_frames(tmp_path / "v.mp4", tmp_path / "past", short_side=48, frame_range=(20, 25))
+
+
+def test_decode_stage_decodes_segments_once_each_and_the_index_samples_inside_them(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "long.mp4", frames=20)
+    videos = pd.DataFrame({"video_id": ["long_s1", "long_s2"], "path": ["long.mp4"] * 2, "label_id": [0, 0],
+                           "label_name": ["a", "a"], "group": ["", ""], "split_1": ["train", "test"],
+                           "frame_start": [0, 12], "frame_end": [6, 20], "source_id": ["long", "long"]})
+    Manifest("toy", ["a"], ["1"], videos).save(tmp_path / "m.parquet")
+    settings = DecodeSettings(short_side=32, fps=None, jpeg_quality=3)
+    table = decode_dataset(tmp_path / "m.parquet", root, tmp_path / "frames", tmp_path / "f.parquet",
+                           settings=settings, workers=1, strict=True)
+    assert table.set_index("video_id")["num_frames"].to_dict() == {"long_s1": 6, "long_s2": 8}
+    index, _ = build_split_index(Manifest.load(tmp_path / "m.parquet"), "1", {"long_s1": 6, "long_s2": 8},
+                                 num_segments=2, val_fraction=0.0, seed=0, ranges_decoded=True)
+    s2 = index.set_index("video_id").loc["long_s2"]
+    assert s2["seg_start"][0] == 0 and s2["seg_end"][-1] == 8          # frames of the decoded segment
+    # a changed range re-decodes that segment
+    videos.loc[1, "frame_start"] = 10
+    Manifest("toy", ["a"], ["1"], videos).save(tmp_path / "m.parquet")
+    table = decode_dataset(tmp_path / "m.parquet", root, tmp_path / "frames", tmp_path / "f.parquet",
+                           settings=settings, workers=1, strict=True)
+    assert table.set_index("video_id").loc["long_s2", "num_frames"] == 10
