@@ -3,6 +3,7 @@ place, so a crash or Ctrl-C never leaves a half-written file where a finished on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -82,3 +83,12 @@ def read_parquet_metadata(path: str | os.PathLike) -> dict[str, Any]:
         except ValueError:
             out[name] = value.decode()
     return out
+
+
+def sha256_prefix(path: str | os.PathLike, n: int = 12) -> str:
+    """The first ``n`` hex digits of a file's SHA-256 (model files: a changed model re-runs the pose stage)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:n]

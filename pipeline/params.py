@@ -64,6 +64,7 @@ class PoseParams:
     groundtruth: GroundTruthParams = field(default_factory=GroundTruthParams)
     blazepose: dict = field(default_factory=dict)
     openpose: dict = field(default_factory=dict)
+    mmpose: dict = field(default_factory=dict)
 
     def backend_options(self) -> dict:
         """The section of the chosen estimator (dicts for the image-based backends)."""
@@ -204,8 +205,8 @@ def _validate(p: Params) -> None:
     _check(p.decode.short_side >= 16, "decode.short_side must be >= 16")
     _check(p.decode.fps is None or p.decode.fps > 0, "decode.fps must be null or > 0")
     _check(2 <= p.decode.jpeg_quality <= 31, "decode.jpeg_quality must be in 2..31")
-    _check(p.pose.estimator in ("groundtruth", "blazepose", "openpose"),
-           f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose")
+    _check(p.pose.estimator in ("groundtruth", "blazepose", "openpose", "mmpose"),
+           f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose")
     _check(p.pose.max_persons >= 1, "pose.max_persons must be >= 1")
     _check(p.pose.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
     _check(0 <= p.pose.groundtruth.drop_prob < 1, "pose.groundtruth.drop_prob must be in [0, 1)")

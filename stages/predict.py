@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from pipeline.pose.estimators import IMAGE_BACKENDS
 from pipeline.predict import PredictError, predict_video
 
 
@@ -15,7 +16,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("video", help="a video file (or a folder of frames)")
     parser.add_argument("--model", default="models/synth_1/model.pt",
                         help="a trained model.pt (default: models/synth_1/model.pt)")
-    parser.add_argument("--estimator", choices=("blazepose", "openpose", "groundtruth"),
+    parser.add_argument("--estimator", choices=(*IMAGE_BACKENDS, "groundtruth"),
                         help="pose estimator (default: the one the model was trained with; "
                              "blazepose for a model trained on ground truth)")
     parser.add_argument("--pose-options", metavar="JSON",

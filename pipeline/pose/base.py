@@ -36,6 +36,17 @@ class Detections:
         return cls(np.zeros((0, NUM_KEYPOINTS, 3), np.float32), np.zeros((0,), np.float32))
 
 
+MIN_FRAME_SIDE = 8   # smaller frames hold nobody an estimator could find
+
+
+def validate_frame(frame_rgb: np.ndarray) -> np.ndarray:
+    """The frame as a contiguous uint8 [H, W, 3] array, or a ValueError saying what was given."""
+    frame = np.asarray(frame_rgb)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 [H, W, 3] RGB frame, got {frame.dtype} {list(frame.shape)}")
+    return np.ascontiguousarray(frame)
+
+
 class PoseEstimator(Protocol):
     """name and version go into the Parquet metadata of every file the estimator writes."""
     name: str

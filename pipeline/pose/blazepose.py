@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.keypoints import NUM_KEYPOINTS, to_aic14
+from pipeline.io import sha256_prefix
 from pipeline.pose import blazepose_geometry as geo
-from pipeline.pose.base import Detections
+from pipeline.pose.base import MIN_FRAME_SIDE, Detections, validate_frame
 from pipeline.pose.blazepose_models import (DETECTOR_FILE, LANDMARK_FILE, NUM_LANDMARKS, Detector,
-                                            Landmarker, locate_models, sha256_prefix)
+                                            Landmarker, locate_models)
 
 NAME = "blazepose"
 ALGORITHM_VERSION = "1"
@@ -285,12 +286,10 @@ class BlazePoseEstimator:
         return "new" if old.score >= new.score else "old"
 
     def __call__(self, frame_rgb: np.ndarray) -> Detections:
-        frame = np.asarray(frame_rgb)
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"frame_rgb must be uint8 [H, W, 3], got {frame.dtype} {list(frame.shape)}")
-        if frame.shape[0] < 8 or frame.shape[1] < 8:
+        frame = validate_frame(frame_rgb)
+        if min(frame.shape[:2]) < MIN_FRAME_SIDE:
             return Detections.empty()
-        people = self.find_people(np.ascontiguousarray(frame))[: self.max_persons]
+        people = self.find_people(frame)[: self.max_persons]
         if not people:
             return Detections.empty()
         kps = np.stack([p.keypoints for p in people]).astype(np.float32)

@@ -7,7 +7,6 @@ Tensor layouts are read from the interpreter (by shape), not assumed from output
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +69,6 @@ def locate_models(model_dir: str | Path | None = None) -> dict[str, Path]:
             f"{', '.join(tried)}). Copy {DETECTOR_FILE} and {LANDMARK_FILE} from a mediapipe 0.10.21 "
             "wheel (mediapipe/modules/pose_detection/, mediapipe/modules/pose_landmark/) into that folder.")
     return found
-
-
-def sha256_prefix(path: Path, n: int = 12) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:n]
 
 
 def _interpreter(path: Path, num_threads: int):
