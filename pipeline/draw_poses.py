@@ -24,6 +24,7 @@ from pipeline.io import read_parquet_metadata
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.pose.base import PoseEstimator
 from pipeline.pose.schema import rank_and_limit, read_poses
+from pipeline.pose.tracking import track_and_rank
 from pipeline.video import DecodeError, read_frame_array, read_video_rgb
 from pipeline.visualize import draw_skeletons, save_png, with_header, write_mp4
 
@@ -112,8 +113,9 @@ def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> Pose
 
 
 def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
-                   max_frames: int | None = None) -> PoseVideo:
-    """Run ``estimator`` on every frame of a video file (at its native size)."""
+                   max_frames: int | None = None, tracking: bool = True) -> PoseVideo:
+    """Run ``estimator`` on every frame of a video file (at its native size); people are linked
+    into slots across frames as the pose stage does (``tracking``) or ranked per frame."""
     video = Path(video)
     if not video.is_file():
         raise DrawPosesError(f"{video}: no such video file")
@@ -123,13 +125,16 @@ def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
         raise DrawPosesError(str(err)) from None
     if len(frames) == 0:
         raise DrawPosesError(f"{video}: no frames decoded")
-    points = np.full((len(frames), max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
-    points[..., 2] = 0.0
-    scores = np.full((len(frames), max_persons), np.nan, np.float32)
-    for f in tqdm(range(len(frames)), desc=f"pose {video.name}", unit="frame"):
-        det = estimator(frames[f])
-        kps, sc = rank_and_limit(det.keypoints, det.scores, max_persons)
-        points[f, :len(kps)], scores[f, :len(kps)] = kps, sc
+    found = [estimator(frame) for frame in tqdm(frames, desc=f"pose {video.name}", unit="frame")]
+    if tracking:
+        points, scores = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons)
+    else:
+        points = np.full((len(frames), max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
+        points[..., 2] = 0.0
+        scores = np.full((len(frames), max_persons), np.nan, np.float32)
+        for f, det in enumerate(found):
+            kps, sc = rank_and_limit(det.keypoints, det.scores, max_persons)
+            points[f, :len(kps)], scores[f, :len(kps)] = kps, sc
     height, width = frames.shape[1:3]
     return PoseVideo(video.stem, points, scores, width, height, fps or DEFAULT_FPS,
                      str(getattr(estimator, "name", type(estimator).__name__)), lambda f: frames[f])

@@ -61,6 +61,7 @@ class PoseParams:
     max_persons: int = 4
     dtype: str = "float32"
     workers: int = 2
+    tracking: bool = True
     groundtruth: GroundTruthParams = field(default_factory=GroundTruthParams)
     blazepose: dict = field(default_factory=dict)
     openpose: dict = field(default_factory=dict)

@@ -28,7 +28,8 @@ from pipeline.io import write_json
 from pipeline.model import fused_probabilities
 from pipeline.pose.base import PoseEstimator
 from pipeline.pose.estimators import build_estimator
-from pipeline.pose.schema import normalise_keypoints, rank_and_limit
+from pipeline.pose.schema import normalise_keypoints
+from pipeline.pose.tracking import track_and_rank
 from pipeline.pose_augment import from_run_info
 from pipeline.segments import middle_frames, segment_bounds
 from pipeline.train import load_model, pick_device, to_model_inputs
@@ -72,7 +73,7 @@ def choose_estimator(trained: dict, override: str | None = None, options: dict |
         name, base = trained_name, trained_options
     if name == "groundtruth":
         raise PredictError("the groundtruth estimator reads a dataset's annotations and cannot run on "
-                           "a new video; choose --estimator blazepose or openpose")
+                           "a new video; choose --estimator blazepose, openpose or mmpose")
     return PoseChoice(name, {**base, **(options or {})}, note)
 
 
@@ -105,12 +106,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
 def detect_people(estimator: PoseEstimator, video_dir: Path, frames, *, num_frames: int, width: int,
                   height: int, max_persons: int) -> np.ndarray:
     """Dense poses [num_frames, N, 14, 3] (normalised; absent people NaN / confidence 0) holding
-    the estimator's best ``max_persons`` people on ``frames`` only."""
+    the estimator's best ``max_persons`` people on ``frames`` only, linked across those frames
+    into fixed slots as the pose stage links them (pipeline.pose.tracking)."""
     dense = empty_poses(num_frames, max_persons)
-    for f in sorted({int(f) for f in frames}):
-        det = estimator(read_frame_array(video_dir, f))
-        kps, _ = rank_and_limit(det.keypoints, det.scores, max_persons)
-        dense[f, :len(kps)] = normalise_keypoints(kps, width, height)
+    frames = sorted({int(f) for f in frames})
+    found = [estimator(read_frame_array(video_dir, f)) for f in frames]
+    kps, _ = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons, max_gap=len(frames))
+    for i, f in enumerate(frames):
+        dense[f] = normalise_keypoints(kps[i], width, height)
     return dense
 
 

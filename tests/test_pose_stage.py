@@ -164,3 +164,39 @@ def test_float16_storage_halves_the_coordinate_bytes():
     t16 = build_table("v", frames, width=50, height=50, dtype="float16")
     assert t16["x"].nbytes < 0.6 * t32["x"].nbytes
     np.testing.assert_allclose(np.stack(t16["x"].to_pylist()), np.stack(t32["x"].to_pylist()), atol=1e-3)
+
+
+def test_image_estimator_people_keep_their_slots_when_tracked(tmp_path, monkeypatch):
+    """Two people cross the frame and their scores swap halfway: tracked, each keeps one slot for
+    the whole video; ranked per frame (tracking off), slot 0 jumps from one to the other."""
+    frames = tmp_path / "frames" / "v0"
+    frames.mkdir(parents=True)
+    for f in range(6):
+        Image.fromarray(np.full((50, 80, 3), f, np.uint8)).save(frames / f"{f:06d}.jpg")
+
+    class Crossing:
+        name, version = "fake", "0"
+
+        def __call__(self, frame):
+            f = int(frame[0, 0, 0])
+            kp = np.zeros((2, 14, 3), np.float32)
+            kp[0, :, 0], kp[1, :, 0] = 10 + 4 * f + np.arange(14), 60 - 4 * f + np.arange(14) * 0.5
+            kp[..., 1], kp[..., 2] = 25, 1
+            return Detections(kp, np.array([0.9, 0.5] if f < 3 else [0.4, 0.8], np.float32))
+
+    monkeypatch.setattr(runner, "cached_estimator", lambda *a: Crossing())
+    manifest = _manifest(tmp_path, ["v0"])
+    pd.DataFrame({"video_id": ["v0"], "status": ["ok"], "error": [""], "num_frames": [6], "width": [80],
+                  "height": [50], "fps": [25.0], "path": [""]}).to_parquet(tmp_path / "frames.parquet")
+    slot0_x = {}
+    for tracking in (True, False):
+        settings = _settings(estimator="fake", options={}, max_persons=2, frames_dir=str(tmp_path / "frames"),
+                             tracking=tracking)
+        out = tmp_path / f"p_{tracking}.parquet"
+        run_pose_stage(manifest, tmp_path / "frames.parquet", out, tmp_path / "v.parquet", tmp_path / f"parts_{tracking}",
+                       settings=settings, workers=1, strict=True)
+        df = pq.read_table(out).to_pandas()
+        slot0_x[tracking] = [float(np.stack(df[(df.frame == f) & (df.person == 0)]["x"])[0, 0] * 80) for f in range(6)]
+        assert read_parquet_metadata(out)["estimator_version"] == ("0+track1" if tracking else "0")
+    assert np.allclose(np.diff(slot0_x[True]), 4) or np.allclose(np.diff(slot0_x[True]), -4)
+    assert not (np.allclose(np.diff(slot0_x[False]), 4) or np.allclose(np.diff(slot0_x[False]), -4))

@@ -21,6 +21,7 @@ from pipeline.parallel import map_videos
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
 from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
+from pipeline.pose.tracking import TRACKING_VERSION, track_and_rank
 from pipeline.video import read_frame_array
 
 VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_person",
@@ -40,6 +41,7 @@ class PoseSettings:
     adapter: str = ""           # the dataset adapter (ground truth comes through it)
     root: str = ""              # the dataset root (ground truth)
     frames_dir: str = ""        # decoded frames (image estimators)
+    tracking: bool = True       # image estimators: link people across frames into fixed slots
 
     def fingerprint(self) -> dict:
         return {"estimator": self.estimator, "options": self.options, "max_persons": self.max_persons,
@@ -79,20 +81,26 @@ def _estimate_groundtruth(row: dict, s: PoseSettings):
 def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
     estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
     video_dir = Path(s.frames_dir) / row["video_id"]
-    frames = []
-    for f in range(int(decoded["num_frames"])):
-        det = estimator(read_frame_array(video_dir, f))
-        k, sc = rank_and_limit(det.keypoints, det.scores, s.max_persons)
-        frames.append((f, k, sc))
+    found = [estimator(read_frame_array(video_dir, f)) for f in range(int(decoded["num_frames"]))]
+    if s.tracking:
+        kps, scores = track_and_rank([(d.keypoints, d.scores) for d in found], s.max_persons)
+        frames = [(f, kps[f], scores[f]) for f in range(len(found))]
+    else:
+        frames = [(f, *rank_and_limit(d.keypoints, d.scores, s.max_persons)) for f, d in enumerate(found)]
     return (frames, int(decoded["num_frames"]), int(decoded["width"]), int(decoded["height"]),
-            estimator.name, estimator.version)
+            estimator.name, _image_version(estimator.version, s))
+
+
+def _image_version(version: str, s: PoseSettings) -> str:
+    """Tracked and untracked parts differ: the tracker's version joins the estimator's."""
+    return f"{version}+track{TRACKING_VERSION}" if s.tracking else version
 
 
 def _estimator_version(s: PoseSettings) -> str:
     """A part written by another version of the estimator (or of the ground-truth ranking) is redone."""
     if s.estimator == "groundtruth":
         return groundtruth.VERSION
-    return cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons).version
+    return _image_version(cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons).version, s)
 
 
 def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_dir: Path) -> dict:
