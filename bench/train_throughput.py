@@ -1,14 +1,16 @@
 """Clips per second of training (forward + backward + step), inference, and the data loader alone,
 side by side, on a run's real data (run `dvc repro` first).
 
-    python -m bench.train_throughput [--run synth_1] [--batches 10] [--workers 0 1 2] [--paper]
+    python -m bench.train_throughput [--run synth_1] [--batches 10] [--workers 0 1 2]
+    python -m bench.train_throughput --paper [--batch 8] [--variants sa tmp parnet] [--cudnn-benchmark]
 
---paper measures the paper configuration (BN-Inception, 224x224, hidden 512) on random inputs
-instead, which needs a GPU to be meaningful.
+--paper measures the paper configuration (BN-Inception, 224x224, T=16, hidden 512) on random
+inputs instead, fp32 and AMP side by side with peak GPU memory; it needs a GPU to be meaningful.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -16,7 +18,8 @@ import torch
 from pipeline.params import load_params
 from pipeline.runs import run_spec
 from pipeline.train import make_dataset, make_loader, pick_device, to_model_inputs
-from pipeline.model import build_model, parnet_loss
+from pipeline.model import VARIANTS, build_model, parnet_loss
+from bench.model_report import PAPER, make_inputs
 
 
 def _loader_rate(dataset, batch_size, workers, batches):
@@ -32,23 +35,25 @@ def _loader_rate(dataset, batch_size, workers, batches):
     return n / (time.perf_counter() - t0)
 
 
-def _model_rates(model, batch, device, batches):
+def _model_rates(model, inputs, labels, device, batches, amp=False):
+    """(train clips/s, inference clips/s) of ``model`` on one fixed batch, after one warm-up step."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    inputs = to_model_inputs(batch, model, device)
-    labels = batch["label"].to(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
     model.train()
     for step in range(batches + 1):
         if step == 1:
             sync(device)
             t0 = time.perf_counter()
-        loss = parnet_loss(model(*inputs), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(device.type, enabled=amp):
+            loss = parnet_loss(model(*inputs), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     sync(device)
     train = batches * len(labels) / (time.perf_counter() - t0)
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device.type, enabled=amp):
         model(*inputs)
         sync(device)
         t0 = time.perf_counter()
@@ -56,6 +61,57 @@ def _model_rates(model, batch, device, batches):
             model(*inputs)
         sync(device)
     return train, batches * len(labels) / (time.perf_counter() - t0)
+
+
+def paper_rates(device, batch: int, batches: int, variants: list[str], cudnn_benchmark: bool,
+                compile_mode: str | None = None) -> None:
+    """The paper configuration on random inputs: each variant in fp32 and AMP, side by side."""
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    setup = PAPER
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"paper configuration (BN-Inception, {setup['size']}px, T={setup['steps']}, hidden 512), "
+          f"batch {batch}, {name}, torch {torch.__version__}, cudnn.benchmark {cudnn_benchmark}, "
+          f"torch.compile {compile_mode or 'off'}")
+    print(f"{'variant':<8} {'precision':<9} {'train clips/s':>14} {'infer clips/s':>14} {'peak GiB':>9} "
+          f"{'train vs parnet fp32':>21}")
+    rows = []
+    for variant in variants:
+        for amp in (False, True) if device.type == "cuda" else (False,):
+            torch.manual_seed(0)
+            config = dataclasses.replace(setup["config"], variant=variant)
+            model = build_model(config, load_pretrained=False).to(device)
+            if compile_mode:
+                model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
+            frames, poses, mask = make_inputs(batch, setup["steps"], setup["persons"], setup["size"], device=device)
+            uses_frames, uses_poses = config.variant != "tmp", config.variant != "sa"
+            inputs = (frames if uses_frames else None, poses if uses_poses else None,
+                      mask if uses_poses else None)
+            labels = torch.arange(batch, device=device) % config.num_classes
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            train, infer = _model_rates(model, inputs, labels, device, batches, amp=amp)
+            peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else float("nan")
+            rows.append((variant, "amp fp16" if amp else "fp32", train, infer, peak))
+            del model, frames, poses, mask, inputs
+    ref = next((r[2] for r in rows if r[0] == "parnet" and r[1] == "fp32"), rows[0][2])
+    for variant, precision, train, infer, peak in rows:
+        print(f"{variant:<8} {precision:<9} {train:14.1f} {infer:14.1f} {peak:9.2f} {train / ref:21.2f}")
+
+
+def profile_step(device, batch: int, amp: bool) -> None:
+    """Where one training step of the paper configuration spends its time (top operators)."""
+    from torch.profiler import ProfilerActivity, profile
+    setup = PAPER
+    torch.manual_seed(0)
+    model = build_model(setup["config"], load_pretrained=False).to(device).train()
+    inputs = make_inputs(batch, setup["steps"], setup["persons"], setup["size"], device=device)
+    labels = torch.arange(batch, device=device) % setup["config"].num_classes
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    _model_rates(model, inputs, labels, device, 2, amp=amp)   # warm-up
+    with profile(activities=activities) as prof:
+        _model_rates(model, inputs, labels, device, 2, amp=amp)
+    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=20))
 
 
 def sync(device):
@@ -69,7 +125,22 @@ def main():
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--paper", action="store_true", help="the paper configuration on random inputs")
+    parser.add_argument("--batch", type=int, default=8, help="batch size of --paper (default 8)")
+    parser.add_argument("--variants", nargs="+", default=["parnet"], choices=VARIANTS,
+                        help="model variants of --paper (default parnet)")
+    parser.add_argument("--compile", choices=("default", "reduce-overhead", "max-autotune"),
+                        help="--paper: wrap the model in torch.compile with this mode")
+    parser.add_argument("--profile", action="store_true", help="--paper: also print the top operators of a step")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick convolution algorithms")
     args = parser.parse_args()
+    if args.paper:
+        torch.set_num_threads(args.threads or 1)
+        paper_rates(pick_device("auto"), args.batch, args.batches, args.variants, args.cudnn_benchmark,
+                    args.compile)
+        if args.profile:
+            profile_step(pick_device("auto"), args.batch, amp=torch.cuda.is_available())
+        return
     params = load_params()
     spec = run_spec(params, args.run)
     s = spec.train
@@ -80,7 +151,8 @@ def main():
     dataset = make_dataset(data, "train", frames_dir=spec.frames_dir if model.uses_frames else None,
                            max_persons=spec.model_config.num_persons, s=s, train=True)
     batch = next(iter(make_loader(dataset, batch_size=s.batch_size, epoch=0, seed=0, shuffle=True, workers=0)))
-    train_rate, infer_rate = _model_rates(model, batch, device, args.batches)
+    train_rate, infer_rate = _model_rates(model, to_model_inputs(batch, model, device), batch["label"].to(device),
+                                          device, args.batches, amp=s.amp and device.type == "cuda")
     print(f"run {args.run}: variant {spec.model_config.variant}, backbone {spec.model_config.backbone}, "
           f"{s.input_size}px, T={batch['frame_indices'].shape[1]}, batch {s.batch_size}, device {device}, "
           f"{torch.get_num_threads()} torch threads")

@@ -97,6 +97,7 @@ class TrainParams:
     threads: int = 2
     device: str = "auto"
     amp: bool = False
+    grad_clip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ def _validate(p: Params) -> None:
     _check(t.schedule in ("cosine", "constant"), "train.schedule must be cosine or constant")
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+    _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 
 

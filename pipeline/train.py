@@ -41,6 +41,7 @@ class TrainSettings:
     device: str
     amp: bool
     seed: int
+    grad_clip: float = 0.0      # max global gradient norm (0: off)
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
@@ -203,6 +204,9 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                 loss = parnet_loss(out, labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if s.grad_clip > 0:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+                torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()

@@ -182,7 +182,7 @@ def _settings(**kw):
     base = dict(input_size=32, resize_short=32, crop_scales=(1.0,), flip_prob=0.0, batch_size=2, epochs=1,
                 lr=0.01, warmup_steps=1, momentum=0.9, weight_decay=0.0, schedule="constant", optimizer="sgd",
                 workers=0, threads=1, device="cpu", amp=False, seed=0, **kw)
-    return TrainSettings(**{k: base[k] for k in TrainSettings.__dataclass_fields__})
+    return TrainSettings(**{k: base[k] for k in TrainSettings.__dataclass_fields__ if k in base})
 
 
 @pytest.mark.parametrize("variant", ["sa", "tmp_sa", "tmp_pa", "parnet"])

@@ -8,7 +8,7 @@ import torch
 from pipeline import train as T
 from pipeline.data import SplitData
 from pipeline.io import read_json
-from pipeline.model import ModelConfig
+from pipeline.model import ModelConfig, build_model
 from pipeline.train import TrainSettings, load_model, lr_factor, train_run
 
 
@@ -116,3 +116,21 @@ def test_load_model_is_safe_and_rejects_other_versions(tmp_path):
     torch.save({"payload": object()}.__class__, tmp_path / "evil.pt")
     with pytest.raises(Exception):
         load_model(tmp_path / "evil.pt")  # weights_only refuses arbitrary pickled objects
+
+
+def test_grad_clip_bounds_every_update(tmp_path):
+    """SGD without weight decay moves each parameter by at most lr x (momentum-summed) gradient
+    norm per step: with the norm clipped to 1e-6 the weights barely move; unclipped they do."""
+    sgd = dataclasses.replace(SETTINGS, optimizer="sgd", weight_decay=0.0, lr=0.05, warmup_steps=1)
+    torch.manual_seed(sgd.seed)
+    init = build_model(CONFIG).state_dict()
+
+    def largest_move(name, s):
+        _train(tmp_path, name, s=s)
+        trained = torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)["model"]
+        return max(float((trained[k].float() - init[k].float()).abs().max()) for k in init
+                   if init[k].is_floating_point())
+
+    steps = SETTINGS.epochs * (12 // SETTINGS.batch_size)
+    assert largest_move("clipped", dataclasses.replace(sgd, grad_clip=1e-6)) <= steps * 0.05 * 10 * 1e-6
+    assert largest_move("free", sgd) > 1e-3
