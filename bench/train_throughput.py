@@ -44,7 +44,7 @@ def _model_rates(model, inputs, labels, device, batches, amp=False):
         if step == 1:
             sync(device)
             t0 = time.perf_counter()
-        with torch.autocast(device.type, enabled=amp):
+        with torch.autocast(device.type, enabled=amp, cache_enabled=False):
             loss = parnet_loss(model(*inputs), labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -53,7 +53,7 @@ def _model_rates(model, inputs, labels, device, batches, amp=False):
     sync(device)
     train = batches * len(labels) / (time.perf_counter() - t0)
     model.eval()
-    with torch.no_grad(), torch.autocast(device.type, enabled=amp):
+    with torch.no_grad(), torch.autocast(device.type, enabled=amp, cache_enabled=False):
         model(*inputs)
         sync(device)
         t0 = time.perf_counter()
@@ -64,14 +64,14 @@ def _model_rates(model, inputs, labels, device, batches, amp=False):
 
 
 def paper_rates(device, batch: int, batches: int, variants: list[str], cudnn_benchmark: bool,
-                compile_mode: str | None = None) -> None:
+                compile_mode: str | None = None, cuda_graphs: bool = False) -> None:
     """The paper configuration on random inputs: each variant in fp32 and AMP, side by side."""
     torch.backends.cudnn.benchmark = cudnn_benchmark
     setup = PAPER
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"paper configuration (BN-Inception, {setup['size']}px, T={setup['steps']}, hidden 512), "
           f"batch {batch}, {name}, torch {torch.__version__}, cudnn.benchmark {cudnn_benchmark}, "
-          f"torch.compile {compile_mode or 'off'}")
+          f"torch.compile {compile_mode or 'off'}, pose stream as CUDA graphs {cuda_graphs}")
     print(f"{'variant':<8} {'precision':<9} {'train clips/s':>14} {'infer clips/s':>14} {'peak GiB':>9} "
           f"{'train vs parnet fp32':>21}")
     rows = []
@@ -87,6 +87,10 @@ def paper_rates(device, batch: int, batches: int, variants: list[str], cudnn_ben
             inputs = (frames if uses_frames else None, poses if uses_poses else None,
                       mask if uses_poses else None)
             labels = torch.arange(batch, device=device) % config.num_classes
+            if cuda_graphs:
+                model.train()
+                with torch.autocast(device.type, enabled=amp, cache_enabled=False):
+                    model.capture_pose_stream(poses, mask)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             train, infer = _model_rates(model, inputs, labels, device, batches, amp=amp)
@@ -131,13 +135,15 @@ def main():
                         help="model variants of --paper (default parnet)")
     parser.add_argument("--compile", choices=("default", "reduce-overhead", "max-autotune"),
                         help="--paper: wrap the model in torch.compile with this mode")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="--paper: replay the pose stream as CUDA graphs in training (inference stays eager)")
     parser.add_argument("--profile", action="store_true", help="--paper: also print the top operators of a step")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick convolution algorithms")
     args = parser.parse_args()
     if args.paper:
         torch.set_num_threads(args.threads or 1)
         paper_rates(pick_device("auto"), args.batch, args.batches, args.variants, args.cudnn_benchmark,
-                    args.compile)
+                    args.compile, args.cuda_graphs)
         if args.profile:
             profile_step(pick_device("auto"), args.batch, amp=torch.cuda.is_available())
         return

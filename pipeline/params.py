@@ -98,6 +98,7 @@ class TrainParams:
     device: str = "auto"
     amp: bool = False
     grad_clip: float = 0.0
+    cuda_graphs: bool = True
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
 from pipeline.io import atomic_path, write_json
+from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
 from pipeline.pose_augment import PoseAugmentParams
 
@@ -42,6 +43,7 @@ class TrainSettings:
     amp: bool
     seed: int
     grad_clip: float = 0.0      # max global gradient norm (0: off)
+    cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
@@ -167,6 +169,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         step, warmup_steps=s.warmup_steps, total_steps=total_steps, schedule=s.schedule))
     use_amp = s.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
+        _capture_pose_stream(model, data, local_batch, model_config.num_persons, device, use_amp)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world, "data": data_fingerprint,
@@ -199,7 +203,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                    leave=False, dynamic_ncols=True)
         for batch in bar:
             labels = batch["label"].to(device)
-            with torch.autocast(device.type, enabled=use_amp):
+            # CUDA graphs need autocast's weight cache off (it is a per-forward saving only)
+            with torch.autocast(device.type, enabled=use_amp, cache_enabled=not s.cuda_graphs):
                 out = ddp_model(*to_model_inputs(batch, model, device))
                 loss = parnet_loss(out, labels)
             optimizer.zero_grad(set_to_none=True)
@@ -245,6 +250,16 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     if world > 1:
         dist.destroy_process_group()
     return {"best": best, "epochs": len(history)}
+
+
+def _capture_pose_stream(model, data: SplitData, batch: int, persons: int, device, amp: bool) -> None:
+    """Graph the pose stream for full training batches (the loader drops the last short one)."""
+    steps = len(data.index["seg_start"].iloc[0])
+    poses = torch.zeros(batch, steps, persons, NUM_KEYPOINTS, 2, device=device)
+    mask = torch.ones(batch, steps, persons, dtype=torch.bool, device=device)
+    model.train()
+    with torch.autocast(device.type, enabled=amp, cache_enabled=False):
+        model.capture_pose_stream(poses, mask)
 
 
 def _save_model(path: Path, model, config: ModelConfig, data: SplitData, run_info: dict, best: dict):

@@ -84,6 +84,44 @@ def test_paper_configuration_trains_under_amp():
     assert moved == {k.split(".")[0] for k, _ in model.named_parameters()}
 
 
+def test_pose_stream_replayed_as_cuda_graphs_trains_like_eager(exact_fp32):
+    """Same seed, same batches, SGD: the graphed model's losses and weights follow the eager
+    model's; evaluation and a batch of another size run eagerly and agree too."""
+    models = []
+    for graphed in (False, True):
+        torch.manual_seed(0)
+        model = build_model(TINY).to(CUDA).train()
+        if graphed:
+            model.capture_pose_stream(*(x.to(CUDA) for x in _inputs()[1:]))
+        models.append(model)
+    optimizers = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in models]
+    labels = torch.tensor([0, 2], device=CUDA)
+    for step in range(4):
+        batch = [x.to(CUDA) for x in _inputs(seed=step)]
+        losses = []
+        for model, optimizer in zip(models, optimizers):
+            torch.manual_seed(step)                          # the same dropout draws in SA
+            loss = parnet_loss(model(*batch), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=1e-5, abs=1e-6)
+    for (name, eager), graphed in zip(models[0].named_parameters(), models[1].parameters()):
+        torch.testing.assert_close(graphed, eager, atol=1e-5, rtol=1e-4, msg=name)
+    short = [x.to(CUDA) for x in _inputs(b=3, seed=9)]        # not the captured batch size
+    for mode in ("train", "eval"):
+        for m in models:
+            getattr(m, mode)()
+        with torch.no_grad():
+            torch.manual_seed(0)
+            a = models[0](*short).logits["pose"]
+            torch.manual_seed(0)
+            b = models[1](*short).logits["pose"]
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert set(models[1].state_dict()) == set(models[0].state_dict())
+
+
 def _frames_split(tmp_path, num_videos=24, frames=8, classes=3) -> tuple[SplitData, object]:
     """Videos whose frame colour and pose height give the class away (so a few epochs learn it)."""
     rng = np.random.default_rng(0)
@@ -114,7 +152,8 @@ def test_amp_training_on_cuda_learns_and_the_model_scores_the_same_on_cpu(tmp_pa
     data, frames_dir = _frames_split(tmp_path)
     s = TrainSettings(input_size=32, resize_short=36, crop_scales=(1.0, 0.875), flip_prob=0.0, batch_size=4,
                       epochs=6, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
-                      optimizer="adamw", workers=0, threads=1, device="cuda", amp=True, seed=3, grad_clip=5.0)
+                      optimizer="adamw", workers=0, threads=1, device="cuda", amp=True, seed=3, grad_clip=5.0,
+                      cuda_graphs=True)
     result = train_run(data, frames_dir=frames_dir, model_config=TINY, s=s, run_dir=tmp_path / "run",
                        plots_dir=tmp_path / "run" / "plots", run_info={"name": "cuda"})
     assert result["best"]["top1"] > 0.5                        # chance: 1/3
