@@ -23,6 +23,10 @@ from pipeline.pose_augment import PoseAugmentParams
 CHECKPOINT_FORMAT = 1
 
 
+class TrainingDiverged(FloatingPointError):
+    pass
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     input_size: int
@@ -220,6 +224,11 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             loss_sum += loss.item() * n
             correct += int((out.logits["concat"].argmax(1) == labels).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise TrainingDiverged(
+                f"{run_dir}: training diverged in epoch {epoch + 1} (non-finite weights, mean loss "
+                f"{loss_sum / max(seen, 1):.4g}); lower train.lr, lengthen train.warmup_steps or set "
+                f"train.grad_clip (e.g. 1.0). The last good epoch's checkpoint is kept.")
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
                   "train_top1": correct / max(seen, 1), "lr": scheduler.get_last_lr()[0],
                   "seconds": time.time() - t0, "clips_per_second": seen / max(time.time() - t0, 1e-9)}

@@ -1,12 +1,17 @@
 """Train PARNet for one run (dataset x split); resumes from its last checkpoint."""
+import sys
+
 from pipeline import paths
 from pipeline.runs import run_spec
-from pipeline.train import train_run
+from pipeline.train import TrainingDiverged, train_run
 from stages.common import parse
 
 if __name__ == "__main__":
     args, params = parse(__doc__, ("--run", {"required": True}))
     spec = run_spec(params, args.run)
-    train_run(spec.load_data(), frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
-              run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info(),
-              data_fingerprint=spec.data_fingerprint(), pose_augment=spec.pose_augment)
+    try:
+        train_run(spec.load_data(), frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
+                  run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info(),
+                  data_fingerprint=spec.data_fingerprint(), pose_augment=spec.pose_augment)
+    except TrainingDiverged as err:
+        sys.exit(f"error: {err}")

@@ -134,3 +134,11 @@ def test_grad_clip_bounds_every_update(tmp_path):
     steps = SETTINGS.epochs * (12 // SETTINGS.batch_size)
     assert largest_move("clipped", dataclasses.replace(sgd, grad_clip=1e-6)) <= steps * 0.05 * 10 * 1e-6
     assert largest_move("free", sgd) > 1e-3
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
+    """An absurd lr blows the weights up; training stops in that epoch and names the fixes."""
+    wild = dataclasses.replace(SETTINGS, optimizer="sgd", lr=1e30, warmup_steps=1, epochs=3)
+    with pytest.raises(T.TrainingDiverged, match=r"diverged in epoch 1 .*train.grad_clip"):
+        _train(tmp_path, "wild", s=wild)
+    assert not (tmp_path / "wild" / "checkpoints" / "last.pt").exists()
