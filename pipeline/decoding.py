@@ -3,6 +3,7 @@ plus a table of what was decoded (frame counts from the decoder, fps, size, stat
 segments (rows with frame_start/frame_end) gets each segment's frames only, from frame 0 on."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -32,13 +33,27 @@ class StrictModeError(RuntimeError):
 
 
 def _source_stamp(path: Path) -> list:
-    """Size and modification time of the input: frames decoded from an older version of a video
-    (a regenerated dataset, a replaced file) are decoded again, not resumed."""
+    """Size and content digest of the input (a video file, or a folder of frames): frames decoded
+    from an older version of a video (a regenerated dataset, a replaced file) are decoded again,
+    not resumed. Content, not modification time, so that the frames folder (this stamp is in its
+    meta.json) is byte-identical wherever the same videos are decoded: DVC hashes it."""
     try:
-        st = path.stat()
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            return [sum(p.stat().st_size for p in files), _digest(files)]
+        return [path.stat().st_size, _digest([path])]
     except OSError:
         return []
-    return [st.st_size, st.st_mtime_ns]
+
+
+def _digest(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def segment_ranges(videos: pd.DataFrame) -> list[tuple[int, int] | None]:

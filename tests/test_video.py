@@ -154,3 +154,31 @@ def test_decode_stage_decodes_segments_once_each_and_the_index_samples_inside_th
     table = decode_dataset(tmp_path / "m.parquet", root, tmp_path / "frames", tmp_path / "f.parquet",
                            settings=settings, workers=1, strict=True)
     assert table.set_index("video_id").loc["long_s2", "num_frames"] == 10
+
+
+def test_decoded_frames_are_byte_identical_wherever_the_same_video_is_decoded(tmp_path):
+    """DVC hashes the frames folder: a copy of the video made later (another mtime) decodes to the
+    same bytes, meta.json included; touching a decoded video's source does not re-decode it."""
+    import os
+    import shutil
+
+    outputs = []
+    for run in ("a", "b"):
+        root = tmp_path / run / "root"
+        root.mkdir(parents=True)
+        if run == "a":
+            _make_video(root / "v.mp4", frames=6)
+        else:
+            shutil.copyfile(tmp_path / "a" / "root" / "v.mp4", root / "v.mp4")
+            os.utime(root / "v.mp4", (1_000_000_000, 1_000_000_000))
+        manifest = _manifest(tmp_path / run, ["v.mp4"])
+        decode_dataset(manifest, root, tmp_path / run / "frames", tmp_path / run / "f.parquet",
+                       settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=True)
+        outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run / "frames" / "v").iterdir())})
+    assert outputs[0] == outputs[1] and "meta.json" in outputs[0]
+    stamp = (tmp_path / "b" / "frames" / "v" / "000000.jpg").stat().st_mtime_ns
+    os.utime(tmp_path / "b" / "root" / "v.mp4")
+    decode_dataset(tmp_path / "b" / "manifest.parquet", tmp_path / "b" / "root", tmp_path / "b" / "frames",
+                   tmp_path / "b" / "f.parquet", settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3),
+                   workers=1, strict=True)
+    assert (tmp_path / "b" / "frames" / "v" / "000000.jpg").stat().st_mtime_ns == stamp
