@@ -134,8 +134,10 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    # Saved through a file object: torch names the archive's inner folder after a file path, and
+    # the temporary path is random, which would make equal models differ byte for byte.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,

@@ -142,3 +142,12 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
     with pytest.raises(T.TrainingDiverged, match=r"diverged in epoch 1 .*train.grad_clip"):
         _train(tmp_path, "wild", s=wild)
     assert not (tmp_path / "wild" / "checkpoints" / "last.pt").exists()
+
+
+def test_equal_training_writes_byte_identical_models(tmp_path):
+    """DVC hashes model.pt: two seeded runs must write the same bytes (not only equal tensors)."""
+    _train(tmp_path / "x", "run")
+    _train(tmp_path / "y", "run")
+    assert (tmp_path / "x" / "run" / "model.pt").read_bytes() == (tmp_path / "y" / "run" / "model.pt").read_bytes()
+    model, _ = load_model(tmp_path / "x" / "run" / "model.pt")
+    assert model.config == CONFIG
