@@ -23,7 +23,7 @@ from pipeline import paths
 from pipeline.io import read_parquet_metadata
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.pose.base import PoseEstimator
-from pipeline.pose.schema import rank_and_limit, read_poses
+from pipeline.pose.schema import rank_and_limit, read_poses, to_dense
 from pipeline.pose.tracking import track_and_rank
 from pipeline.video import DecodeError, read_frame_array, read_video_rgb
 from pipeline.visualize import draw_skeletons, save_png, with_header, write_mp4
@@ -84,11 +84,8 @@ def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> Pose
         raise DrawPosesError(f"{videos_path}: the pose stage failed on {video_id}: {row['error']}")
     meta = read_parquet_metadata(poses_path)
     max_persons = int(meta.get("max_persons", 4))
-    table = read_poses(poses_path, [video_id]).to_pandas()
+    table = read_poses(poses_path, [video_id])
     num_frames = int(row["num_frames"])
-    points = np.full((num_frames, max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
-    points[..., 2] = 0.0
-    scores = np.full((num_frames, max_persons), np.nan, np.float32)
     frames_dir = root / paths.frames_dir(dataset) / video_id
     frames_table = root / paths.frames_table(dataset)
     fps = DEFAULT_FPS
@@ -103,12 +100,11 @@ def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> Pose
     else:  # pose-only dataset (or frames removed): skeletons on black, at the pose frame size
         width, height = int(row["width"]), int(row["height"])
         reader = _black(width, height)
-    for r in table.itertuples(index=False):
-        if r.frame < num_frames and r.person < max_persons:
-            xy = np.stack([np.asarray(r.x, np.float32) * width, np.asarray(r.y, np.float32) * height,
-                           np.asarray(r.conf, np.float32)], -1)
-            points[r.frame, r.person] = xy
-            scores[r.frame, r.person] = r.score
+    points = to_dense(table, {video_id: num_frames}, max_persons)[video_id] * np.float32([width, height, 1])
+    scores = np.full(points.shape[:2], np.nan, np.float32)
+    frame, person = table["frame"].to_numpy(), table["person"].to_numpy()
+    keep = (frame < num_frames) & (person < max_persons)
+    scores[frame[keep], person[keep]] = table["score"].to_numpy()[keep]
     return PoseVideo(video_id, points, scores, width, height, fps, str(meta.get("estimator", "?")), reader)
 
 
