@@ -1,6 +1,7 @@
 """Evaluation on the test subset (middle frame of each segment, centre crop): top-1, top-5 and mean
 class accuracy for the concatenation head and the averaged-softmax fusion, accuracy of every head,
-a confusion matrix for `dvc plots` (JSON) and as a PNG, and the mean over a dataset's splits."""
+a confusion matrix for `dvc plots` (JSON) and as a PNG, the predicted class of every test video
+(what the metrics gate compares, video by video) and the mean over a dataset's splits."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from pipeline.data import SplitData
-from pipeline.io import atomic_path, read_json, write_json
+from pipeline.io import atomic_path, read_json, write_json, write_text
 from pipeline.pose_augment import from_run_info
 from pipeline.train import TrainSettings, load_model, make_dataset, make_loader, predict_logits
 
@@ -39,10 +40,14 @@ def confusion_matrix(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> 
     return cm
 
 
+def fused_scores(heads: dict[str, np.ndarray]) -> np.ndarray:
+    """The averaged softmaxes of the stream heads (the concat head's own when it is the only one)."""
+    streams = [softmax(v) for k, v in heads.items() if k != "concat"] or [softmax(heads["concat"])]
+    return np.mean(streams, axis=0)
+
+
 def classification_metrics(heads: dict[str, np.ndarray], labels: np.ndarray, num_classes: int) -> dict:
-    concat = heads["concat"]
-    streams = [softmax(v) for k, v in heads.items() if k != "concat"] or [softmax(concat)]
-    fused = np.mean(streams, axis=0)
+    concat, fused = heads["concat"], fused_scores(heads)
     metrics = {"num_videos": int(len(labels))}
     for name, scores in (("concat", concat), ("fused", fused)):
         metrics[name] = {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
@@ -51,8 +56,20 @@ def classification_metrics(heads: dict[str, np.ndarray], labels: np.ndarray, num
     return metrics
 
 
+PREDICTION_COLUMNS = ("video_id", "label", "concat", "fused")
+
+
+def prediction_table(video_ids, heads: dict[str, np.ndarray], labels: np.ndarray, classes: list[str]) -> str:
+    """CSV, one row per test video: its id, true class and the class predicted by the concat head
+    and by the fused softmaxes (class names, so the table reads without the index)."""
+    concat, fused = heads["concat"].argmax(1), fused_scores(heads).argmax(1)
+    lines = [",".join(PREDICTION_COLUMNS)]
+    lines += [f"{v},{classes[y]},{classes[c]},{classes[f]}" for v, y, c, f in zip(video_ids, labels, concat, fused)]
+    return "\n".join(lines) + "\n"
+
+
 def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s: TrainSettings,
-                 batch_size: int, metrics_path: Path, plots_dir: Path) -> dict:
+                 batch_size: int, metrics_path: Path, plots_dir: Path, predictions_path: Path | None = None) -> dict:
     torch.set_num_threads(max(1, s.threads))
     model, ckpt = load_model(model_path)
     test = make_dataset(data, "test", frames_dir=frames_dir if model.uses_frames else None,
@@ -67,6 +84,8 @@ def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, 
     metrics["best_epoch"] = ckpt["best"]["epoch"]
     metrics["val_top1"] = ckpt["best"]["top1"]
     write_json(metrics_path, metrics)
+    if predictions_path is not None:
+        write_text(predictions_path, prediction_table(test.rows["video_id"], heads, labels, data.classes))
     pred = heads["concat"].argmax(1)
     names = data.classes
     write_json(plots_dir / "confusion.json",

@@ -108,7 +108,7 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class GateParams:
-    tolerance: float = 0.03
+    alpha: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def _validate(p: Params) -> None:
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
-    _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
+    _check(0 < p.gate.alpha < 1, "gate.alpha must be in (0, 1), e.g. 0.01")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

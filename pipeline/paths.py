@@ -49,9 +49,17 @@ def run_metrics(run: str) -> Path:
     return METRICS / "runs" / f"{run}.json"
 
 
+def run_predictions(run: str) -> Path:
+    return METRICS / "predictions" / f"{run}.csv"
+
+
 def run_plots(run: str) -> Path:
     return PLOTS / run
 
 
 def summary_metrics() -> Path:
     return METRICS / "summary.json"
+
+
+def gate_baseline() -> Path:
+    return METRICS / "baseline.json"

@@ -1,4 +1,4 @@
-"""Evaluate one run's model on its split's test subset."""
+"""Evaluate one run's model on its split's test subset: metrics, plots and per-video predictions."""
 from pipeline import paths
 from pipeline.evaluate import evaluate_run
 from pipeline.runs import run_spec
@@ -9,4 +9,5 @@ if __name__ == "__main__":
     spec = run_spec(params, args.run)
     evaluate_run(spec.load_data(), paths.run_dir(args.run) / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                  batch_size=params.evaluate.batch_size, metrics_path=paths.run_metrics(args.run),
-                 plots_dir=paths.run_plots(args.run))
+                 plots_dir=paths.run_plots(args.run),
+                 predictions_path=paths.run_predictions(args.run))

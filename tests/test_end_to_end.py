@@ -81,15 +81,35 @@ def test_dvc_repro_end_to_end(project):
 
 
 def test_ci_gate_on_the_pipeline_metrics(project, tmp_path):
-    """stages.gate passes against a baseline equal to the run and fails, with a table, on a drop."""
-    baseline = tmp_path / "baseline"
-    shutil.copytree(project / "metrics", baseline / "metrics")
-    gate = [sys.executable, "-m", "stages.gate", "--baseline-dir", str(baseline)]
+    """evaluate writes per-video predictions; `stages.gate --update-baseline` records them with
+    provenance; the gate passes against that baseline, fails against a better one, and fails on a
+    missing predictions file."""
+    preds = {run: project / "metrics" / "predictions" / f"{run}.csv" for run in ("synth_1", "synth_2")}
+    for path in preds.values():
+        lines = path.read_text().splitlines()
+        assert lines[0] == "video_id,label,concat,fused" and len(lines) > 1
+    baseline = str(tmp_path / "baseline.json")
+    update = subprocess.run([sys.executable, "-m", "stages.gate", "--update-baseline", "--baseline", baseline],
+                            cwd=project, capture_output=True, text=True)
+    assert update.returncode == 0, update.stderr
+    assert json.loads(Path(baseline).read_text())["provenance"]["params_sha256"]
+    gate = [sys.executable, "-m", "stages.gate", "--baseline", baseline]
     ok = subprocess.run(gate, cwd=project, capture_output=True, text=True)
-    assert ok.returncode == 0 and "PASS" in ok.stdout and "FAIL" not in ok.stdout
-    path = baseline / "metrics" / "runs" / "synth_1.json"
-    metrics = json.loads(path.read_text())
-    metrics["concat"]["top5"] = metrics["concat"]["top5"] + 0.5
-    path.write_text(json.dumps(metrics))
+    assert ok.returncode == 0 and "PASS" in ok.stdout and "REGRESSED" not in ok.stdout, ok.stdout + ok.stderr
+
+    # A baseline that got every video right: the tiny 2-epoch models lose most of them.
+    real = {run: path.read_text() for run, path in preds.items()}
+    for path in preds.values():
+        rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+        path.write_text("video_id,label,concat,fused\n" + "".join(f"{v},{y},{y},{y}\n" for v, y, _, _ in rows))
+    subprocess.run([sys.executable, "-m", "stages.gate", "--update-baseline", "--baseline", baseline],
+                   cwd=project, check=True, capture_output=True)
+    for run, text in real.items():
+        preds[run].write_text(text)
     bad = subprocess.run(gate, cwd=project, capture_output=True, text=True)
-    assert bad.returncode == 1 and "concat.top5" in bad.stdout and "REGRESSED" in bad.stdout
+    assert bad.returncode == 1 and "REGRESSED" in bad.stdout and "--update-baseline" in bad.stdout, bad.stdout
+
+    preds["synth_2"].unlink()
+    missing = subprocess.run(gate, cwd=project, capture_output=True, text=True)
+    preds["synth_2"].write_text(real["synth_2"])
+    assert missing.returncode == 1 and "synth_2.csv: missing" in missing.stdout
