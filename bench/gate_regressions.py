@@ -210,19 +210,29 @@ def report(cases: list[str], runs: list[str], out: Path, params_path: str, commi
         print(format_report(result, title=f"== {case} vs {'reference' if case in cases else ''}".rstrip()), "\n")
         summary.append((case, result))
     kind = {c: "numerics" if c in NUMERICS else "injection" for c in cases}
-    print(f"runs {', '.join(runs)}; alpha {alpha}; changes in points of top-1, pooled over the runs")
-    print(f"{'case':<34} {'kind':<10} {'concat':>7} {'fused':>7} {'disagree':>8} {'min drop':>8}  verdict  seconds")
+
+    def model_hashes(case: str) -> list[str] | None:
+        files = [out / case / run / "info.json" for run in runs]
+        return [json.loads(f.read_text())["model_sha256"] for f in files] if all(f.exists() for f in files) else None
+
+    print(f"runs {', '.join(runs)}; alpha {alpha}; changes in points of top-1, pooled over the runs; "
+          f"model: are the trained weights byte-identical to the reference's")
+    print(f"{'case':<34} {'kind':<10} {'model':<6} {'concat':>7} {'fused':>7} {'changed':>7} {'min drop':>8}  "
+          f"verdict  seconds")
     for case, result in summary:
         if result is None:
             print(f"{case:<34} {kind.get(case, ''):<10} (not trained)")
             continue
         pooled = {r.head: r for r in result.rows if r.scope == result.pooled_scope}
+        same = "-" if case not in kind else "same" if model_hashes(case) == model_hashes("reference") else "differ"
         secs = sum(json.loads((out / case / run / "info.json").read_text())["seconds"] for run in runs) \
             if case in kind else float("nan")
-        print(f"{case:<34} {kind.get(case, 'baseline'):<10} {pooled['concat'].change * 100:+7.1f} "
-              f"{pooled['fused'].change * 100:+7.1f} {max(r.discordant for r in pooled.values()):8d} "
+        print(f"{case:<34} {kind.get(case, 'baseline'):<10} {same:<6} {pooled['concat'].change * 100:+7.1f} "
+              f"{pooled['fused'].change * 100:+7.1f} {max(r.discordant for r in pooled.values()):7d} "
               f"{max(r.detectable for r in pooled.values()) * 100:8.1f}  {'PASS' if result.ok else 'FAIL':<7}  "
               f"{secs:7.0f}")
+    print("changed: videos whose correctness changed (the larger over the two heads); min drop: the smallest "
+          "pooled drop that would have failed with that disagreement")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pipeline.evaluate import PREDICTION_COLUMNS
 from pipeline.io import read_json, write_json
 
 HEADS = ("concat", "fused")
+POOLED = "all runs"
 BASELINE_FORMAT = 1
 UPDATE_COMMAND = "python -m stages.gate --update-baseline"
 NUMERICS_ENV = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
@@ -115,7 +116,7 @@ class Comparison:
         return not self.problems and all(r.verdict == "ok" for r in self.rows)
 
     def mean_change(self, head: str) -> float:
-        per_run = [r.change for r in self.rows if r.head == head and r.scope != self.pooled_scope]
+        per_run = [r.change for r in self.rows if r.head == head and r.scope != POOLED]
         return sum(per_run) / len(per_run) if per_run else float("nan")
 
 
@@ -142,8 +143,8 @@ def compare_predictions(baseline: dict[str, Table], current: dict[str, Table], *
                             f"not in both): the data changed")
         elif any(baseline[r][v][0] != current[r][v][0] for v in baseline[r]):
             problems.append(f"{r}: the true labels differ from the baseline's: the data changed")
-    pooled_scope = "all runs" if len(runs) > 1 else (runs[0] if runs else "none")
-    scopes = runs + (["all runs"] if len(runs) > 1 else [])
+    pooled_scope = POOLED if len(runs) > 1 else (runs[0] if runs else "none")
+    scopes = runs + ([POOLED] if len(runs) > 1 else [])
     level = alpha / max(1, len(scopes) * len(heads))
     rows = []
     for head in heads:
@@ -156,7 +157,7 @@ def compare_predictions(baseline: dict[str, Table], current: dict[str, Table], *
                 rows.append(_row(r, head, pairs, level))
             pooled += pairs
         if len(runs) > 1 and pooled:
-            rows.append(_row("all runs", head, pooled, level))
+            rows.append(_row(POOLED, head, pooled, level))
     return Comparison(rows, problems, level, alpha, pooled_scope)
 
 

@@ -95,6 +95,8 @@ def test_small_noisy_differences_pass():
     assert result.ok and not result.problems
     assert pooled["concat"].lost == 14 and pooled["concat"].gained == 8 and pooled["concat"].change == pytest.approx(-6 / 240)
     assert result.mean_change("concat") == pytest.approx(np.mean([-3 / 90, -1 / 90, -2 / 60]))
+    single = compare_predictions({"run0": base["run0"]}, {"run0": cur["run0"]}, alpha=0.01)
+    assert single.ok and single.pooled_scope == "run0" and single.mean_change("concat") == pytest.approx(-3 / 90)
 
 
 def test_real_drops_fail_pooled_and_in_one_run():
