@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
+from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
 
 class ParamsError(ValueError):
@@ -126,6 +127,7 @@ class Params:
     evaluate: EvaluateParams
     gate: GateParams
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # keypoint augmentation (pipeline.pose_augment)
+    pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
 
     def dataset(self, name: str) -> DatasetParams:
         if name not in self.datasets:
@@ -172,7 +174,7 @@ def _check(condition: bool, message: str) -> None:
 def parse_params(raw: dict) -> Params:
     _check(isinstance(raw, dict), "the file must hold a mapping")
     sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
-                "train", "evaluate", "gate", "pose_augment"}
+                "train", "evaluate", "gate", "pose_augment", "pose_inputs"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
@@ -181,7 +183,8 @@ def parse_params(raw: dict) -> Params:
     runs = {name: dataclasses.replace(run, split=str(run.split)) for name, run in runs.items()}
     try:
         pose_augment = parse_pose_augment(raw.get("pose_augment"))
-    except (PoseAugmentError, TypeError) as err:
+        pose_inputs = parse_pose_inputs(raw.get("pose_inputs"))
+    except (PoseAugmentError, PoseInputsError, TypeError) as err:
         raise ParamsError(str(err)) from None
     params = Params(
         seed=int(raw.get("seed", 0)),
@@ -197,6 +200,7 @@ def parse_params(raw: dict) -> Params:
         evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         gate=_build(GateParams, raw.get("gate"), "gate"),
         pose_augment=pose_augment,
+        pose_inputs=pose_inputs,
     )
     _validate(params)
     return params

@@ -19,6 +19,7 @@ from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
 from pipeline.pose_augment import PoseAugmentParams
+from pipeline.pose_inputs import PoseInputParams
 
 CHECKPOINT_FORMAT = 1
 
@@ -83,7 +84,8 @@ def to_model_inputs(batch: dict, model, device: torch.device):
     frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if model.uses_frames else None
     poses = batch["poses"].to(device) if model.uses_poses else None
     mask = batch["person_mask"].to(device) if model.uses_poses else None
-    return frames, poses, mask
+    visibility = batch["visibility"].to(device) if model.uses_poses else None
+    return frames, poses, mask, visibility
 
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
@@ -102,11 +104,12 @@ def _worker_init(_):
 
 
 def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
-                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None) -> ClipDataset:
+                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None,
+                 pose_inputs: PoseInputParams | None = None) -> ClipDataset:
     return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses, sizes=data.sizes,
                        max_persons=max_persons, train=train, input_size=s.input_size,
                        resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
-                       seed=s.seed, pose_augment=pose_augment)
+                       seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs)
 
 
 @torch.no_grad()
@@ -142,13 +145,15 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
               run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
-              pose_augment: PoseAugmentParams | None = None) -> dict:
+              pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
     ``run_dir/checkpoints/last.pt`` is written every epoch. An unfinished run resumes from it when
     the settings and ``data_fingerprint`` (a digest of the input files) are unchanged; a finished
     one is never resumed, so a re-run after any change starts afresh."""
     torch.set_num_threads(max(1, s.threads))
+    pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
+    run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
     device = pick_device(s.device)
     rank, world = _init_distributed(device)
     torch.manual_seed(s.seed)
@@ -162,9 +167,9 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                          f"tmp); got {model_config.variant!r}: use view: crop")
     frames_dir = frames_dir if model.uses_frames else None
     train_set = make_dataset(data, "train", frames_dir=frames_dir, max_persons=model_config.num_persons,
-                             s=s, train=True, pose_augment=pose_augment)
+                             s=s, train=True, pose_augment=pose_augment, pose_inputs=pose_inputs)
     val_set = make_dataset(data, "val", frames_dir=frames_dir, max_persons=model_config.num_persons,
-                           s=s, train=False, pose_augment=pose_augment)
+                           s=s, train=False, pose_augment=pose_augment, pose_inputs=pose_inputs)
     if len(train_set) == 0:
         raise ValueError(f"{run_info.get('dataset')} split {run_info.get('split')}: no training videos")
     local_batch = max(1, s.batch_size // world)
@@ -183,6 +188,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                    "videos": sorted(train_set.rows["video_id"])}
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
+    fingerprint["pose_inputs"] = asdict(pose_inputs)
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():
