@@ -100,6 +100,7 @@ class TrainParams:
     amp: bool = False
     grad_clip: float = 0.0
     cuda_graphs: bool = True
+    pose_warmup_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,10 +232,13 @@ def _validate(p: Params) -> None:
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
+    _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
+           "train.pose_warmup_epochs must be an integer >= 0")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple = ()) -> Params:
+    """params.yaml, with ``overrides`` ("section.key=value", the value in YAML) applied on top."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run the stage from the project root")
@@ -242,4 +246,20 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    for item in overrides:
+        apply_override(raw, item)
     return parse_params(raw)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set ``section.key=value`` (dotted path, YAML value) in the raw params mapping."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ParamsError(f"override {item!r}: expected section.key=value")
+    *parents, last = key.split(".")
+    node = raw
+    for name in parents:
+        node = node.setdefault(name, {})
+        if not isinstance(node, dict):
+            raise ParamsError(f"override {item!r}: {name!r} is not a section")
+    node[last] = yaml.safe_load(value)

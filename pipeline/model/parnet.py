@@ -89,6 +89,15 @@ class PARNet(nn.Module):
             return TMPOutput(*graphed[0](*args))
         return self.tmp(poses, mask, visibility)
 
+    def pose_stream_logits(self, poses: torch.Tensor, person_mask: torch.Tensor,
+                           visibility: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The pose and motion heads on the pose stream alone, without frames (training's pose
+        warm-up). Variants with one stream head only (tmp alone has pose and motion heads too)."""
+        if self.tmp is None or "pose" not in self.heads.heads:
+            raise ValueError(f"variant {self.config.variant!r} has no pose and motion heads")
+        tmp = self._pose_stream(poses, person_mask.bool(), visibility)
+        return {"pose": self.heads.heads["pose"](tmp.pose), "motion": self.heads.heads["motion"](tmp.motion)}
+
     def forward(self, frames: torch.Tensor | None, poses: torch.Tensor | None = None,
                 person_mask: torch.Tensor | None = None,
                 visibility: torch.Tensor | None = None) -> ParnetOutput:
