@@ -8,8 +8,10 @@ does not sit on the reference person is a false person):
   side, two-hand wave, one-hand wave, jump, jump in place (three of them a person standing still);
 - NTU RGB+D throw (``openpose_json``, OpenPose COCO-18 per frame; an office with chairs);
 - UCF101 ApplyEyeMakeup (``clips``, HRNet COCO-17 from PaddleVideo; a close-up face), first 100 frames.
-Plus ``opencv_vtest.avi`` (first 80 frames, 3-5 walking pedestrians, no reference) for the slot
-statistics of a scene with many people.
+Labelled by eye (first 60 frames): HMDB51 cartwheel (two children, a seated spectator, objects on
+a desk) and Kinetics segway (one rider). Unlabelled, for the slot statistics of scenes with many
+people: ``opencv_vtest.avi`` (first 80 frames, 3-5 walking pedestrians) and the arm-wrestling clip
+(first 60 frames).
 
 BlazePose runs with params.yaml's ``pose.blazepose`` options and ``pose.max_persons`` on the
 frames at their native size; its detections are cached in ``--cache`` (default
@@ -18,8 +20,11 @@ tracks exactly as the pose stage links them (``pipeline.pose.tracking.link_track
 true when its keypoint box overlaps the reference person's box (IoU >= 0.3) in at least half of its
 frames. Per track: frames, the mean person score, and the motion: the median over its frames of
 the distance its box centre moved since the previous detection, divided by the track's median box
-height (so "static" means the same thing at every size). Printed: every track, the distributions
-for true and false people, and what the thresholds of ``pose.track_filter`` drop on this data.
+height (so "static" means the same thing at every size). Printed: the distributions for true and
+false people (``--tracks``: every track), what a grid of filter thresholds (and those of
+``pose.track_filter``) drop, and, after that filter, the detections the old tracker (the N tracks
+of highest summed score) and ``assign_slots`` keep, with the slot occupant changes within 5 frames
+that continue where the last occupant ended or jump, for three values of ``new_slot_distance``.
 """
 from __future__ import annotations
 
@@ -230,6 +235,7 @@ def main(argv=None) -> None:
           "or jump, by new_slot_distance (-1: an unused slot first; 1: the default; inf: always the nearest)")
     print(f"{'clip':13s} {'N':>2s} {'detections':>10s} {'old kept':>8s} {'new kept':>8s} | "
           f"{'cont/jump -1':>12s} {'1':>6s} {'inf':>6s}")
+    totals: dict[int, np.ndarray] = {}
     for name, (kps, scores) in linked.items():
         keep = filter_tracks(kps, scores, max_frames=tf.max_frames, max_score=tf.max_score,
                              max_motion=tf.max_motion)
@@ -244,6 +250,11 @@ def main(argv=None) -> None:
                 cells.append("%d/%d" % slot_transitions(kps, slot_of, 5))
             print(f"{name:13s} {n:2d} {present.sum():10d} {old:8d} {(slot_of >= 0).sum():8d} | "
                   f"{cells[0]:>12s} {cells[1]:>6s} {cells[2]:>6s}")
+            row = [present.sum(), old, (slot_of >= 0).sum()] + [int(v) for c in cells for v in c.split("/")]
+            totals[n] = totals.get(n, 0) + np.asarray(row)
+    for n, t in totals.items():
+        print(f"{'all clips':13s} {n:2d} {t[0]:10d} {t[1]:8d} {t[2]:8d} | {t[3]:>6d}/{t[4]:<5d} "
+              f"{t[5]:>3d}/{t[6]:<2d} {t[7]:>3d}/{t[8]:<2d}")
 
 
 if __name__ == "__main__":
