@@ -7,8 +7,10 @@ frame on its own does.
 1. ``link_tracks``: each frame's detections are assigned to the live tracks by the IoU of their
    keypoint boxes (Hungarian assignment, maximising total IoU); a detection with no track above
    ``min_iou`` starts a new track, and a track not seen for more than ``max_gap`` frames ends.
-2. ``filter_tracks``: a track that is short, low-score and static at once is a false person (the
-   thresholds were measured on real BlazePose output: bench/tracking_filter.py).
+2. ``filter_tracks``: a track that is short, low-score and (up to a motion limit) still at once is
+   a false person. The thresholds were measured on real BlazePose output (bench/tracking_filter.py):
+   false people there last 1-3 frames with low scores, but their joints jitter, so the measured
+   default takes any motion.
 3. ``assign_slots``: a track holds a slot from its first to its last detection. Tracks that do not
    overlap in time share slots, so nobody is dropped while a slot is free. Only in frames where
    more than N tracks are live do the tracks of lowest summed person score lose those frames (and
@@ -97,7 +99,8 @@ def link_tracks(frames: list[tuple[np.ndarray, np.ndarray]], *, min_iou: float =
 def track_features(keypoints: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     """Per track of ``link_tracks`` output [F, T, 14, 3], [F, T]: ``frames`` (how many it was seen
     in), ``score`` (its mean person score) and ``motion`` (the median, over its consecutive
-    detections, of how far its joints moved per frame, in units of its median box height)."""
+    detections, of how far its joints moved per frame, in units of its median box height; 0 for a
+    track seen once)."""
     present = (keypoints[..., 2] > 0).any(-1)                       # [F, T]
     boxes = keypoint_boxes(keypoints.reshape(-1, NUM_KEYPOINTS, 3)).reshape(*present.shape, 4)
     num = present.sum(0)
