@@ -23,8 +23,8 @@ the distance its box centre moved since the previous detection, divided by the t
 height (so "static" means the same thing at every size). Printed: the distributions for true and
 false people (``--tracks``: every track), what a grid of filter thresholds (and those of
 ``pose.track_filter``) drop, and, after that filter, the detections the old tracker (the N tracks
-of highest summed score) and ``assign_slots`` keep, with the slot occupant changes within 5 frames
-that continue where the last occupant ended or jump, for three values of ``new_slot_distance``.
+of highest summed score) and ``assign_slots`` keep, with the slot occupant changes within ``--window``
+frames that continue where the last occupant ended or jump, for three values of ``new_slot_distance``.
 """
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ def _quantiles(values) -> str:
 
 
 def slot_transitions(keypoints: np.ndarray, slot_of: np.ndarray, max_gap: int, same: float = 0.5):
-    """Occupant changes of a slot within ``max_gap`` frames (what per-slot gap filling would
-    bridge): (continuations: the newcomer starts within ``same`` box heights of where the last
+    """Occupant changes of a slot after at most ``max_gap`` empty frames (what per-slot gap filling
+    would bridge): (continuations: the newcomer starts within ``same`` box heights of where the last
     occupant ended, jumps: farther)."""
     boxes = keypoint_boxes(keypoints.reshape(-1, 14, 3)).reshape(*slot_of.shape, 4)
     cont = jump = 0
@@ -172,6 +172,9 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--tracks", action="store_true", help="also print every track")
+    parser.add_argument("--window", type=int, default=8,
+                        help="slot occupant changes within this many frames count (default 8: the "
+                             "longest absence pose_inputs bridges, pose_inputs.bridge_gap)")
     args = parser.parse_args(argv)
     p = load_params(args.params).pose
     tf = p.track_filter
@@ -231,8 +234,9 @@ def main(argv=None) -> None:
 
     print(f"\nSlots (params.yaml filter, N = max_persons): detections kept of those left after the filter, "
           "by the old tracker (the N tracks of highest summed score) and this one; occupant changes "
-          "of a slot within 5 frames that continue where the last occupant ended (< 0.5 box heights) "
-          "or jump, by new_slot_distance (-1: an unused slot first; 1: the default; inf: always the nearest)")
+          f"of a slot within {args.window} frames that continue where the last occupant ended (< 0.5 box "
+          "heights) or jump, by new_slot_distance (-1: the slot vacated longest ago; 1: the default; "
+          "inf: always the nearest)")
     print(f"{'clip':13s} {'N':>2s} {'detections':>10s} {'old kept':>8s} {'new kept':>8s} | "
           f"{'cont/jump -1':>12s} {'1':>6s} {'inf':>6s}")
     totals: dict[int, np.ndarray] = {}
@@ -247,7 +251,7 @@ def main(argv=None) -> None:
             cells = []
             for distance in (-1.0, 1.0, float("inf")):
                 slot_of = assign_slots(kps, scores, n, new_slot_distance=distance)
-                cells.append("%d/%d" % slot_transitions(kps, slot_of, 5))
+                cells.append("%d/%d" % slot_transitions(kps, slot_of, args.window))
             print(f"{name:13s} {n:2d} {present.sum():10d} {old:8d} {(slot_of >= 0).sum():8d} | "
                   f"{cells[0]:>12s} {cells[1]:>6s} {cells[2]:>6s}")
             row = [present.sum(), old, (slot_of >= 0).sum()] + [int(v) for c in cells for v in c.split("/")]

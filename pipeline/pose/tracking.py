@@ -15,10 +15,11 @@ frame on its own does.
    overlap in time share slots, so nobody is dropped while a slot is free. Only in frames where
    more than N tracks are live do the tracks of lowest summed person score lose those frames (and
    only those). A track starting (or coming back) takes its own earlier slot if free, else the
-   free slot whose last occupant ended nearest to where it starts, so that a person whose track
-   broke continues in the same slot; it takes an unused slot rather than one whose last occupant
-   ended more than ``new_slot_distance`` box heights away. Slots are then ordered by the summed
-   score they hold (slot 0 holds the most person evidence).
+   free slot whose last occupant ended nearest to where it starts, within ``new_slot_distance``
+   box heights, so that a person whose track broke continues in the same slot; failing that, an
+   unused slot or the one vacated longest ago, so that filling gaps per slot (pipeline/pose_inputs)
+   is least likely to join two people. Slots are then ordered by the summed score they hold (slot
+   0 holds the most person evidence).
 """
 from __future__ import annotations
 
@@ -129,14 +130,20 @@ def filter_tracks(keypoints: np.ndarray, scores: np.ndarray, *, max_frames: int,
     return ~drop
 
 
-def _box_jump(previous: np.ndarray | None, box: np.ndarray, unused: float) -> float:
-    """Distance between two keypoint-box centres in units of the taller box; ``unused`` for a slot
-    that held nobody yet."""
-    if previous is None:
-        return unused
-    centre = lambda b: np.array([b[0] + b[2], b[1] + b[3]]) / 2  # noqa: E731
-    height = max(previous[3] - previous[1], box[3] - box[1], 1.0)
-    return float(np.linalg.norm(centre(previous) - centre(box)) / height)
+def _box_jump(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between two keypoint-box centres in units of the taller box."""
+    height = max(a[3] - a[1], b[3] - b[1], 1.0)
+    return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / height)
+
+
+def _slot_preference(last_box: np.ndarray | None, vacated: int, box: np.ndarray, near: float) -> tuple:
+    """Sort key of a free slot for a track starting at ``box``: first the slots whose last occupant
+    ended within ``near`` box heights of it, nearest first (the same person, its track broken);
+    then the others, the one vacated longest ago (never used: -1) first, so that gap filling per
+    slot is least likely to join two different people."""
+    if last_box is not None and (jump := _box_jump(last_box, box)) < near:
+        return (0, jump)
+    return (1, vacated)
 
 
 def assign_slots(keypoints: np.ndarray, scores: np.ndarray, max_persons: int, *,
@@ -180,7 +187,8 @@ def assign_slots(keypoints: np.ndarray, scores: np.ndarray, max_persons: int, *,
         if own.get(t) in free:
             slot = own[t]
         else:
-            slot = min(free, key=lambda s: (_box_jump(last_box[s], boxes[start, t], new_slot_distance), s))
+            slot = min(free, key=lambda s: _slot_preference(last_box[s], busy_until[s], boxes[start, t],
+                                                            new_slot_distance) + (s,))
         own[t] = slot
         busy_until[slot] = end
         last_box[slot] = boxes[end, t]
