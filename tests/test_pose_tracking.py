@@ -231,3 +231,18 @@ def test_a_new_track_continues_the_slot_of_the_person_it_resumes():
         return {int(s) for f in range(20) for s in np.nonzero(np.isclose(kps[f, :, 0, 0], x - 10))[0]}
     assert len(slots(100)) == 1                              # A's two tracks in one slot
     assert slots(550).isdisjoint(slots(100) | slots(400) | slots(250))
+
+
+def test_a_newcomer_far_from_everyone_takes_the_slot_vacated_longest_ago():
+    """N = 3, every slot used: B throughout, A (x 100) until frame 3, C (x 400) until frame 7. D
+    appears at frame 10 far from both (x 700): it takes A's slot, vacated first, not C's, where
+    filling the 2-frame gap would slide C into D."""
+    frames = []
+    for f in range(20):
+        people = [(_person(250, cy=300), 0.9)]
+        people += [(_person(100), 0.6)] * (f <= 3) + [(_person(400), 0.6)] * (f <= 7)
+        people += [(_person(700), 0.6)] * (f >= 10)
+        frames.append(_frame([p for p, _ in people], [s for _, s in people]))
+    kps, _ = track_and_rank(frames, 3)
+    slot = {x: int(np.nonzero(np.isclose(kps[f, :, 0, 0], x - 10))[0][0]) for x, f in ((100, 0), (400, 0), (700, 10))}
+    assert slot[700] == slot[100] != slot[400]
