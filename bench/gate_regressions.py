@@ -66,8 +66,12 @@ def inject(name: str, run: str, first_run: str) -> dict:
         original = train_mod.to_model_inputs
 
         def zero_pose_inputs(batch, model, device):
-            frames, poses, mask = original(batch, model, device)
-            return frames, (torch.zeros_like(poses) if poses is not None else None), mask
+            # (frames, poses, person mask[, joint visibility]): the joints and their visibility become
+            # zeros; the person mask stays (an all-empty mask is another failure, not this one)
+            inputs = list(original(batch, model, device))
+            for i in (1, 3)[: len(inputs) - 2]:
+                inputs[i] = torch.zeros_like(inputs[i]) if inputs[i] is not None else None
+            return tuple(inputs)
         _patch_everywhere("to_model_inputs", original, zero_pose_inputs)
     elif name == "uniform_attention":
         from pipeline.model.pa import PoseAwareAttention
