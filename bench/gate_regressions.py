@@ -10,7 +10,8 @@ it) and, with --committed, against the committed baseline (metrics/baseline.json
   largest change a rerun can bring: a fresh draw of every random number). The gate must PASS;
 - injections: regressions made in this process only, by monkeypatching or by overriding settings,
   never by code in the pipeline: zero pose input, uniform PA attention, half the epochs, shuffled
-  training labels in the first run, no left/right joint swap on flips. The gate should FAIL.
+  training labels in the first run, no left/right joint swap on flips; and, cheaply, the reference
+  model evaluated with zero pose input or uniform attention (`*_at_test`). The gate should FAIL.
 
 Needs the runs' data (`dvc repro index@synth`). Outputs go to --out (never models/ or metrics/); a
 case whose predictions exist is not trained again, so an interrupted bench resumes. CPU is scarce:
@@ -44,6 +45,7 @@ NUMERICS = {  # name -> (environment, train-setting overrides)
     "seed1": ({}, {"seed": 1}),
 }
 INJECTIONS = ("zero_pose", "uniform_attention", "half_epochs", "shuffle_labels", "no_flip_swap")
+AT_TEST = ("zero_pose_at_test", "uniform_attention_at_test")   # the reference model, injected at evaluation only
 CLEARED_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
                "DNNL_MAX_CPU_ISA")
 
@@ -114,7 +116,7 @@ def child(case: str, run: str, first_run: str, out: Path, params_path: str, epoc
     spec = run_spec(params, run)
     if epochs:
         spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs))
-    overrides = dict(NUMERICS[case][1]) if case in NUMERICS else inject(case, run, first_run)
+    overrides = dict(NUMERICS[case][1]) if case in NUMERICS else inject(case.removesuffix("_at_test"), run, first_run)
     if overrides.pop("halve_epochs", False):
         overrides["epochs"] = max(1, spec.train.epochs // 2)
     settings = dataclasses.replace(spec.train, **overrides)
@@ -122,15 +124,17 @@ def child(case: str, run: str, first_run: str, out: Path, params_path: str, epoc
     run_dir = out / case / run
     t0 = time.time()
     data = spec.load_data()
-    train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train, run_dir=run_dir,
-              plots_dir=run_dir / "plots", run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
-              pose_augment=spec.pose_augment)
-    metrics = evaluate_run(data, run_dir / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
+    model_path = out / "reference" / run / "model.pt" if case in AT_TEST else run_dir / "model.pt"
+    if case not in AT_TEST:
+        train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train, run_dir=run_dir,
+                  plots_dir=run_dir / "plots", run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
+                  pose_augment=spec.pose_augment)
+    metrics = evaluate_run(data, model_path, frames_dir=spec.frames_dir, s=spec.train,
                            batch_size=params.evaluate.batch_size, metrics_path=run_dir / "metrics.json",
                            plots_dir=run_dir / "plots", predictions_path=run_dir / "predictions.tmp.csv")
     info = {"case": case, "run": run, "seconds": round(time.time() - t0, 1),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "settings": dataclasses.asdict(settings),
-            "model_sha256": hashlib.sha256((run_dir / "model.pt").read_bytes()).hexdigest(),
+            "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
             "concat_top1": metrics["concat"]["top1"], "fused_top1": metrics["fused"]["top1"]}
     (run_dir / "info.json").write_text(json.dumps(info, indent=2) + "\n")
     os.replace(run_dir / "predictions.tmp.csv", run_dir / "predictions.csv")  # written last: the case is done
@@ -156,7 +160,7 @@ def run_case(case: str, run: str, first_run: str, out: Path, params_path: str, e
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["synth_1", "synth_2", "synth_3"])
-    parser.add_argument("--cases", nargs="+", default=list(NUMERICS) + list(INJECTIONS),
+    parser.add_argument("--cases", nargs="+", default=list(NUMERICS) + list(INJECTIONS) + list(AT_TEST),
                         help="numerics cases and/or injections (--list)")
     parser.add_argument("--out", default="/tmp/parnet_gate_bench")
     parser.add_argument("--params", default="params.yaml")
@@ -171,14 +175,14 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     if args.list:
-        print("numerics:", " ".join(NUMERICS), "\ninjections:", " ".join(INJECTIONS))
+        print("numerics:", " ".join(NUMERICS), "\ninjections:", " ".join(INJECTIONS + AT_TEST))
         return
     if args.child:
         child(args.child, args.runs[0], args.first_run, out, args.params, args.epochs)
         return
-    unknown = sorted(set(args.cases) - set(NUMERICS) - set(INJECTIONS))
+    unknown = sorted(set(args.cases) - set(NUMERICS) - set(INJECTIONS) - set(AT_TEST))
     if unknown:
-        sys.exit(f"unknown case(s) {unknown}; known: {list(NUMERICS) + list(INJECTIONS)}")
+        sys.exit(f"unknown case(s) {unknown}; known: {list(NUMERICS) + list(INJECTIONS + AT_TEST)}")
     cases = ["reference"] + [c for c in args.cases if c != "reference"]
     if not args.no_train:
         for case in cases:
