@@ -216,7 +216,10 @@ def params_digest(raw_params: dict) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def code_digest(root: Path = Path(".")) -> str:
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def code_digest(root: Path = PROJECT_ROOT) -> str:
     """sha256 over the pipeline's and stages' Python sources and dvc.yaml (independent of git)."""
     digest = hashlib.sha256()
     files = sorted([*Path(root).glob("pipeline/**/*.py"), *Path(root).glob("stages/*.py"), Path(root) / "dvc.yaml"])
@@ -309,5 +312,5 @@ def check(runs: list[str], *, predictions: dict[str, Path], baseline_path: Path,
     verdict = "PASS" if result.ok else "FAIL"
     title = (f"metrics gate: per-video top-1 now vs {baseline_path}, paired (McNemar exact, one-sided)\n"
              f"{describe_baseline(baseline, raw_params)}")
-    note = f"{verdict}" + ("" if result.ok else f"\n{FAIL_HELP}")
+    note = f"{verdict}\n{FAIL_HELP}"
     return result.ok, format_report(result, title=title, note=note)

@@ -152,6 +152,8 @@ def test_update_baseline_records_provenance_and_the_gate_passes_against_it(tmp_p
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert prov["git_commit"] == head and prov["git_dirty"] is False and prov["command"].endswith("--update-baseline")
     assert len(prov["params_sha256"]) == 16 and prov["train_threads"] == 1
+    from pipeline.gate import code_digest
+    assert prov["code_sha256"] == code_digest() != code_digest(tmp_path)   # the project's code, not the cwd's
     import torch
     assert prov["machine"]["torch"] == torch.__version__ and prov["machine"]["cores"] >= 1
     assert prov["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
