@@ -116,6 +116,7 @@ class TrainParams:
     grad_clip: float = 0.0
     cuda_graphs: bool = True
     pose_warmup_epochs: int = 0
+    pose_warmup_lr: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ def _validate(p: Params) -> None:
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
     _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
            "train.pose_warmup_epochs must be an integer >= 0")
+    _check(t.pose_warmup_lr >= 0, "train.pose_warmup_lr must be >= 0 (0: train.lr)")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 
 

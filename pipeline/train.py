@@ -50,6 +50,7 @@ class TrainSettings:
     grad_clip: float = 0.0      # max global gradient norm (0: off)
     cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
     pose_warmup_epochs: int = 0  # epochs of the pose stream alone (no frames) before the joint epochs
+    pose_warmup_lr: float = 0.0  # their base lr (0: lr)
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
@@ -67,13 +68,16 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def phased_lr_factor(step: int, *, phase_steps: tuple[int, ...], warmup_steps: int, schedule: str) -> float:
-    """lr_factor within each phase (pose warm-up, joint training): each has its own warm-up and decay."""
-    for steps in phase_steps[:-1]:
+def phased_lr_factor(step: int, *, phase_steps: tuple[int, ...], warmup_steps: int, schedule: str,
+                     phase_scales: tuple[float, ...] | None = None) -> float:
+    """lr_factor within each phase (pose warm-up, joint training): each has its own warm-up and
+    decay, and its own multiple of the base lr (``phase_scales``, default 1)."""
+    scales = phase_scales or (1.0,) * len(phase_steps)
+    for steps, scale in zip(phase_steps[:-1], scales):
         if step < steps:
-            return lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, schedule=schedule)
+            return scale * lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, schedule=schedule)
         step -= steps
-    return lr_factor(step, warmup_steps=warmup_steps, total_steps=phase_steps[-1], schedule=schedule)
+    return scales[-1] * lr_factor(step, warmup_steps=warmup_steps, total_steps=phase_steps[-1], schedule=schedule)
 
 
 def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
@@ -187,10 +191,11 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     val_set = make_dataset(data, "val", frames_dir=frames_dir, train=False, **sets)
     if len(train_set) == 0:
         raise ValueError(f"{run_info.get('dataset')} split {run_info.get('split')}: no training videos")
-    # The pose stream's warm-up: the cheap stream alone (no frames read, no CNN) for some epochs,
-    # so that it learns within a CPU budget before the joint epochs (the paper trains jointly for
-    # ~140k steps; a few hundred joint steps leave the pose stream at chance).
-    warmup_epochs = s.pose_warmup_epochs if (model.uses_poses and model.uses_frames) else 0
+    # The pose stream's warm-up: the cheap stream alone (no frames read, no CNN; its pose and motion
+    # heads) for some epochs, so that it learns within a CPU budget before the joint epochs (the
+    # paper trains jointly for ~140k steps; a few hundred joint steps leave the pose stream at chance).
+    # Variants without frames (tmp) get the same pose-stream budget as inside PARNet.
+    warmup_epochs = s.pose_warmup_epochs if (model.uses_poses and "pose" in model.heads.heads) else 0
     pose_train_set = make_dataset(data, "train", frames_dir=None, train=True, **sets) if warmup_epochs else None
     pose_val_set = make_dataset(data, "val", frames_dir=None, train=False, **sets) if warmup_epochs else None
     local_batch = max(1, s.batch_size // world)
@@ -200,9 +205,10 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     steps_per_epoch = (len(train_set) // (local_batch * world) if drop_last
                        else math.ceil(len(train_set) / local_batch)) or 1
     phase_steps = ((steps_per_epoch * warmup_epochs,) if warmup_epochs else ()) + (steps_per_epoch * s.epochs,)
+    phase_scales = ((s.pose_warmup_lr / s.lr if s.pose_warmup_lr > 0 else 1.0,) if warmup_epochs else ()) + (1.0,)
     optimizer = make_optimizer(model, s)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
-        step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule))
+        step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule, phase_scales=phase_scales))
     use_amp = s.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:

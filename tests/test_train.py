@@ -218,3 +218,10 @@ def test_pose_warmup_trains_the_pose_stream_alone_then_everything(tmp_path, monk
     assert {"val_top1_pose", "val_top1_motion"} <= set(history[0]) and "val_top1" not in history[0]
     assert {"val_top1", "val_top1_concat", "val_top1_appearance", "val_top1_pose"} <= set(history[3])
     assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["best"]["epoch"] in (3, 4)
+
+
+def test_each_phase_has_its_own_warmup_decay_and_lr():
+    f = [T.phased_lr_factor(s, phase_steps=(50, 100), warmup_steps=10, schedule="cosine", phase_scales=(3.0, 1.0))
+         for s in range(150)]
+    assert f[9] == pytest.approx(3.0) and f[49] < 0.01          # pose warm-up: to 3x the base lr, then down
+    assert f[50] == pytest.approx(0.1) and f[59] == pytest.approx(1.0) and f[149] < 1e-3   # joint: anew
