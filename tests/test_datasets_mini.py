@@ -534,3 +534,56 @@ def test_strict_false_records_missing_videos(tmp_path):
     assert p.videos["video_id"].tolist() == ["0002"] and p.excluded["item"].tolist() == ["frames/0001"]
     with pytest.raises(DatasetError, match="option 'strict' of dataset adapter 'kth' must be true or false"):
         build("kth", tmp_path, {"strict": "sometimes"})
+
+
+# ------------------------------------------------------------------ paths confined to the root
+def test_paths_that_leave_the_root_are_refused_naming_the_line(tmp_path):
+    # issue 14, defect 2: such rows reached the manifest and were probed/decoded
+    root = tmp_path / "data"
+    touch(root, "clips/a.mp4", "clips/b.mp4")
+    touch(tmp_path, "elsewhere/clip.avi")                       # a real video outside the root
+    csv = write(root / "labels.csv", "path,label,split\nclips/a.mp4,wave,train\n../../../../etc/passwd,wave,train\n"
+                                     "../elsewhere/clip.avi,jump,test\n/etc/hostname,jump,test\nclips/b.mp4,jump,test\n")
+    for options in ({}, {"check_files": False}):
+        with raises_at(csv, 3, r"path '\.\./\.\./\.\./\.\./etc/passwd' leaves the dataset root"):
+            build("generic", root, options)
+    for options in ({"strict": False}, {"strict": False, "check_files": False}):
+        m = build("generic", root, options)
+        assert m.videos["path"].tolist() == ["clips/a.mp4", "clips/b.mp4"]
+        reasons = dict(zip(m.excluded["item"], m.excluded["reason"]))
+        assert reasons["../elsewhere/clip.avi"] == f"path '../elsewhere/clip.avi' leaves the dataset root; named at {csv}:4"
+        assert reasons["../../../../etc/passwd"].endswith(f"{csv}:3")
+        assert reasons["/etc/hostname"].endswith(f"{csv}:5")
+    # inside after normalisation is fine, and stored normalised
+    write(csv, "path,label\nclips/../clips/./a.mp4,wave\n")
+    assert build("generic", root).videos["path"].tolist() == ["clips/a.mp4"]
+
+
+def test_split_files_of_official_datasets_are_confined_too(tmp_path):
+    lists = ucf(tmp_path / "ucf")
+    touch(tmp_path, "Archery/v_Archery_g05_c01.avi")            # outside the root, one level up
+    write(lists / "testlist01.txt", "Archery/v_Archery_g01_c01.avi\nArchery/../../Archery/v_Archery_g05_c01.avi\n")
+    with raises_at(lists / "testlist01.txt", 2, "leaves the dataset root"):
+        build("ucf101", tmp_path / "ucf")
+    m = build("ucf101", tmp_path / "ucf", {"strict": False, "check_files": False})
+    assert all(not p.startswith("..") for p in m.videos["path"])
+    assert "Archery/../../Archery/v_Archery_g05_c01.avi" in set(m.excluded["item"])
+    with pytest.raises(DatasetError, match="leaves the dataset root"):   # a folder option pointing out
+        build("synth", _synth_root(tmp_path / "s"), {"video_dir": "../videos", "check_files": False})
+
+
+def _synth_root(root: Path) -> Path:
+    write(root / "classInd.txt", "1 wave\n")
+    write(root / "splits" / "trainlist01.txt", "wave/w1.mp4 1\n")
+    write(root / "splits" / "testlist01.txt", "wave/w2.mp4\n")
+    return root
+
+
+def test_symlinks_inside_the_root_are_followed(tmp_path):
+    # the README's policy: a link the user put inside the root is theirs to make, wherever it points
+    touch(tmp_path, "store/wave/a.mp4")
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "clips").symlink_to(tmp_path / "store" / "wave")
+    write(root / "labels.csv", "path,label\nclips/a.mp4,wave\n")
+    assert build("generic", root).videos["path"].tolist() == ["clips/a.mp4"]

@@ -2,6 +2,7 @@
 (for datasets that ship keypoints) ground-truth poses per video."""
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,10 @@ class Manifest:
         bad = [v for v in self.videos["video_id"] if not _SAFE_ID.match(v)]
         if bad:
             raise DatasetError(f"{self.dataset}: video ids must be file-name safe, got {bad[:5]}")
+        escaping = [p for p in self.videos["path"]
+                    if p.startswith("/") or posixpath.normpath(p or ".").split("/")[0] == ".."]
+        if escaping:
+            raise DatasetError(f"{self.dataset}: video paths must stay inside the dataset root, got {escaping[:5]}")
         labels = self.videos["label_id"]
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise DatasetError(f"{self.dataset}: label ids outside 0..{len(self.classes) - 1}")

@@ -5,7 +5,9 @@ Layout expected under the dataset root::
     <root>/<any/sub/folders>/<video>.mp4 ...     videos or frame folders, anywhere under the root
     <root>/labels.csv                            header "path,label[,split][,group]"
 
-``path`` is relative to the root; ``label`` is the class name; ``split`` (optional) is ``train``,
+``path`` is relative to the root (a path that leaves it, through ``..`` or a leading ``/``, is
+refused naming its line, or recorded as excluded with ``strict: false``; symlinks inside the root
+are followed); ``label`` is the class name; ``split`` (optional) is ``train``,
 ``test`` or ``unused`` per video; ``group`` (optional) is e.g. a subject id. Other columns are
 ignored. There is one split, named ``"default"``: the ``split`` column when the CSV has one,
 otherwise a seeded random ``test_fraction`` of each class (stratified) goes to test. Classes are the
@@ -130,7 +132,7 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     by_class: dict[str, list[str]] = {}
     for line, r in rows:
         where = f"{path}:{line}"
-        rel = r["path"].replace("\\", "/").strip("/")
+        rel = r["path"].replace("\\", "/").rstrip("/")
         if not rel:
             raise fail(path, line, "empty path", "give the video's path relative to the dataset root")
         if not r["label"]:
