@@ -18,7 +18,7 @@ from pipeline.parallel import map_videos
 from pipeline.video import DecodeError, decode_to_frames
 
 META_FILE = "meta.json"
-TABLE_COLUMNS = ("video_id", "path", "status", "error", "num_frames", "fps", "width", "height")
+TABLE_COLUMNS = ("video_id", "path", "status", "error", "warning", "num_frames", "fps", "width", "height")
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,11 @@ def segment_ranges(videos: pd.DataFrame) -> list[tuple[int, int] | None]:
             for a, b in zip(videos["frame_start"], videos["frame_end"])]
 
 
-def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings) -> dict:
+def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings, strict: bool) -> dict:
+    """One video's row of the table. A warning (e.g. a truncated file) is kept beside status ok,
+    or makes the video failed under ``strict``."""
     video_id, rel_path, frame_range = job
-    row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "num_frames": 0,
+    row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "warning": "", "num_frames": 0,
            "fps": 0.0, "width": 0, "height": 0}
     target = frames_dir / video_id
     meta_path = target / META_FILE
@@ -78,7 +80,7 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         if (meta.get("settings") == asdict(settings) and meta.get("source") == source
                 and meta.get("frame_range") == (list(frame_range) if frame_range else None)):
             row.update(meta["video"], status="ok")
-            return row
+            return _strict_warning(row, strict)
     try:
         with atomic_dir(target) as tmp:
             decoded = decode_to_frames(root / rel_path, tmp, short_side=settings.short_side,
@@ -92,6 +94,12 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         row.update(status="failed", error=str(err))
         return row
     row.update(asdict(decoded))
+    return _strict_warning(row, strict)
+
+
+def _strict_warning(row: dict, strict: bool) -> dict:
+    if strict and row["warning"]:
+        row.update(status="failed", error=row["warning"])
     return row
 
 
@@ -107,11 +115,11 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
     videos = manifest.videos
     if manifest.pose_only:
         # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
-        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "num_frames": 0,
+        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "warning": "", "num_frames": 0,
                  "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
     else:
         jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
-        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings)
+        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings, strict=strict)
         rows = []
         for row in map_videos(fn, jobs, workers=workers, desc=f"decode {manifest.dataset}"):
             if row["status"] != "ok" and strict:
