@@ -310,4 +310,6 @@ def summarize(manifest: Manifest) -> str:
             if len(per_class):
                 parts.append(f"{subset} per class {int(per_class.min())}..{int(per_class.max())}")
         lines.append("  " + "; ".join(parts))
+    per_class = v["label_id"].value_counts().reindex(range(len(manifest.classes)), fill_value=0)
+    lines.append("  videos per class: " + ", ".join(f"{name} {int(n)}" for name, n in zip(manifest.classes, per_class)))
     return "\n".join(lines)
