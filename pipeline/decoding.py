@@ -15,6 +15,7 @@ import pyarrow as pa
 from pipeline.datasets.base import Manifest
 from pipeline.io import atomic_dir, read_json, write_json, write_parquet
 from pipeline.parallel import map_videos
+from pipeline.report import problem_report
 from pipeline.video import DecodeError, decode_to_frames
 
 META_FILE = "meta.json"
@@ -134,4 +135,11 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
     table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
     write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
                   metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
+    failed = table[table["status"] == "failed"]
+    warned = table[(table["status"] == "ok") & (table["warning"] != "")]
+    print(f"decode {manifest.dataset}: {int((table['status'] != 'failed').sum())}/{len(table)} videos ok")
+    for title, rows, column in (("FAILED", failed, "error"), ("warnings", warned, "warning")):
+        text = problem_report(f"decode {manifest.dataset} {title}", zip(rows["video_id"], rows[column]), table_path)
+        if text:
+            print(text)
     return table

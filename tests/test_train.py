@@ -245,3 +245,20 @@ def test_equal_training_writes_byte_identical_models(tmp_path):
     assert (tmp_path / "x" / "run" / "model.pt").read_bytes() == (tmp_path / "y" / "run" / "model.pt").read_bytes()
     model, _ = load_model(tmp_path / "x" / "run" / "model.pt")
     assert model.config == CONFIG
+
+
+def test_evaluate_says_how_many_test_videos_were_scored_and_warns_when_some_are_missing(tmp_path, capsys):
+    # issue 14, defect 6: 3 of 5 test videos were broken and the metrics rested on 2, silently
+    from pipeline.evaluate import evaluate_run
+    _train(tmp_path, "run")
+    capsys.readouterr()
+    skipped = [{"video_id": "v90", "subset": "test", "reason": "v90.mp4: empty file"},
+               {"video_id": "v91", "subset": "train", "reason": "v91.mp4: empty file"}]
+    evaluate_run(_split(), tmp_path / "run" / "model.pt", frames_dir=None, s=SETTINGS, batch_size=4,
+                 metrics_path=tmp_path / "m.json", plots_dir=tmp_path / "plots", skipped=skipped,
+                 index_path="idx/split_1.parquet")
+    captured = capsys.readouterr()
+    assert "evaluate run: scored 3 of the split's 4 test videos" in captured.out
+    assert "WARNING: evaluate run: test videos MISSING, the metrics rest on the other 3: 1 video" in captured.err
+    assert "  v90: v90.mp4: empty file" in captured.err and "v91" not in captured.err
+    assert "idx/split_1.parquet" in captured.err

@@ -249,3 +249,19 @@ def test_truncated_video_that_still_decodes_is_flagged(tmp_path):
     with pytest.raises(StrictModeError, match="cut.mp4: decoded .* of the 90 frames"):
         decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet", settings=settings,
                        workers=1, strict=True)
+
+
+def test_decode_names_its_failed_videos(tmp_path, capsys):
+    # issue 14, defect 6: decode printed nothing about failed videos
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=5)
+    (root / "bad.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("not a video")
+    manifest = _manifest(tmp_path, ["good.mp4", "bad.mp4", "text.mp4"])
+    decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet",
+                   settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    out = capsys.readouterr().out
+    assert "decode toy: 1/3 videos ok" in out and "decode toy FAILED: 2 videos" in out
+    assert f"  bad: {root / 'bad.mp4'}: empty file" in out and f"  text: {root / 'text.mp4'}: " in out
+    assert f"all of them: {tmp_path / 'frames.parquet'}" in out

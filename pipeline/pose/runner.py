@@ -18,6 +18,7 @@ from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
 from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import map_videos
+from pipeline.report import problem_report
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
 from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
@@ -189,4 +190,8 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
     print(f"pose {manifest.dataset}: {ok.sum()}/{len(videos)} videos ok; frames with a person "
           f"{videos.loc[ok, 'frames_with_person'].sum()}/{videos.loc[ok, 'num_frames'].sum()}; "
           f"mean persons per frame {videos.loc[ok, 'mean_persons'].mean() if ok.any() else 0:.2f}")
+    failed = videos[~ok]
+    text = problem_report(f"pose {manifest.dataset} FAILED", zip(failed["video_id"], failed["error"]), videos_path)
+    if text:
+        print(text)
     return videos
