@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
+from pipeline.errors import InputError
 from pipeline.io import atomic_dir, read_json, write_json, write_parquet
 from pipeline.parallel import map_videos
 from pipeline.report import problem_report
@@ -29,8 +30,8 @@ class DecodeSettings:
     jpeg_quality: int
 
 
-class StrictModeError(RuntimeError):
-    pass
+class StrictModeError(InputError, RuntimeError):
+    """strict: true and a video failed."""
 
 
 def _source_stamp(path: Path) -> list:
@@ -124,8 +125,8 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
         rows = []
         for row in map_videos(fn, jobs, workers=workers, desc=f"decode {manifest.dataset}"):
             if row["status"] != "ok" and strict:
-                raise StrictModeError(f"{row['error']}\n(strict: true in params.yaml stops at the first "
-                                      "bad video; set strict: false to record it and go on)")
+                raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
+                                      "params.yaml to record it in the frames table and go on")
             rows.append(row)
     keep = set(videos["video_id"])
     for stale in frames_dir.iterdir():

@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import InputError
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError, ValueError):
     """params.yaml is missing a key, has an unknown one, or a bad value."""
 
 

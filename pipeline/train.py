@@ -16,6 +16,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
+from pipeline.errors import InputError
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
@@ -24,7 +25,7 @@ from pipeline.pose_augment import PoseAugmentParams
 CHECKPOINT_FORMAT = 1
 
 
-class TrainingDiverged(FloatingPointError):
+class TrainingDiverged(InputError, FloatingPointError):
     pass
 
 

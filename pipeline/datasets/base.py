@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.errors import InputError
 from pipeline.io import read_parquet_metadata, write_parquet
 
 SUBSETS = ("train", "test", "unused")
@@ -19,7 +20,7 @@ VIDEO_COLUMNS = ("video_id", "path", "label_id", "label_name", "group")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError, ValueError):
     """Bad dataset input. The message names the file (and line) and says how to fix it."""
 
 

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
+from pipeline.errors import InputError
 from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import map_videos
 from pipeline.report import problem_report
@@ -29,7 +30,7 @@ VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_perso
                  "mean_persons", "width", "height")
 
 
-class PoseStageError(RuntimeError):
+class PoseStageError(InputError, RuntimeError):
     pass
 
 
@@ -153,7 +154,8 @@ def run_pose_stage(manifest_path: Path, frames_table_path: Path | None, out_path
     fn = partial(_pose_one, settings=settings, parts_dir=parts_dir)
     for stats in map_videos(fn, jobs, workers=workers, desc=f"pose {manifest.dataset} ({settings.estimator})"):
         if stats["status"] != "ok" and strict:
-            raise PoseStageError(f"{stats['error']}\n(strict: true stops at the first failure)")
+            raise PoseStageError(f"{stats['error']}. Fix: repair or remove the video, or set strict: false in "
+                                 "params.yaml to record it in the pose table and go on")
     if not merge:
         return None
     return merge_parts(manifest, out_path, videos_path, parts_dir, settings=settings)
