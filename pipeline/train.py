@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +29,10 @@ CHECKPOINT_FORMAT = 1
 
 class TrainingDiverged(InputError, FloatingPointError):
     pass
+
+
+class UnsafeCheckpoint(InputError, ValueError):
+    """A checkpoint holding more than weights: objects that would run code when unpickled."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +316,10 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpoint(_refusal(path, err)) from None
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
                          f"{CHECKPOINT_FORMAT}; retrain with this version")
@@ -320,6 +329,18 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
     return model.to(device).eval(), ckpt
+
+
+def _refusal(path: Path, err: Exception) -> str:
+    # torch's own first line reads like advice to load with weights_only=False: say what it means
+    text = str(err)
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    detail = (f"unsupported GLOBAL {named.group(1)}" if named else
+              next((line.strip() for line in text.splitlines()[1:]
+                    if line.strip() and not line.startswith(("Please file", "Check the documentation"))), "?"))
+    return (f"{path}: refused: the file holds Python objects that could execute arbitrary code when loaded "
+            f"({detail}), not only weights; it was not loaded and nothing in it ran. Fix: use a model.pt "
+            "written by this project's training; never load a file you do not trust with weights_only=False")
 
 
 def _open_live(run_dir: Path):

@@ -1,4 +1,5 @@
 import dataclasses
+import os
 import shutil
 
 import numpy as np
@@ -210,6 +211,24 @@ def test_load_model_is_safe_and_rejects_other_versions(tmp_path):
     torch.save({"payload": object()}.__class__, tmp_path / "evil.pt")
     with pytest.raises(Exception):
         load_model(tmp_path / "evil.pt")  # weights_only refuses arbitrary pickled objects
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return os.system, ("touch PWNED",)
+
+
+def test_a_forged_checkpoint_is_refused_saying_it_would_run_code(tmp_path, monkeypatch):
+    # issue 14, defect 8: the message kept torch's "re-run with weights_only=False" line
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format": 1, "state_dict": _RunsCode()}, tmp_path / "model.pt")
+    with pytest.raises(T.UnsafeCheckpoint) as caught:
+        load_model(tmp_path / "model.pt")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'model.pt'}: refused: the file holds Python objects that could "
+                              "execute arbitrary code when loaded (unsupported GLOBAL posix.system)")
+    assert "Fix: " in message and "\n" not in message and "will likely succeed" not in message
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_grad_clip_bounds_every_update(tmp_path):
