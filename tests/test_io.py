@@ -1,9 +1,11 @@
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from pipeline.io import atomic_dir, write_json, write_text
+from pipeline.synth.encode import encode_h264
 
 
 @pytest.fixture
@@ -33,3 +35,5 @@ def test_outputs_get_the_permissions_a_plain_write_gives(tmp_path, umask):
         assert _mode(out / "a.json") == _mode(out / "b.txt") == file_mode
         assert _mode(out / "frames") == dir_mode
         assert _mode(out / "frames" / "000000.jpg") == file_mode
+        encode_h264(out / "clip.mp4", np.zeros((2, 16, 16, 3), np.uint8), fps=5)   # the synth videos
+        assert _mode(out / "clip.mp4") == file_mode
