@@ -58,16 +58,31 @@ class GroundTruthParams:
 
 
 @dataclass(frozen=True)
+class TrackFilterParams:
+    """A track seen in at most ``max_frames`` frames, with a mean person score under ``max_score``
+    and a motion of at most ``max_motion`` box heights per frame is a false person (image
+    estimators; pipeline.pose.tracking.filter_tracks). Defaults from bench/tracking_filter.py."""
+    max_frames: int = 3
+    max_score: float = 0.2
+    max_motion: float = float("inf")
+
+
+@dataclass(frozen=True)
 class PoseParams:
     estimator: str = "groundtruth"
     max_persons: int = 4
     dtype: str = "float32"
     workers: int = 2
     tracking: bool = True
+    track_filter: TrackFilterParams = field(default_factory=TrackFilterParams)
     groundtruth: GroundTruthParams = field(default_factory=GroundTruthParams)
     blazepose: dict = field(default_factory=dict)
     openpose: dict = field(default_factory=dict)
     mmpose: dict = field(default_factory=dict)
+
+    def track_filter_options(self) -> dict:
+        """The filter_* options of pipeline.pose.tracking.track_people."""
+        return {f"filter_{k}": v for k, v in dataclasses.asdict(self.track_filter).items()}
 
     def backend_options(self) -> dict:
         """The section of the chosen estimator (dicts for the image-based backends)."""
@@ -218,6 +233,9 @@ def _validate(p: Params) -> None:
            f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose")
     _check(p.pose.max_persons >= 1, "pose.max_persons must be >= 1")
     _check(p.pose.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
+    f = p.pose.track_filter
+    _check(f.max_frames >= 0 and f.max_score >= 0 and f.max_motion >= 0,
+           "pose.track_filter: max_frames, max_score and max_motion must be >= 0 (max_frames 0: no filter)")
     _check(0 <= p.pose.groundtruth.drop_prob < 1, "pose.groundtruth.drop_prob must be in [0, 1)")
     _check(p.pose.groundtruth.noise_std >= 0, "pose.groundtruth.noise_std must be >= 0")
     _check(p.index.num_segments >= 2, "index.num_segments must be >= 2")

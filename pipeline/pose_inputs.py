@@ -43,8 +43,11 @@ class PoseInputParams:
     fill: str = "track"     # track: fill missing joints from the person's track and body | zeros: the paper's
     max_gap: int = 15       # frames: longest joint gap interpolated (and longest hold at a track's ends)
     bridge_gap: int = 8     # frames: longest absence of a person bridged between two sightings
+    centre: bool = True     # coordinates in [-1, 1] with the view's centre at 0 (false: [0, 1], the paper's)
 
     def __post_init__(self):
+        if not isinstance(self.centre, bool):
+            raise PoseInputsError(f"params.yaml: pose_inputs.centre must be true or false, got {self.centre!r}")
         if self.fill not in FILLS:
             raise PoseInputsError(f"params.yaml: pose_inputs.fill must be one of {FILLS}, got {self.fill!r}")
         for name in ("max_gap", "bridge_gap"):
@@ -71,7 +74,7 @@ def from_run_info(run_info: dict | None) -> PoseInputParams:
     """The preparation a model was trained with, from its checkpoint's ``run`` entry. Checkpoints
     from before this module fed zeros."""
     recorded = (run_info or {}).get("pose_inputs")
-    return PoseInputParams(fill="zeros") if recorded is None else parse_pose_inputs(recorded)
+    return PoseInputParams(fill="zeros", centre=False) if recorded is None else parse_pose_inputs(recorded)
 
 
 def to_run_info(params: PoseInputParams) -> dict:
@@ -105,8 +108,10 @@ def clean_video(points: np.ndarray, params: PoseInputParams, frames: np.ndarray 
 
 def clip_inputs(points: np.ndarray, params: PoseInputParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A clip's points [T, N, 14, 3] (normalised to the view) -> the model's pose inputs:
-    poses [T, N, 14, 2] (absent persons 0), visibility [T, N, 14] (1 where the estimator reported
-    the joint, 0 where it was filled) and the person mask [T, N]."""
+    poses [T, N, 14, 2] (absent persons 0; in [-1, 1] about the view's centre with ``centre``: the
+    part encoder's first layer has no bias (eq. 11), so inputs all near 0.5 would bury the joints'
+    differences under a common offset), visibility [T, N, 14] (1 where the estimator reported the
+    joint, 0 where it was filled) and the person mask [T, N]."""
     points = np.asarray(points, dtype=np.float32)
     visibility = observed(points).astype(np.float32)
     if params.fill == "track":
@@ -118,7 +123,8 @@ def clip_inputs(points: np.ndarray, params: PoseInputParams) -> tuple[np.ndarray
     else:
         present = observed(points).any(-1)
     usable = defined(points) & present[..., None] if params.fill == "track" else observed(points)
-    poses = np.where(usable[..., None], points[..., :2], 0.0).astype(np.float32)
+    xy = 2.0 * points[..., :2] - 1.0 if params.centre else points[..., :2]
+    poses = np.where(usable[..., None], xy, 0.0).astype(np.float32)
     return poses, visibility, present
 
 

@@ -94,6 +94,16 @@ def test_gaps_count_in_the_frames_the_estimator_ran_on():
     assert np.isnan(clean_video(stored, TRACK)[sampled[6], 0, :, :2]).all()  # counted in all frames: too long
 
 
+def test_centre_maps_the_view_to_minus_one_one():
+    pts = _walker(frames=2)
+    pts[0, 0, 0, :2] = (0.0, 1.0)
+    pts[0, 0, 1, :2] = (0.5, 0.25)
+    centred, _, _ = clip_inputs(pts, TRACK)
+    plain, _, _ = clip_inputs(pts, PoseInputParams(centre=False))
+    assert centred[0, 0, 0].tolist() == [-1.0, 1.0] and centred[0, 0, 1].tolist() == [0.0, -0.5]
+    np.testing.assert_allclose(plain, pts[..., :2])
+
+
 def test_zeros_is_the_papers_input():
     clean = _walker(frames=4)
     missing = np.zeros(clean.shape[:-1], bool)
@@ -101,7 +111,7 @@ def test_zeros_is_the_papers_input():
     missing[2, 0] = True
     pts = _drop(clean, missing)
     assert np.array_equal(clean_video(pts, PoseInputParams(fill="zeros")), pts, equal_nan=True)
-    poses, visibility, mask = clip_inputs(pts, PoseInputParams(fill="zeros"))
+    poses, visibility, mask = clip_inputs(pts, PoseInputParams(fill="zeros", centre=False))
     assert (poses[1, 0, 3] == 0).all() and mask.tolist() == [[True], [True], [False], [True]]
     assert visibility[1, 0, 3] == 0 and visibility[0, 0].all()
 
@@ -112,7 +122,7 @@ def test_clip_fill_has_no_gap_limit_and_never_creates_people():
     missing[2:12, 0, 4] = True          # 10 steps: still interpolated inside a clip
     missing[:, 1] = True                # slot 1 empty throughout
     poses, visibility, mask = clip_inputs(_drop(clean, missing), TRACK)
-    np.testing.assert_allclose(poses[2:12, 0, 4], clean[2:12, 0, 4, :2], atol=1e-5)
+    np.testing.assert_allclose(poses[2:12, 0, 4], 2 * clean[2:12, 0, 4, :2] - 1, atol=1e-5)  # centred
     assert not mask[:, 1].any() and (poses[:, 1] == 0).all() and (visibility[:, 1] == 0).all()
 
 
@@ -190,5 +200,5 @@ def test_params_and_checkpoint_record():
     with pytest.raises(PoseInputsError, match="unknown"):
         parse_pose_inputs({"gap": 3})
     # A checkpoint from before the section was trained on zeros; a recorded one is used as it is.
-    assert from_run_info({"name": "old"}).fill == "zeros"
+    assert from_run_info({"name": "old"}) == PoseInputParams(fill="zeros", centre=False)
     assert from_run_info({"pose_inputs": {"fill": "track", "max_gap": 2, "bridge_gap": 1}}).max_gap == 2
