@@ -20,6 +20,9 @@ from pipeline.report import problem_report
 from pipeline.video import DecodeError, decode_to_frames
 
 META_FILE = "meta.json"
+# Frames decoded by an older decoder are decoded again, not resumed: 2 resamples variable-rate
+# videos to a constant rate and checks the frame count against the container's.
+DECODER_VERSION = 2
 TABLE_COLUMNS = ("video_id", "path", "status", "error", "warning", "num_frames", "fps", "width", "height")
 
 
@@ -79,7 +82,8 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
     source = _source_stamp(root / rel_path)
     if meta_path.exists():
         meta = read_json(meta_path)
-        if (meta.get("settings") == asdict(settings) and meta.get("source") == source
+        if (meta.get("decoder") == DECODER_VERSION and meta.get("settings") == asdict(settings)
+                and meta.get("source") == source
                 and meta.get("frame_range") == (list(frame_range) if frame_range else None)):
             row.update(meta["video"], status="ok")
             return _strict_warning(row, strict)
@@ -88,7 +92,7 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
             decoded = decode_to_frames(root / rel_path, tmp, short_side=settings.short_side,
                                        fps=settings.fps, jpeg_quality=settings.jpeg_quality,
                                        frame_range=frame_range)
-            write_json(tmp / META_FILE, {"settings": asdict(settings), "source": source,
+            write_json(tmp / META_FILE, {"decoder": DECODER_VERSION, "settings": asdict(settings), "source": source,
                                          "frame_range": list(frame_range) if frame_range else None,
                                          "video": asdict(decoded)})
     except DecodeError as err:

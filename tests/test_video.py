@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from pipeline.datasets.base import Manifest
+from pipeline.io import read_json, write_json
 from pipeline.decoding import DecodeSettings, StrictModeError, decode_dataset
 from pipeline.segments import build_split_index
 from pipeline.video import DecodeError, decode_to_frames, read_frame_array
@@ -246,6 +247,12 @@ def test_truncated_video_that_still_decodes_is_flagged(tmp_path):
     assert table.loc["cut", "status"] == "ok" and table.loc["cut", "num_frames"] < 80
     assert "of the 90 frames the container lists" in table.loc["cut", "warning"]
     assert table.loc["good", "warning"] == ""
+    # frames of an older decoder (no VFR resampling, no frame-count check) are decoded again
+    meta = read_json(tmp_path / "frames" / "good" / "meta.json")
+    write_json(tmp_path / "frames" / "good" / "meta.json", {k: v for k, v in meta.items() if k != "decoder"})
+    decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet", settings=settings,
+                   workers=1, strict=False)
+    assert read_json(tmp_path / "frames" / "good" / "meta.json") == meta
     with pytest.raises(StrictModeError, match="cut.mp4: decoded .* of the 90 frames"):
         decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet", settings=settings,
                        workers=1, strict=True)
