@@ -9,11 +9,12 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import InputError
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
 from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError, ValueError):
     """params.yaml is missing a key, has an unknown one, or a bad value."""
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
+from pipeline.errors import InputError
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
@@ -24,8 +28,12 @@ from pipeline.pose_inputs import PoseInputParams
 CHECKPOINT_FORMAT = 1
 
 
-class TrainingDiverged(FloatingPointError):
+class TrainingDiverged(InputError, FloatingPointError):
     pass
+
+
+class UnsafeCheckpoint(InputError, ValueError):
+    """A checkpoint holding more than weights: objects that would run code when unpickled."""
 
 
 @dataclass(frozen=True)
@@ -168,9 +176,10 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
               pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
-    ``run_dir/checkpoints/last.pt`` is written every epoch. An unfinished run resumes from it when
-    the settings and ``data_fingerprint`` (a digest of the input files) are unchanged; a finished
-    one is never resumed, so a re-run after any change starts afresh."""
+    ``run_dir/checkpoints/last.pt`` is written every epoch, ``checkpoints/best.pt`` (model.pt's
+    content) whenever validation improves. A run resumes from them when the settings and
+    ``data_fingerprint`` (a digest of the input files) are unchanged: an unfinished one trains its
+    remaining epochs, a finished one only rewrites model.pt and the logs. Any change starts afresh."""
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
@@ -221,21 +230,31 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)
     total_epochs = warmup_epochs + s.epochs
+    # checkpoints/ is kept by DVC across runs (persist), model.pt is not: the best epoch's model
+    # lives in checkpoints/best.pt and model.pt is copied from it at the end, so no kill loses it.
     ckpt_path = run_dir / "checkpoints" / "last.pt"
+    best_path = run_dir / "checkpoints" / "best.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ckpt.get("fingerprint") == fingerprint and ckpt["epoch"] + 1 < total_epochs:
+        best_in_last = ckpt["best"]["epoch"] == ckpt["epoch"] + 1
+        best_kept = ckpt["best"]["epoch"] < 0 or _best_model_kept(best_path, ckpt["best"], data.classes, run_info)
+        if ckpt.get("fingerprint") == fingerprint and (best_kept or best_in_last):
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
             start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+            if not best_kept and rank == 0:  # killed between last.pt and best.pt: last.pt is the best
+                _save_model(best_path, model, model_config, data, run_info, best)
             if rank == 0:
-                print(f"resuming {run_dir} from epoch {start_epoch}")
+                print(f"resuming {run_dir} from epoch {start_epoch}" if start_epoch < total_epochs else
+                      f"{run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
         elif rank == 0:
-            print(f"{ckpt_path}: from a finished run or other settings/data; starting afresh")
-    live = _open_live(run_dir, resume=start_epoch > 0) if rank == 0 else None
+            print(f"{ckpt_path}: from other settings/data (or its best model is gone); starting afresh")
+    live = _open_live(run_dir) if rank == 0 else None
+    for record in history:  # a resumed run's logs hold every epoch, as an uninterrupted run's do
+        _log_live(live, record)
 
     for epoch in range(start_epoch, total_epochs):
         torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
@@ -287,21 +306,27 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                     record[f"val_top1_{head}"] = float((values.argmax(1) == labels_np).mean())
                 if not pose_phase:
                     record["val_top1"] = record["val_top1_concat"]
+            improved = False
             if not pose_phase:
                 score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
-                if score >= best["top1"]:
+                improved = score >= best["top1"]
+                if improved:
                     best = {"top1": score, "epoch": epoch + 1}
-                    _save_model(run_dir / "model.pt", model, model_config, data, run_info, best)
             history.append(record)
             _log_live(live, record)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            # last.pt first: a kill before best.pt is written leaves the best weights in last.pt
             _save_checkpoint(ckpt_path, {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
                                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                                          "epoch": epoch, "history": history, "best": best})
+            if improved:
+                _save_model(best_path, model, model_config, data, run_info, best)
         if world > 1:
             dist.barrier()
     if rank == 0:
+        with atomic_path(run_dir / "model.pt") as tmp:
+            shutil.copyfile(best_path, tmp)
         if live is not None:
             live.end()
         write_json(run_dir / "history.json", history)
@@ -327,13 +352,24 @@ def _save_model(path: Path, model, config: ModelConfig, data: SplitData, run_inf
                             "run": run_info, "best": best})
 
 
+def _best_model_kept(best_path: Path, best: dict, classes: list, run_info: dict) -> bool:
+    """Whether ``best_path`` holds the model of the best epoch ``best`` of this run."""
+    if not best_path.exists():
+        return False
+    kept = torch.load(best_path, map_location="cpu", weights_only=True)
+    return kept.get("best") == best and kept.get("classes") == classes and kept.get("run") == run_info
+
+
 def load_model(path: Path, device: torch.device | str = "cpu"):
     """The model saved by training, loaded through torch's weights-only (safe) unpickler.
     Returns (model in eval mode, checkpoint dict)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpoint(_refusal(path, err)) from None
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
                          f"{CHECKPOINT_FORMAT}; retrain with this version")
@@ -345,12 +381,27 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     return model.to(device).eval(), ckpt
 
 
-def _open_live(run_dir: Path, resume: bool):
+def _refusal(path: Path, err: Exception) -> str:
+    # torch's own first line reads like advice to load with weights_only=False: say what it means
+    text = str(err)
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    detail = (f"unsupported GLOBAL {named.group(1)}" if named else
+              next((line.strip() for line in text.splitlines()[1:]
+                    if line.strip() and not line.startswith(("Please file", "Check the documentation"))), "?"))
+    return (f"{path}: refused: the file holds Python objects that could execute arbitrary code when loaded "
+            f"({detail}), not only weights; it was not loaded and nothing in it ran. Fix: use a model.pt "
+            "written by this project's training; never load a file you do not trust with weights_only=False")
+
+
+def _open_live(run_dir: Path):
+    """A fresh DVCLive log; a resumed run replays its checkpointed history into it. Not DVCLive's
+    resume=True: that appends to the files on disk, which DVC deletes before re-running the stage
+    (they are not persist outputs) and which may hold an epoch logged after the last checkpoint."""
     try:
         from dvclive import Live
     except ImportError:
         return None
-    return Live(dir=str(run_dir / "live"), resume=resume, save_dvc_exp=False, dvcyaml=None)
+    return Live(dir=str(run_dir / "live"), resume=False, save_dvc_exp=False, dvcyaml=None)
 
 
 def _log_live(live, record: dict) -> None:
