@@ -17,7 +17,8 @@ import torch
 
 from pipeline.params import load_params
 from pipeline.runs import run_spec
-from pipeline.train import make_dataset, make_loader, pick_device, to_model_inputs
+from pipeline.model_io import to_model_inputs
+from pipeline.train import make_dataset, make_loader, pick_device
 from pipeline.model import VARIANTS, build_model, parnet_loss
 from bench.model_report import PAPER, make_inputs
 

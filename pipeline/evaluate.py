@@ -12,7 +12,8 @@ import torch
 from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json
 from pipeline.pose_augment import from_run_info
-from pipeline.train import TrainSettings, load_model, make_dataset, make_loader, predict_logits
+from pipeline.model_io import load_model, predict_logits
+from pipeline.train import TrainSettings, make_dataset, make_loader
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -14,14 +14,13 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
+from pipeline.data import ClipDataset, EpochSampler, SplitData
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
+from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, _save_model,
+                               predict_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
-
-CHECKPOINT_FORMAT = 1
-
 
 class TrainingDiverged(FloatingPointError):
     pass
@@ -79,13 +78,6 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def to_model_inputs(batch: dict, model, device: torch.device):
-    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if model.uses_frames else None
-    poses = batch["poses"].to(device) if model.uses_poses else None
-    mask = batch["person_mask"].to(device) if model.uses_poses else None
-    return frames, poses, mask
-
-
 def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
                 workers: int, rank: int = 0, world: int = 1, drop_last: bool = False):
     sampler = EpochSampler(len(dataset), epoch=epoch, seed=seed, shuffle=shuffle)
@@ -109,35 +101,11 @@ def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_p
                        seed=s.seed, pose_augment=pose_augment)
 
 
-@torch.no_grad()
-def predict_logits(model, loader, device) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per head logits [V, C] and labels [V] over a loader, in dataset order."""
-    model.eval()
-    heads: dict[str, list] = {}
-    labels, order = [], []
-    for batch in loader:
-        out = model(*to_model_inputs(batch, model, device))
-        for name, logits in out.logits.items():
-            heads.setdefault(name, []).append(logits.float().cpu())
-        labels.append(batch["label"])
-        order.append(batch["index"])
-    order = torch.cat(order).argsort()
-    return ({k: torch.cat(v)[order].numpy() for k, v in heads.items()},
-            torch.cat(labels)[order].numpy())
-
-
 def _init_distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    # Saved through a file object: torch names the archive's inner folder after a file path, and
-    # the temporary path is random, which would make equal models differ byte for byte.
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(state, f)
 
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
@@ -186,7 +154,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ckpt = _read_checkpoint(ckpt_path, device)
         if ckpt.get("fingerprint") == fingerprint and ckpt["epoch"] + 1 < s.epochs:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -271,30 +239,6 @@ def _capture_pose_stream(model, data: SplitData, batch: int, persons: int, devic
     model.train()
     with torch.autocast(device.type, enabled=amp, cache_enabled=False):
         model.capture_pose_stream(poses, mask)
-
-
-def _save_model(path: Path, model, config: ModelConfig, data: SplitData, run_info: dict, best: dict):
-    _save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model_config": asdict(config),
-                            "state_dict": model.state_dict(), "classes": data.classes,
-                            "run": run_info, "best": best})
-
-
-def load_model(path: Path, device: torch.device | str = "cpu"):
-    """The model saved by training, loaded through torch's weights-only (safe) unpickler.
-    Returns (model in eval mode, checkpoint dict)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
-                         f"{CHECKPOINT_FORMAT}; retrain with this version")
-    try:
-        model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
-        model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as err:
-        raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
-    return model.to(device).eval(), ckpt
 
 
 def _open_live(run_dir: Path, resume: bool):

@@ -9,7 +9,8 @@ from pipeline import train as T
 from pipeline.data import SplitData
 from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
-from pipeline.train import TrainSettings, load_model, lr_factor, train_run
+from pipeline.model_io import load_model
+from pipeline.train import TrainSettings, lr_factor, train_run
 
 
 def test_warmup_is_linear_to_the_base_lr_then_cosine_to_zero():

@@ -1,0 +1,76 @@
+"""Model files and running a model on batches: the one home of checkpoint writing and reading
+(training's per-epoch resume checkpoint and the trained ``model.pt``) and of the inference helpers
+that train, evaluate and predict share (``to_model_inputs``, ``predict_logits``)."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.data import normalize_frames
+from pipeline.io import atomic_path
+from pipeline.model import ModelConfig, build_model
+
+CHECKPOINT_FORMAT = 1
+
+
+def to_model_inputs(batch: dict, model, device: torch.device):
+    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if model.uses_frames else None
+    poses = batch["poses"].to(device) if model.uses_poses else None
+    mask = batch["person_mask"].to(device) if model.uses_poses else None
+    return frames, poses, mask
+
+
+@torch.no_grad()
+def predict_logits(model, loader, device) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per head logits [V, C] and labels [V] over a loader, in dataset order."""
+    model.eval()
+    heads: dict[str, list] = {}
+    labels, order = [], []
+    for batch in loader:
+        out = model(*to_model_inputs(batch, model, device))
+        for name, logits in out.logits.items():
+            heads.setdefault(name, []).append(logits.float().cpu())
+        labels.append(batch["label"])
+        order.append(batch["index"])
+    order = torch.cat(order).argsort()
+    return ({k: torch.cat(v)[order].numpy() for k, v in heads.items()},
+            torch.cat(labels)[order].numpy())
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    # Saved through a file object: torch names the archive's inner folder after a file path, and
+    # the temporary path is random, which would make equal models differ byte for byte.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+
+
+def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint written by ``_save_checkpoint``, through torch's weights-only (safe) unpickler."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def _save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+    _save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model_config": asdict(config),
+                            "state_dict": model.state_dict(), "classes": data.classes,
+                            "run": run_info, "best": best})
+
+
+def load_model(path: Path, device: torch.device | str = "cpu"):
+    """The model saved by training, loaded through torch's weights-only (safe) unpickler.
+    Returns (model in eval mode, checkpoint dict)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
+    ckpt = _read_checkpoint(path, device)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
+                         f"{CHECKPOINT_FORMAT}; retrain with this version")
+    try:
+        model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
+    return model.to(device).eval(), ckpt
