@@ -12,12 +12,21 @@ import torch
 from pipeline.data import normalize_frames
 from pipeline.io import atomic_path
 from pipeline.model import ModelConfig, build_model
+from pipeline.pixels import RGB_IMAGENET, InputConvention
 
 CHECKPOINT_FORMAT = 1
+# What a model.pt without an ``input_convention`` entry was trained with: before conventions were
+# recorded, every backbone (BN-Inception included) got RGB in [0, 1] with ImageNet mean/std.
+LEGACY_CONVENTION = RGB_IMAGENET
 
 
 def to_model_inputs(batch: dict, model, device: torch.device):
-    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if model.uses_frames else None
+    """(frames, poses, person mask) of a loader batch on ``device``; frames in the input convention
+    of the model's backbone (``model.backbone.input_convention``: the backbone's own, or the one
+    recorded in the checkpoint it was loaded from)."""
+    frames = None
+    if model.uses_frames:
+        frames = normalize_frames(batch["frames"].to(device, non_blocking=True), model.backbone.input_convention)
     poses = batch["poses"].to(device) if model.uses_poses else None
     mask = batch["person_mask"].to(device) if model.uses_poses else None
     return frames, poses, mask
@@ -53,9 +62,11 @@ def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
 
 
 def _save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
-    _save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model_config": asdict(config),
-                            "state_dict": model.state_dict(), "classes": data.classes,
-                            "run": run_info, "best": best})
+    state = {"format": CHECKPOINT_FORMAT, "model_config": asdict(config), "state_dict": model.state_dict(),
+             "classes": data.classes, "run": run_info, "best": best}
+    if model.backbone is not None:
+        state["input_convention"] = model.backbone.input_convention.to_dict()
+    _save_checkpoint(path, state)
 
 
 def load_model(path: Path, device: torch.device | str = "cpu"):
@@ -73,4 +84,12 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
+    if model.backbone is not None:
+        # The pixels the model was trained on, whatever its backbone declares today.
+        recorded = ckpt.get("input_convention")
+        try:
+            convention = LEGACY_CONVENTION if recorded is None else InputConvention.from_dict(recorded)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: unreadable input_convention {recorded!r} ({err}); retrain") from None
+        model.backbone.input_convention = convention
     return model.to(device).eval(), ckpt
