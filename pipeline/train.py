@@ -15,6 +15,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pipeline.data import ClipDataset, EpochSampler, SplitData
+from pipeline.finetune import param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
@@ -47,26 +48,38 @@ class TrainSettings:
     seed: int
     grad_clip: float = 0.0      # max global gradient norm (0: off)
     cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
+    lr_milestones: tuple = ()   # schedule step: fractions of the training steps where lr *= lr_decay
+    lr_decay: float = 0.1
+    partial_bn: bool = True     # with model.pretrained: freeze all backbone BN but the first (pipeline.finetune)
+    backbone_lr_mult: float = 0.2  # with model.pretrained: the backbone's lr relative to train.lr
 
 
-def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
+def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str,
+              milestones: tuple = (), decay: float = 0.1) -> float:
     """Multiplier of the base lr at optimiser step ``step`` (0-based): linear warm-up over
-    ``warmup_steps`` (paper section IV), then constant or cosine decay to 0 at ``total_steps``."""
+    ``warmup_steps`` (paper section IV), then constant, cosine decay to 0 at ``total_steps``, or
+    step decay: times ``decay`` at each of ``milestones`` (fractions of ``total_steps``; the
+    official code decays at 78k, 128k and 138k of ~140k steps)."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
+    if schedule == "step":
+        return decay ** sum(step >= round(m * total_steps) for m in milestones)
     span = max(total_steps - warmup_steps, 1)
     progress = min((step - warmup_steps) / span, 1.0)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = False) -> torch.optim.Optimizer:
     """The paper's SGD (momentum, L2 weight decay as in eq. 21), or AdamW for short CPU schedules:
-    the paper trains ~140k SGD steps; a few hundred SGD steps barely move the TA-LSTMs."""
+    the paper trains ~140k SGD steps; a few hundred SGD steps barely move the TA-LSTMs.
+    ``finetune`` (a pretrained backbone): the backbone learns at ``s.backbone_lr_mult`` x ``s.lr``."""
+    params = (param_groups(model, model.backbone, s.lr, s.backbone_lr_mult) if finetune
+              else model.parameters())
     if s.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
 
 
 def pick_device(name: str) -> torch.device:
@@ -138,9 +151,15 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     local_batch = max(1, s.batch_size // world)
     steps_per_epoch = len(train_set) // (local_batch * world) or 1
     total_steps = steps_per_epoch * s.epochs
-    optimizer = make_optimizer(model, s)
+    # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (README "Reproduce the paper")
+    finetune = model_config.pretrained is not None and model.backbone is not None
+    freeze_bn = finetune and s.partial_bn
+    if freeze_bn:
+        partial_bn(model.backbone)  # before the optimizer and DDP see which parameters train
+    optimizer = make_optimizer(model, s, finetune=finetune)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(
-        step, warmup_steps=s.warmup_steps, total_steps=total_steps, schedule=s.schedule))
+        step, warmup_steps=s.warmup_steps, total_steps=total_steps, schedule=s.schedule,
+        milestones=s.lr_milestones, decay=s.lr_decay))
     use_amp = s.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
@@ -170,6 +189,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     for epoch in range(start_epoch, s.epochs):
         torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
         ddp_model.train()
+        if freeze_bn:
+            partial_bn(model.backbone)
         loader = make_loader(train_set, batch_size=local_batch, epoch=epoch, seed=s.seed, shuffle=True,
                              workers=s.workers, rank=rank, world=world, drop_last=True)
         t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
