@@ -12,8 +12,8 @@ from pipeline.data import SplitData
 
 
 def frames_split(root: Path, *, num_videos=10, frames=8, classes=2, width=80, height=64, segments=4,
-                 seed=0) -> tuple[SplitData, Path]:
-    """(SplitData, frames folder): videos coloured by class with noise, one person per frame;
+                 persons=1, seed=0) -> tuple[SplitData, Path]:
+    """(SplitData, frames folder): videos coloured by class with noise, ``persons`` people per frame;
     6 train, 2 val and 2 test videos for the default 10."""
     rng = np.random.default_rng(seed)
     frames_dir = Path(root) / "frames"
@@ -27,8 +27,8 @@ def frames_split(root: Path, *, num_videos=10, frames=8, classes=2, width=80, he
         for f in range(frames):
             pixels = rng.integers(0, 60, (height, width, 3)) + np.array([180, 60, 20]) * (y + 1) / classes
             Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(frames_dir / v / f"{f:06d}.jpg")
-        p = np.full((frames, 1, 14, 3), np.nan, np.float32)
-        p[..., :2] = rng.uniform(0.2, 0.8, (frames, 1, 14, 2))
+        p = np.full((frames, persons, 14, 3), np.nan, np.float32)
+        p[..., :2] = rng.uniform(0.2, 0.8, (frames, persons, 14, 2))
         p[..., 2] = 1
         poses[v] = p
     index = pd.DataFrame({"video_id": ids, "label_id": labels, "subset": subsets, "num_frames": frames,
