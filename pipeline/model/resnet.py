@@ -2,7 +2,7 @@
 same module names, so torchvision's ImageNet state_dicts (``resnet18-f37072fd.pth``,
 ``resnet50-0676ba61.pth``, ``resnet50-11ad3fa6.pth``) load key for key: ``conv1``, ``bn1``,
 ``layer1.0.conv1``, ..., ``layer2.0.downsample.0`` (the ``fc`` classifier is not part of the
-backbone; pipeline.model.imagenet_check uses it). No torchvision import.
+backbone; pipeline.imagenet_check uses it). No torchvision import.
 
 mid = layer3 (stride 16: 256 channels for ResNet-18, 1024 for ResNet-50); last = layer4 (stride 32:
 512 / 2048 channels). Built with ``with_last=False`` (a variant without the SA module) it stops
