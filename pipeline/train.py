@@ -23,6 +23,7 @@ from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkp
                                predict_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
 
+
 class TrainingDiverged(FloatingPointError):
     pass
 
