@@ -13,7 +13,7 @@ from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json
 from pipeline.pose_augment import from_run_info
 from pipeline.model_io import load_model, predict_logits
-from pipeline.train import TrainSettings, make_dataset, make_loader
+from pipeline.train import TrainSettings, make_dataset, make_loader, pick_device
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -53,16 +53,17 @@ def classification_metrics(heads: dict[str, np.ndarray], labels: np.ndarray, num
 
 
 def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s: TrainSettings,
-                 batch_size: int, metrics_path: Path, plots_dir: Path) -> dict:
+                 batch_size: int, metrics_path: Path, plots_dir: Path, device: str = "cpu") -> dict:
     torch.set_num_threads(max(1, s.threads))
-    model, ckpt = load_model(model_path)
+    torch_device = pick_device(device)
+    model, ckpt = load_model(model_path, torch_device)
     test = make_dataset(data, "test", frames_dir=frames_dir if model.uses_frames else None,
                         max_persons=model.config.num_persons, s=s, train=False,
                         pose_augment=from_run_info(ckpt.get("run")))  # its view, as in training
     if len(test) == 0:
         raise ValueError(f"{model_path}: the split has no test videos")
     loader = make_loader(test, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)
-    heads, labels = predict_logits(model, loader, torch.device("cpu"))
+    heads, labels = predict_logits(model, loader, torch_device)
     num_classes = len(data.classes)
     metrics = classification_metrics(heads, labels, num_classes)
     metrics["best_epoch"] = ckpt["best"]["epoch"]

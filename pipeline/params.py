@@ -108,6 +108,7 @@ class TrainParams:
 @dataclass(frozen=True)
 class EvaluateParams:
     batch_size: int = 16
+    device: str = "cpu"             # cpu | cuda | auto: where the test clips run (cpu: identical on every machine)
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ def _validate(p: Params) -> None:
     _check(t.backbone_lr_mult >= 0, "train.backbone_lr_mult must be >= 0 (0: the pretrained backbone does not learn)")
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+    _check(p.evaluate.device in ("auto", "cpu", "cuda"), "evaluate.device must be auto, cpu or cuda")
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 

@@ -9,4 +9,4 @@ if __name__ == "__main__":
     spec = run_spec(params, args.run)
     evaluate_run(spec.load_data(), paths.run_dir(args.run) / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                  batch_size=params.evaluate.batch_size, metrics_path=paths.run_metrics(args.run),
-                 plots_dir=paths.run_plots(args.run))
+                 plots_dir=paths.run_plots(args.run), device=params.evaluate.device)

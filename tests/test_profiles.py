@@ -48,7 +48,7 @@ def test_profile_is_the_papers_configuration(profile):
     t = p.train
     assert (t.input_size, t.resize_short, t.flip_prob, t.batch_size) == (224, 256, 0.3, 8)
     assert (t.optimizer, t.momentum, t.weight_decay, t.lr, t.warmup_steps) == ("sgd", 0.9, 4e-5, 1e-3, 200)
-    assert t.schedule == "step" and t.amp and t.cuda_graphs and t.device == "cuda"
+    assert t.schedule == "step" and t.amp and t.cuda_graphs and t.device == "cuda" and p.evaluate.device == "cuda"
     assert [round(m * 140) for m in t.lr_milestones] == [78, 128, 138]                 # official code, in k steps
 
 
@@ -76,8 +76,13 @@ def test_profile_trains_and_evaluates_a_few_cpu_steps(tmp_path, profile, bnincep
     assert metrics["num_videos"] == 2 and read_json(tmp_path / "metrics.json")["num_videos"] == 2
 
 
-def test_step_schedule_needs_milestones_in_order():
+def test_new_train_and_evaluate_params_are_validated():
     base = {"datasets": {}, "runs": {}}
+    with pytest.raises(ParamsError, match="evaluate.device must be auto, cpu or cuda"):
+        parse_params({**base, "evaluate": {"device": "gpu"}})
+    assert parse_params(base).evaluate.device == "cpu"          # the default run evaluates on the CPU
+    with pytest.raises(ParamsError, match="train.backbone_lr_mult must be >= 0"):
+        parse_params({**base, "train": {"backbone_lr_mult": -1}})
     with pytest.raises(ParamsError, match="train.schedule step needs train.lr_milestones"):
         parse_params({**base, "train": {"schedule": "step"}})
     with pytest.raises(ParamsError, match="lr_milestones must be increasing fractions"):
