@@ -11,4 +11,4 @@ if __name__ == "__main__":
     evaluate_run(spec.load_data(), paths.run_dir(args.run) / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                  batch_size=params.evaluate.batch_size, metrics_path=paths.run_metrics(args.run),
                  plots_dir=paths.run_plots(args.run), index_path=spec.index_path,
-                 skipped=read_parquet_metadata(spec.index_path).get("skipped", []))
+                 skipped=read_parquet_metadata(spec.index_path).get("skipped", []), device=params.evaluate.device)

@@ -26,7 +26,7 @@ from pipeline.pose.base import Detections
 from pipeline.pose.schema import rank_and_limit
 from pipeline.predict import PredictError, choose_estimator, predict_video
 from pipeline.segments import middle_frames, segment_bounds
-from pipeline.train import _save_model, load_model
+from pipeline.model_io import _save_model, load_model
 from pipeline.video import decode_to_frames, read_frame, read_video_rgb
 
 ROOT = Path(__file__).resolve().parents[1]

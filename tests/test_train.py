@@ -11,7 +11,8 @@ from pipeline import train as T
 from pipeline.data import SplitData
 from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
-from pipeline.train import TrainSettings, load_model, lr_factor, make_loader, predict_logits, train_run
+from pipeline.model_io import UnsafeCheckpoint, load_model, predict_logits
+from pipeline.train import TrainSettings, lr_factor, make_loader, train_run
 
 
 def test_warmup_is_linear_to_the_base_lr_then_cosine_to_zero():
@@ -222,7 +223,7 @@ def test_a_forged_checkpoint_is_refused_saying_it_would_run_code(tmp_path, monke
     # issue 14, defect 8: the message kept torch's "re-run with weights_only=False" line
     monkeypatch.chdir(tmp_path)
     torch.save({"format": 1, "state_dict": _RunsCode()}, tmp_path / "model.pt")
-    with pytest.raises(T.UnsafeCheckpoint) as caught:
+    with pytest.raises(UnsafeCheckpoint) as caught:
         load_model(tmp_path / "model.pt")
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'model.pt'}: refused: the file holds Python objects that could "
