@@ -10,8 +10,9 @@ it) and, with --committed, against the committed baseline (metrics/baseline.json
   largest change a rerun can bring: a fresh draw of every random number). The gate must PASS;
 - injections: regressions made in this process only, by monkeypatching or by overriding settings,
   never by code in the pipeline: zero pose input, uniform PA attention, half the epochs, shuffled
-  training labels in the first run, no left/right joint swap on flips; and, cheaply, the reference
-  model evaluated with zero pose input or uniform attention (`*_at_test`). The gate should FAIL.
+  training labels in the first run, no left/right joint swap on flips, blank (zero) frames; and,
+  cheaply, the reference model evaluated with one of zero pose input, uniform attention or blank
+  frames (`*_at_test`). The gate should FAIL.
 
 Needs the runs' data (`dvc repro index@synth`). Outputs go to --out (never models/ or metrics/); a
 case whose predictions exist is not trained again, so an interrupted bench resumes. CPU is scarce:
@@ -44,8 +45,8 @@ NUMERICS = {  # name -> (environment, train-setting overrides)
     "workers2": ({}, {"workers": 2}),
     "seed1": ({}, {"seed": 1}),
 }
-INJECTIONS = ("zero_pose", "uniform_attention", "half_epochs", "shuffle_labels", "no_flip_swap")
-AT_TEST = ("zero_pose_at_test", "uniform_attention_at_test")   # the reference model, injected at evaluation only
+INJECTIONS = ("zero_pose", "uniform_attention", "half_epochs", "shuffle_labels", "no_flip_swap", "zero_frames")
+AT_TEST = ("zero_pose_at_test", "uniform_attention_at_test", "zero_frames_at_test")   # the reference model, injected at evaluation only
 CLEARED_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
                "DNNL_MAX_CPU_ISA")
 
@@ -75,6 +76,14 @@ def inject(name: str, run: str, first_run: str) -> dict:
                 inputs[i] = torch.zeros_like(inputs[i]) if inputs[i] is not None else None
             return tuple(inputs)
         _patch_everywhere("to_model_inputs", original, zero_pose_inputs)
+    elif name == "zero_frames":  # e.g. a decode or normalisation bug that blanks the frames
+        original = train_mod.to_model_inputs
+
+        def zero_frame_inputs(batch, model, device):
+            inputs = list(original(batch, model, device))
+            inputs[0] = torch.zeros_like(inputs[0]) if inputs[0] is not None else None
+            return tuple(inputs)
+        _patch_everywhere("to_model_inputs", original, zero_frame_inputs)
     elif name == "uniform_attention":
         from pipeline.model.pa import PoseAwareAttention
 

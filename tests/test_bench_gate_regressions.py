@@ -34,6 +34,13 @@ assert before[1].abs().sum() > 0
 inject("zero_pose", "r", "r")
 after = train.to_model_inputs(batch, model, torch.device("cpu"))
 assert after[1].abs().sum() == 0 and after[2].all() and len(after) == len(before)
+from pipeline.model_io import LEGACY_CONVENTION
+model = types.SimpleNamespace(uses_frames=True, uses_poses=True,
+                              backbone=types.SimpleNamespace(input_convention=LEGACY_CONVENTION))
+batch["frames"] = torch.full((2, 4, 3, 8, 8), 200, dtype=torch.uint8)
+assert train.to_model_inputs(batch, model, torch.device("cpu"))[0].abs().sum() > 0
+inject("zero_frames", "r", "r")
+assert train.to_model_inputs(batch, model, torch.device("cpu"))[0].abs().sum() == 0
 
 torch.manual_seed(0)
 attention = PoseAwareAttention(8, 4, 6)
