@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -43,6 +45,46 @@ def _init_worker(devices=None, threads: int = 1) -> None:
         torch.set_num_threads(threads)
     except ImportError:
         pass
+
+
+def prefetched(items: Iterable[Any], depth: int) -> Iterator[Any]:
+    """The items of ``items``, computed ahead in a thread (at most ``depth`` waiting): CPU work
+    (reading and preparing the next frames) overlaps with what the caller does with the last ones
+    (the model on the GPU). An exception in the thread is raised here; closing stops the thread."""
+    ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop, end = threading.Event(), object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as error:     # handed over to the consumer
+            put((None, error))
+
+    thread = threading.Thread(target=work, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 # -- GPUs -----------------------------------------------------------------------------------------

@@ -106,7 +106,10 @@ def _estimate_groundtruth(row: dict, s: PoseSettings):
 def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
     estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
     video_dir = Path(s.frames_dir) / row["video_id"]
-    found = [estimator(read_frame_array(video_dir, f)) for f in range(int(decoded["num_frames"]))]
+    frames = (read_frame_array(video_dir, f) for f in range(int(decoded["num_frames"])))
+    # A backend that batches frames (mmpose) takes the whole video at once.
+    batched = getattr(estimator, "estimate_frames", None)
+    found = list(batched(frames)) if batched else [estimator(frame) for frame in frames]
     if s.tracking:
         kps, scores = track_and_rank([(d.keypoints, d.scores) for d in found], s.max_persons)
         frames = [(f, kps[f], scores[f]) for f in range(len(found))]
