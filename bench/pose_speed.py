@@ -576,8 +576,9 @@ def executor_speed(fs: FrameSet, settings: PoseSettings, workers: int, executors
                 ray.shutdown()
         rows.append({"executor": executor, "start_s": start_s, "stage_s": wall,
                      "fps": fs.num_frames / wall, "poses": out})
+    first = rows[0]["poses"].read_bytes()
     for r in rows:
-        r["identical"] = r["poses"].read_bytes() == rows[0]["poses"].read_bytes()
+        r["identical"] = r["poses"].read_bytes() == first
         r["poses"] = str(r["poses"])
     return rows
 
