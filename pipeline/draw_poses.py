@@ -109,9 +109,11 @@ def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> Pose
 
 
 def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
-                   max_frames: int | None = None, tracking: bool = True) -> PoseVideo:
+                   max_frames: int | None = None, tracking: bool = True,
+                   track_filter: dict | None = None) -> PoseVideo:
     """Run ``estimator`` on every frame of a video file (at its native size); people are linked
-    into slots across frames as the pose stage does (``tracking``) or ranked per frame."""
+    into slots across frames as the pose stage does (``tracking``, false people dropped by the
+    ``filter_*`` options of ``track_filter``) or ranked per frame."""
     video = Path(video)
     if not video.is_file():
         raise DrawPosesError(f"{video}: no such video file")
@@ -123,7 +125,8 @@ def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
         raise DrawPosesError(f"{video}: no frames decoded")
     found = [estimator(frame) for frame in tqdm(frames, desc=f"pose {video.name}", unit="frame")]
     if tracking:
-        points, scores = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons)
+        points, scores = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons,
+                                        **(track_filter or {}))
     else:
         points = np.full((len(frames), max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
         points[..., 2] = 0.0

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
+from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
 
 class ParamsError(ValueError):
@@ -57,6 +58,16 @@ class GroundTruthParams:
 
 
 @dataclass(frozen=True)
+class TrackFilterParams:
+    """A track seen in at most ``max_frames`` frames, with a mean person score under ``max_score``
+    and a motion of at most ``max_motion`` box heights per frame is a false person (image
+    estimators; pipeline.pose.tracking.filter_tracks). Defaults from bench/tracking_filter.py."""
+    max_frames: int = 3
+    max_score: float = 0.2
+    max_motion: float = float("inf")
+
+
+@dataclass(frozen=True)
 class PoseParams:
     estimator: str = "groundtruth"
     max_persons: int = 4
@@ -66,10 +77,15 @@ class PoseParams:
     gpus: int | str = "auto"     # local GPU workers for an estimator on the GPU: auto (every visible GPU) | n
     workers_per_gpu: int = 1
     tracking: bool = True
+    track_filter: TrackFilterParams = field(default_factory=TrackFilterParams)
     groundtruth: GroundTruthParams = field(default_factory=GroundTruthParams)
     blazepose: dict = field(default_factory=dict)
     openpose: dict = field(default_factory=dict)
     mmpose: dict = field(default_factory=dict)
+
+    def track_filter_options(self) -> dict:
+        """The filter_* options of pipeline.pose.tracking.track_people."""
+        return {f"filter_{k}": v for k, v in dataclasses.asdict(self.track_filter).items()}
 
     def backend_options(self) -> dict:
         """The section of the chosen estimator (dicts for the image-based backends)."""
@@ -118,6 +134,8 @@ class TrainParams:
     amp: bool = False
     grad_clip: float = 0.0
     cuda_graphs: bool = True
+    pose_warmup_epochs: int = 0
+    pose_warmup_lr: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,7 @@ class Params:
     gate: GateParams
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # keypoint augmentation (pipeline.pose_augment)
     ray: RayParams = RayParams()
+    pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
 
     def dataset(self, name: str) -> DatasetParams:
         if name not in self.datasets:
@@ -192,7 +211,7 @@ def _check(condition: bool, message: str) -> None:
 def parse_params(raw: dict) -> Params:
     _check(isinstance(raw, dict), "the file must hold a mapping")
     sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
-                "train", "evaluate", "gate", "pose_augment", "ray"}
+                "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
@@ -201,7 +220,8 @@ def parse_params(raw: dict) -> Params:
     runs = {name: dataclasses.replace(run, split=str(run.split)) for name, run in runs.items()}
     try:
         pose_augment = parse_pose_augment(raw.get("pose_augment"))
-    except (PoseAugmentError, TypeError) as err:
+        pose_inputs = parse_pose_inputs(raw.get("pose_inputs"))
+    except (PoseAugmentError, PoseInputsError, TypeError) as err:
         raise ParamsError(str(err)) from None
     params = Params(
         seed=int(raw.get("seed", 0)),
@@ -218,6 +238,7 @@ def parse_params(raw: dict) -> Params:
         gate=_build(GateParams, raw.get("gate"), "gate"),
         pose_augment=pose_augment,
         ray=_build(RayParams, raw.get("ray"), "ray"),
+        pose_inputs=pose_inputs,
     )
     _validate(params)
     return params
@@ -242,6 +263,9 @@ def _validate(p: Params) -> None:
            "pose.gpus must be auto or a number of GPUs >= 0")
     _check(p.pose.workers_per_gpu >= 1, "pose.workers_per_gpu must be >= 1")
     _check(p.ray.max_retries >= 0, "ray.max_retries must be >= 0")
+    f = p.pose.track_filter
+    _check(f.max_frames >= 0 and f.max_score >= 0 and f.max_motion >= 0,
+           "pose.track_filter: max_frames, max_score and max_motion must be >= 0 (max_frames 0: no filter)")
     _check(0 <= p.pose.groundtruth.drop_prob < 1, "pose.groundtruth.drop_prob must be in [0, 1)")
     _check(p.pose.groundtruth.noise_std >= 0, "pose.groundtruth.noise_std must be >= 0")
     _check(p.index.num_segments >= 2, "index.num_segments must be >= 2")
@@ -257,10 +281,14 @@ def _validate(p: Params) -> None:
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
+    _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
+           "train.pose_warmup_epochs must be an integer >= 0")
+    _check(t.pose_warmup_lr >= 0, "train.pose_warmup_lr must be >= 0 (0: train.lr)")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple = ()) -> Params:
+    """params.yaml, with ``overrides`` ("section.key=value", the value in YAML) applied on top."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run the stage from the project root")
@@ -268,4 +296,20 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    for item in overrides:
+        apply_override(raw, item)
     return parse_params(raw)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set ``section.key=value`` (dotted path, YAML value) in the raw params mapping."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ParamsError(f"override {item!r}: expected section.key=value")
+    *parents, last = key.split(".")
+    node = raw
+    for name in parents:
+        node = node.setdefault(name, {})
+        if not isinstance(node, dict):
+            raise ParamsError(f"override {item!r}: {name!r} is not a section")
+    node[last] = yaml.safe_load(value)

@@ -59,7 +59,8 @@ def main(argv=None) -> int:
                 options.update(extra)
             estimator = build_estimator(name, options, p.max_persons)
             pose = from_estimator(Path(args.video_file), estimator, max_persons=p.max_persons,
-                                  max_frames=args.max_frames, tracking=p.tracking)
+                                  max_frames=args.max_frames, tracking=p.tracking,
+                                  track_filter=p.track_filter_options())
         summary = draw_pose_video(pose, png_dir=args.png_dir, mp4_path=args.mp4, every=args.every,
                                   fps=args.fps)
     except (DrawPosesError, OSError, ValueError, ImportError) as err:

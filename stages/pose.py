@@ -17,7 +17,8 @@ if __name__ == "__main__":
         raise SystemExit(f"--shard {args.shard}: need 0 <= i < n")
     settings = PoseSettings(estimator=p.estimator, options=p.backend_options(), max_persons=p.max_persons,
                             dtype=p.dtype, adapter=ds.adapter, root=ds.root,
-                            frames_dir=str(paths.frames_dir(args.dataset)), tracking=p.tracking)
+                            frames_dir=str(paths.frames_dir(args.dataset)), tracking=p.tracking,
+                            track_filter=p.track_filter_options())
     if args.merge:
         merge_parts(Manifest.load(paths.manifest(args.dataset)), paths.poses(args.dataset),
                     paths.pose_videos(args.dataset), paths.pose_parts(args.dataset), settings=settings)

@@ -11,6 +11,7 @@ from pipeline.pose.base import Detections
 from pipeline.pose.groundtruth import degrade, person_scores
 from pipeline.pose.runner import PoseSettings, merge_parts, run_pose_stage
 from pipeline.pose.schema import build_table, rank_and_limit, to_dense
+from pipeline.pose.tracking import TRACKING_VERSION
 
 F, W, H = 6, 200, 100
 
@@ -197,6 +198,46 @@ def test_image_estimator_people_keep_their_slots_when_tracked(tmp_path, monkeypa
                        settings=settings, workers=1, strict=True)
         df = pq.read_table(out).to_pandas()
         slot0_x[tracking] = [float(np.stack(df[(df.frame == f) & (df.person == 0)]["x"])[0, 0] * 80) for f in range(6)]
-        assert read_parquet_metadata(out)["estimator_version"] == ("0+track1" if tracking else "0")
+        assert read_parquet_metadata(out)["estimator_version"] == (f"0+track{TRACKING_VERSION}" if tracking else "0")
     assert np.allclose(np.diff(slot0_x[True]), 4) or np.allclose(np.diff(slot0_x[True]), -4)
     assert not (np.allclose(np.diff(slot0_x[False]), 4) or np.allclose(np.diff(slot0_x[False]), -4))
+
+
+def test_filtered_false_people_are_counted_in_the_video_table(tmp_path, monkeypatch):
+    """A person in every frame plus a one-frame, low-score detection elsewhere (a false person on
+    an object): the filter keeps it out of the Parquet and the video table says so."""
+    frames = tmp_path / "frames" / "v0"
+    frames.mkdir(parents=True)
+    for f in range(6):
+        Image.fromarray(np.full((50, 80, 3), f, np.uint8)).save(frames / f"{f:06d}.jpg")
+
+    class WithGhost:
+        name, version = "fake", "0"
+
+        def __call__(self, frame):
+            f = int(frame[0, 0, 0])
+            kp = np.zeros((2 if f == 2 else 1, 14, 3), np.float32)
+            kp[:, :, 0] = (10 + f + np.arange(14))[None]
+            kp[..., 1], kp[..., 2] = 25, 1
+            if f == 2:
+                kp[1, :, 0] = 70 + np.arange(14) * 0.1
+            return Detections(kp, np.array([0.9, 0.05][:len(kp)], np.float32))
+
+    monkeypatch.setattr(runner, "cached_estimator", lambda *a: WithGhost())
+    manifest = _manifest(tmp_path, ["v0"])
+    pd.DataFrame({"video_id": ["v0"], "status": ["ok"], "error": [""], "num_frames": [6], "width": [80],
+                  "height": [50], "fps": [25.0], "path": [""]}).to_parquet(tmp_path / "frames.parquet")
+    counts = {}
+    for name, track_filter in (("off", {}), ("on", {"filter_max_frames": 3, "filter_max_score": 0.2,
+                                                     "filter_max_motion": float("inf")})):
+        settings = _settings(estimator="fake", options={}, max_persons=4, frames_dir=str(tmp_path / "frames"),
+                             track_filter=track_filter)
+        out, videos = tmp_path / f"p_{name}.parquet", tmp_path / f"v_{name}.parquet"
+        run_pose_stage(manifest, tmp_path / "frames.parquet", out, videos, tmp_path / f"parts_{name}",
+                       settings=settings, workers=1, strict=True)
+        counts[name] = pq.read_table(out).num_rows
+        row = pd.read_parquet(videos).iloc[0]
+        assert row["tracks"] == 2
+        assert (row["tracks_filtered"], row["detections_filtered"]) == ((1, 1) if name == "on" else (0, 0))
+        assert row["detections_over_limit"] == 0
+    assert counts == {"off": 7, "on": 6}

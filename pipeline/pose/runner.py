@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import glob
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -24,11 +24,13 @@ from pipeline.parallel import RayTasks, gpu_devices, map_videos
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
 from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
-from pipeline.pose.tracking import TRACKING_VERSION, track_and_rank
+from pipeline.pose.tracking import TRACKING_VERSION, track_people
 from pipeline.video import read_frame_array
 
 VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_person",
                  "mean_persons", "width", "height")
+# image estimators with tracking: tracks linked, and what the tracker left out (0 otherwise)
+TRACK_COLUMNS = ("tracks", "tracks_filtered", "detections_filtered", "detections_over_limit")
 
 
 class PoseStageError(RuntimeError):
@@ -45,14 +47,18 @@ class PoseSettings:
     root: str = ""              # the dataset root (ground truth)
     frames_dir: str = ""        # decoded frames (image estimators)
     tracking: bool = True       # image estimators: link people across frames into fixed slots
+    track_filter: dict = field(default_factory=dict)   # filter_* options of tracking.track_people
 
     def fingerprint(self) -> dict:
-        return {"estimator": self.estimator, "options": self.options, "max_persons": self.max_persons,
-                "dtype": self.dtype}
+        out = {"estimator": self.estimator, "options": self.options, "max_persons": self.max_persons,
+               "dtype": self.dtype}
+        if self.tracking and self.estimator != "groundtruth":
+            out["track_filter"] = self.track_filter
+        return out
 
 
 def _failed(video_id: str, error: str) -> dict:
-    return {**dict.fromkeys(VIDEO_COLUMNS, 0), "video_id": video_id, "status": "failed", "error": error,
+    return {**dict.fromkeys(VIDEO_COLUMNS + TRACK_COLUMNS, 0), "video_id": video_id, "status": "failed", "error": error,
             "mean_persons": 0.0}
 
 
@@ -82,12 +88,12 @@ def pose_devices(estimator: str, options: dict, *, gpus, workers_per_gpu: int,
     return gpu_devices(visible, gpus, workers_per_gpu)
 
 
-def _stats(video_id: str, frames: list, num_frames: int, width: int, height: int) -> dict:
+def _stats(video_id: str, frames: list, num_frames: int, width: int, height: int, tracking: dict) -> dict:
     counts = [int((k[..., 2] > 0).any(-1).sum()) for _, k, _ in frames]
     return {"video_id": video_id, "status": "ok", "error": "", "num_frames": num_frames,
             "frames_with_person": sum(c > 0 for c in counts),
             "mean_persons": float(sum(counts) / num_frames) if num_frames else 0.0,
-            "width": width, "height": height}
+            "width": width, "height": height, **dict.fromkeys(TRACK_COLUMNS, 0), **tracking}
 
 
 def _estimate_groundtruth(row: dict, s: PoseSettings):
@@ -100,23 +106,26 @@ def _estimate_groundtruth(row: dict, s: PoseSettings):
                               video_id=row["video_id"])
     kps, scores = rank_by_video(kps, groundtruth.person_scores(kps), s.max_persons)
     frames = [(f, kps[f], scores[f]) for f in range(kps.shape[0])]
-    return frames, kps.shape[0], gt.width, gt.height, groundtruth.NAME, groundtruth.VERSION
+    return frames, kps.shape[0], gt.width, gt.height, groundtruth.NAME, groundtruth.VERSION, {}
 
 
 def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
     estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
     video_dir = Path(s.frames_dir) / row["video_id"]
     frames = (read_frame_array(video_dir, f) for f in range(int(decoded["num_frames"])))
-    # A backend that batches frames (mmpose) takes the whole video at once.
+    # A backend that batches frames or follows people through a video (mmpose, BlazePose) takes
+    # the whole video at once.
     batched = getattr(estimator, "estimate_frames", None)
     found = list(batched(frames)) if batched else [estimator(frame) for frame in frames]
+    tracking = {}
     if s.tracking:
-        kps, scores = track_and_rank([(d.keypoints, d.scores) for d in found], s.max_persons)
-        frames = [(f, kps[f], scores[f]) for f in range(len(found))]
+        tracked = track_people([(d.keypoints, d.scores) for d in found], s.max_persons, **s.track_filter)
+        frames = [(f, tracked.keypoints[f], tracked.scores[f]) for f in range(len(found))]
+        tracking = {name: getattr(tracked, name) for name in TRACK_COLUMNS}
     else:
         frames = [(f, *rank_and_limit(d.keypoints, d.scores, s.max_persons)) for f, d in enumerate(found)]
     return (frames, int(decoded["num_frames"]), int(decoded["width"]), int(decoded["height"]),
-            estimator.name, _image_version(estimator.version, s))
+            estimator.name, _image_version(estimator.version, s), tracking)
 
 
 def _image_version(version: str, s: PoseSettings) -> str:
@@ -156,11 +165,11 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         part.unlink(missing_ok=True)
         write_json(_failure_marker(parts_dir, video_id), stats)  # merge reports it; a re-run retries
         return stats
-    frames, num_frames, width, height, name, version = result
+    frames, num_frames, width, height, name, version, tracking = result
     _failure_marker(parts_dir, video_id).unlink(missing_ok=True)
     frames = [(f, k, sc) for f, k, sc in frames if (k[..., 2] > 0).any()]
     table = build_table(video_id, frames, width=width, height=height, dtype=settings.dtype)
-    stats = _stats(video_id, frames, num_frames, width, height)
+    stats = _stats(video_id, frames, num_frames, width, height, tracking)
     write_parquet(part, table, metadata={"fingerprint": fingerprint, "stats": stats,
                                          **file_metadata(name, version, settings.dtype, settings.max_persons)})
     return stats
@@ -215,12 +224,18 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
         tables.append(pq.read_table(part).replace_schema_metadata(None))
     table = pa.concat_tables(tables) if tables else pose_schema(settings.dtype).empty_table()
     write_parquet(out_path, table, metadata=meta)
-    videos = pd.DataFrame(stats, columns=list(VIDEO_COLUMNS))
+    videos = pd.DataFrame(stats, columns=list(VIDEO_COLUMNS + TRACK_COLUMNS))
+    videos[list(TRACK_COLUMNS)] = videos[list(TRACK_COLUMNS)].fillna(0)   # parts written before these columns
     videos = videos.astype({"num_frames": "int32", "frames_with_person": "int32", "width": "int32",
-                            "height": "int32", "mean_persons": "float32"})
+                            "height": "int32", "mean_persons": "float32",
+                            **dict.fromkeys(TRACK_COLUMNS, "int32")})
     write_parquet(videos_path, pa.Table.from_pandas(videos, preserve_index=False), metadata=meta)
     ok = videos["status"] == "ok"
     print(f"pose {manifest.dataset}: {ok.sum()}/{len(videos)} videos ok; frames with a person "
           f"{videos.loc[ok, 'frames_with_person'].sum()}/{videos.loc[ok, 'num_frames'].sum()}; "
-          f"mean persons per frame {videos.loc[ok, 'mean_persons'].mean() if ok.any() else 0:.2f}")
+          f"mean persons per frame {videos.loc[ok, 'mean_persons'].mean() if ok.any() else 0:.2f}"
+          + (f"; tracks filtered as false people {videos['tracks_filtered'].sum()}/{videos['tracks'].sum()} "
+             f"({videos['detections_filtered'].sum()} detections), detections over the "
+             f"{settings.max_persons}-person limit {videos['detections_over_limit'].sum()}"
+             if videos["tracks"].sum() else ""))
     return videos
