@@ -468,6 +468,31 @@ def test_batched_frames_give_the_frame_by_frame_people(monkeypatch, rtmpose):
         mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="frame", batch_size=0, **RANDOM)
 
 
+def test_blazepose_boxes_follow_people_through_a_video(monkeypatch):
+    """In estimate_frames, BlazePose's person finding gets the previous frame's people and tiles
+    every tile_every-th frame; frame by frame it runs on each frame alone."""
+    from types import SimpleNamespace
+    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="blazepose", min_score=0.0, keypoint_min_score=0.0,
+                             blazepose={"track": True, "tile_every": 3}, **RANDOM)
+    calls = []
+
+    def find_people(frame, tiles=None, tracked=()):
+        calls.append((tiles, [p.score for p in tracked]))
+        i = int(frame[0, 0, 0])
+        return [SimpleNamespace(box=np.array([10 + i, 10, 60 + i, 100], np.float32), score=0.5 + 0.1 * i)]
+    monkeypatch.setattr(est._blazepose, "find_people", find_people)
+    frames = []
+    for i in range(4):
+        frame = _frame(seed=i)
+        frame[0, 0] = i
+        frames.append(frame)
+    found = list(est.estimate_frames(iter(frames)))
+    assert [len(d.scores) for d in found] == [1] * 4
+    assert calls == [(None, []), (False, [0.5]), (False, [0.6]), (None, [0.7])]
+    calls.clear()
+    assert len(est(frames[1]).scores) == 1 and calls == [(None, [])]
+
+
 def test_pose_stage_gives_the_backend_whole_videos(tmp_path, monkeypatch):
     """The stage hands a batching backend each video at once: one forward pass per video with
     batch_size 8 (4 frames, one box each), one per frame with batch_size 1, the same poses."""

@@ -312,20 +312,23 @@ class BlazePoseEstimator:
 
     def estimate_frames(self, frames: Iterable[np.ndarray]) -> Iterator[Detections]:
         """Detections of a video's frames, in order (``track``, ``tile_every``: module docstring)."""
-        if not self.track and self.tile_every == 1:
-            yield from map(self, frames)
-            return
+        for _, people in self.people_in_video(frames):
+            yield self._detections(people)
+
+    def people_in_video(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list[Person]]]:
+        """(frame, everyone found in it) for each frame of a video, in order: ``find_people`` with the
+        previous frame's people as candidates (``track``) and tiles every ``tile_every`` frames."""
         previous: list[Person] = []
         for i, frame_rgb in enumerate(frames):
             frame = validate_frame(frame_rgb)
             if min(frame.shape[:2]) < MIN_FRAME_SIDE:
                 previous = []
-                yield Detections.empty()
+                yield frame, []
                 continue
             tiles = None if i % self.tile_every == 0 else False
             people = self.find_people(frame, tiles=tiles, tracked=previous if self.track else ())
             previous = people[: self.max_persons]
-            yield self._detections(people)
+            yield frame, people
 
     def _detections(self, people: list[Person]) -> Detections:
         people = people[: self.max_persons]

@@ -36,6 +36,7 @@ People without any of the 14, or under ``min_score``, are dropped; the best ``ma
 Batches (``estimate_frames``, what the pose stage calls for a video): the person crops (top-down) or
 frames (bottom-up) of consecutive frames go through the model together, at least ``batch_size`` at
 a time, while a thread reads the next frames, finds their person boxes and runs MMPose's transforms.
+BlazePose boxes follow the people through the video there (``blazepose: {track: true, tile_every: 5}``).
 The people are those of the frame-by-frame path (``__call__``) up to floating-point rounding.
 """
 from __future__ import annotations
@@ -459,14 +460,16 @@ class MMPoseEstimator:
 
     # -- per frame --------------------------------------------------------------------------------
 
-    def person_boxes(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def person_boxes(self, frame_rgb: np.ndarray, people: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes [B, 4] (x0, y0, x1, y1 frame pixels) and box scores [B] for the top-down model,
-        best first, at most max_boxes (before frame_fallback)."""
+        best first, at most max_boxes (before frame_fallback). ``people``: BlazePose's people of
+        this frame when already found (in a video)."""
         h, w = frame_rgb.shape[:2]
         if self.boxes == "frame":
             boxes, scores = np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
         elif self.boxes == "blazepose":
-            people = self._blazepose.find_people(np.ascontiguousarray(frame_rgb))
+            if people is None:
+                people = self._blazepose.find_people(np.ascontiguousarray(frame_rgb))
             boxes = _grow(np.array([p.box for p in people], np.float32), self.box_margin)
             scores = np.array([p.score for p in people], np.float32)
         elif self.boxes == "hog":
@@ -494,9 +497,9 @@ class MMPoseEstimator:
                 self._transforms = Compose(self.model.cfg.test_dataloader.dataset.pipeline)
         return self._transforms
 
-    def prepare(self, frame_rgb: np.ndarray) -> tuple[list, np.ndarray | None]:
+    def prepare(self, frame_rgb: np.ndarray, people: list | None = None) -> tuple[list, np.ndarray | None]:
         """One frame's model inputs (its person crops, or the frame bottom-up) and box scores (None
-        bottom-up): all the CPU work before the model."""
+        bottom-up): all the CPU work before the model. ``people``: see ``person_boxes``."""
         frame = validate_frame(frame_rgb)
         if min(frame.shape[:2]) < MIN_FRAME_SIDE:
             return [], np.zeros(0, np.float32)
@@ -504,7 +507,8 @@ class MMPoseEstimator:
         meta, transforms = self.model.dataset_meta, self.transforms()
         if self.mode == "bottomup":
             return [transforms({"img": bgr, **meta})], None
-        boxes, box_scores = self.person_boxes(frame)
+        # (one argument when there are no people: tests stand in for person_boxes with one)
+        boxes, box_scores = self.person_boxes(frame) if people is None else self.person_boxes(frame, people)
         if len(boxes) == 0 and self.frame_fallback:
             h, w = frame.shape[:2]
             boxes, box_scores = np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
@@ -543,7 +547,12 @@ class MMPoseEstimator:
         """Detections of every frame, in order, the model running on ``batch_size`` or more inputs
         at once while a thread reads and prepares the frames that come next."""
         batch, size = [], 0
-        for inputs, box_scores in prefetched(map(self.prepare, frames), depth=2 * self.batch_size):
+        if self.mode == "topdown" and self.boxes == "blazepose":
+            # BlazePose follows the people through the video (its track and tile_every options).
+            prepared = (self.prepare(frame, people) for frame, people in self._blazepose.people_in_video(frames))
+        else:
+            prepared = map(self.prepare, frames)
+        for inputs, box_scores in prefetched(prepared, depth=2 * self.batch_size):
             batch.append((inputs, box_scores))
             size += len(inputs)
             if size >= self.batch_size:
