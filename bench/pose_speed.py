@@ -302,7 +302,7 @@ def prepare_frames(clips: list[Path], size: tuple[int, int], total: int, work: P
                 with Image.open(src) as img:
                     fit_exact(img.convert("RGB"), width, height).save(dst, quality=95)
         videos.append((vid, len(picks)))
-        rows.append({"video_id": vid, "path": clip.name, "status": "ok", "error": "",
+        rows.append({"video_id": vid, "path": clip.name, "status": "ok", "error": "", "warning": "",
                      "num_frames": len(picks), "fps": info.fps, "width": width, "height": height})
     shutil.rmtree(scratch)
     manifest = Manifest(DATASET, ["clip"], ["1"], pd.DataFrame({

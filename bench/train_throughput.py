@@ -2,6 +2,9 @@
 side by side, on a run's real data (run `dvc repro` first).
 
     python -m bench.train_throughput [--run synth_1] [--batches 10] [--workers 0 1 2]
+    python -m bench.train_throughput --params profiles/ucf101.yaml --run ucf101_1 --workers 4 8   # a paper profile
+    python -m bench.train_throughput --run synth_1 --model-from profiles/ucf101.yaml --workers 0 4 8
+        # the profile's model and training settings (224 px, batch 8, AMP, graphs) on the default run's frames
     python -m bench.train_throughput --paper [--batch 8] [--variants sa tmp parnet] [--cudnn-benchmark]
 
 --paper measures the paper configuration (BN-Inception, 224x224, T=16, hidden 512) on random
@@ -17,7 +20,8 @@ import torch
 
 from pipeline.params import load_params
 from pipeline.runs import run_spec
-from pipeline.train import make_dataset, make_loader, pick_device, to_model_inputs
+from pipeline.model_io import to_model_inputs
+from pipeline.train import make_dataset, make_loader, pick_device
 from pipeline.model import VARIANTS, build_model, parnet_loss
 from bench.model_report import PAPER, make_inputs
 
@@ -126,7 +130,12 @@ def sync(device):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="synth_1")
+    parser.add_argument("--params", default="params.yaml", help="params or profile file of --run (default params.yaml)")
+    parser.add_argument("--model-from", metavar="PROFILE",
+                        help="take the model: and train: sections from this params/profile file, the data from --params")
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    parser.add_argument("--loader-only", action="store_true", help="time the data loader alone (no model)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--paper", action="store_true", help="the paper configuration on random inputs")
@@ -147,24 +156,36 @@ def main():
         if args.profile:
             profile_step(pick_device("auto"), args.batch, amp=torch.cuda.is_available())
         return
-    params = load_params()
+    params = load_params(args.params)
+    if args.model_from:
+        profile = load_params(args.model_from)
+        params = dataclasses.replace(params, model=profile.model, train=profile.train)
     spec = run_spec(params, args.run)
-    s = spec.train
+    s = spec.train if args.device is None else dataclasses.replace(spec.train, device=args.device)
     torch.set_num_threads(args.threads or s.threads)
     device = pick_device(s.device)
     data = spec.load_data()
-    model = build_model(spec.model_config).to(device)
+    model = build_model(spec.model_config, load_pretrained=False).to(device)  # speed does not need the weights
     dataset = make_dataset(data, "train", frames_dir=spec.frames_dir if model.uses_frames else None,
                            max_persons=spec.model_config.num_persons, s=s, train=True)
-    batch = next(iter(make_loader(dataset, batch_size=s.batch_size, epoch=0, seed=0, shuffle=True, workers=0)))
-    train_rate, infer_rate = _model_rates(model, to_model_inputs(batch, model, device), batch["label"].to(device),
-                                          device, args.batches, amp=s.amp and device.type == "cuda")
-    print(f"run {args.run}: variant {spec.model_config.variant}, backbone {spec.model_config.backbone}, "
-          f"{s.input_size}px, T={batch['frame_indices'].shape[1]}, batch {s.batch_size}, device {device}, "
-          f"{torch.get_num_threads()} torch threads")
+    amp = s.amp and device.type == "cuda"
+    graphs = s.cuda_graphs and device.type == "cuda" and model.uses_poses
+    print(f"run {args.run} ({args.params}{f', model and training from {args.model_from}' if args.model_from else ''}): "
+          f"variant {spec.model_config.variant}, backbone {spec.model_config.backbone}, {s.input_size}px, "
+          f"T={len(data.index['seg_start'].iloc[0])}, batch {s.batch_size}, device {device}, AMP {amp}, "
+          f"pose stream as CUDA graphs {graphs}, {torch.get_num_threads()} torch threads")
     print(f"{'what':<28} {'clips/s':>9} {'vs training':>12}")
-    print(f"{'model: train step':<28} {train_rate:9.1f} {1.0:12.2f}")
-    print(f"{'model: inference':<28} {infer_rate:9.1f} {infer_rate / train_rate:12.2f}")
+    train_rate = float("nan")
+    if not args.loader_only:
+        batch = next(iter(make_loader(dataset, batch_size=s.batch_size, epoch=0, seed=0, shuffle=True, workers=0)))
+        if graphs:  # as training does on one GPU
+            model.train()
+            with torch.autocast(device.type, enabled=amp, cache_enabled=False):
+                model.capture_pose_stream(batch["poses"].to(device), batch["person_mask"].to(device))
+        train_rate, infer_rate = _model_rates(model, to_model_inputs(batch, model, device),
+                                              batch["label"].to(device), device, args.batches, amp=amp)
+        print(f"{'model: train step':<28} {train_rate:9.1f} {1.0:12.2f}")
+        print(f"{'model: inference':<28} {infer_rate:9.1f} {infer_rate / train_rate:12.2f}")
     for workers in args.workers:
         rate = _loader_rate(dataset, s.batch_size, workers, args.batches)
         print(f"{f'loader: {workers} worker(s)':<28} {rate:9.1f} {rate / train_rate:12.2f}")

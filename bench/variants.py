@@ -49,16 +49,31 @@ def main():
                       pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
             m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                              batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out)
-            results.setdefault(name, []).append((m["concat"]["top1"], m["fused"]["top1"], time.time() - t0))
+            results.setdefault(name, []).append({"concat": m["concat"]["top1"], "fused": m["fused"]["top1"],
+                                                 "heads": m["heads_top1"], "videos": m["num_videos"],
+                                                 "seconds": time.time() - t0})
             print(f"{run} {name}: concat top-1 {m['concat']['top1']:.3f}, fused {m['fused']['top1']:.3f}, "
                   f"heads {m['heads_top1']}", flush=True)
-    print(f"\n| variant | concat top-1 | fused top-1 | train+eval s | runs: {', '.join(args.runs)} |")
-    print("|---|---|---|---|---|")
+    print(format_table(results, args.runs))
+
+
+def _mean_std(values) -> str:
+    values = 100 * np.asarray(values, dtype=float)
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values.mean():.1f}"
+
+
+def format_table(results: dict, runs: list[str]) -> str:
+    """Mean ± std over the runs (sample std), the per-run concat top-1 and the heads' mean top-1."""
+    lines = [f"\n| variant | concat top-1 | fused top-1 | per run (concat) | heads (mean top-1) | test videos | "
+             f"train+eval s |", "|---|---|---|---|---|---|---|"]
     for name, vals in results.items():
         label = LABELS[name.removesuffix("_sum")] + (" (person fusion: sum)" if name.endswith("_sum") else "")
-        c, f, t = (np.mean([v[i] for v in vals]) for i in range(3))
-        print(f"| {label} | {100 * c:.1f} | {100 * f:.1f} | {t:.0f} | |")
-
+        heads = {h: np.mean([v["heads"][h] for v in vals]) for h in vals[0]["heads"] if h != "concat"}
+        lines.append(f"| {label} | {_mean_std([v['concat'] for v in vals])} | {_mean_std([v['fused'] for v in vals])} | "
+                     f"{' / '.join(f'{100 * c:.1f}' for c in (v['concat'] for v in vals))} | "
+                     f"{', '.join(f'{h} {100 * a:.0f}' for h, a in heads.items()) or '-'} | "
+                     f"{sum(v['videos'] for v in vals)} | {np.mean([v['seconds'] for v in vals]):.0f} |")
+    return "\n".join(lines) + f"\n(runs: {', '.join(runs)}; ± is the sample std over the runs)"
 
 if __name__ == "__main__":
     main()

@@ -17,10 +17,8 @@ from PIL import Image
 
 from pipeline.keypoints import FLIP_PERM, NUM_KEYPOINTS
 from pipeline.pose_augment import PoseAugmentParams, augment_points, person_box
+from pipeline.pixels import RGB_IMAGENET, InputConvention, to_pixels
 from pipeline.pose_inputs import PoseInputParams, clean_video, clip_inputs
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -78,11 +76,9 @@ def apply_view_points(points: np.ndarray, width: float, height: float, view: Vie
     return out
 
 
-def normalize_frames(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., 3, H, W] -> float, ImageNet mean/std."""
-    mean = torch.tensor(IMAGENET_MEAN, device=frames.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=frames.device).view(3, 1, 1)
-    return (frames.float() / 255.0 - mean) / std
+def normalize_frames(frames: torch.Tensor, convention: InputConvention = RGB_IMAGENET) -> torch.Tensor:
+    """uint8 RGB [..., 3, H, W] -> float in the backbone's input convention (pipeline.pixels)."""
+    return to_pixels(frames, convention)
 
 
 class ClipDataset(torch.utils.data.Dataset):

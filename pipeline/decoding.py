@@ -13,12 +13,17 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
+from pipeline.errors import InputError
 from pipeline.io import atomic_dir, read_json, write_json, write_parquet
 from pipeline.parallel import RayTasks, map_videos
+from pipeline.report import problem_report
 from pipeline.video import DecodeError, decode_to_frames
 
 META_FILE = "meta.json"
-TABLE_COLUMNS = ("video_id", "path", "status", "error", "num_frames", "fps", "width", "height")
+# Frames decoded by an older decoder are decoded again, not resumed: 2 resamples variable-rate
+# videos to a constant rate and checks the frame count against the container's.
+DECODER_VERSION = 2
+TABLE_COLUMNS = ("video_id", "path", "status", "error", "warning", "num_frames", "fps", "width", "height")
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,8 @@ class DecodeSettings:
     jpeg_quality: int
 
 
-class StrictModeError(RuntimeError):
-    pass
+class StrictModeError(InputError, RuntimeError):
+    """strict: true and a video failed."""
 
 
 def _source_stamp(path: Path) -> list:
@@ -66,25 +71,28 @@ def segment_ranges(videos: pd.DataFrame) -> list[tuple[int, int] | None]:
             for a, b in zip(videos["frame_start"], videos["frame_end"])]
 
 
-def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings) -> dict:
+def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings, strict: bool) -> dict:
+    """One video's row of the table. A warning (e.g. a truncated file) is kept beside status ok,
+    or makes the video failed under ``strict``."""
     video_id, rel_path, frame_range = job
-    row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "num_frames": 0,
+    row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "warning": "", "num_frames": 0,
            "fps": 0.0, "width": 0, "height": 0}
     target = frames_dir / video_id
     meta_path = target / META_FILE
     source = _source_stamp(root / rel_path)
     if meta_path.exists():
         meta = read_json(meta_path)
-        if (meta.get("settings") == asdict(settings) and meta.get("source") == source
+        if (meta.get("decoder") == DECODER_VERSION and meta.get("settings") == asdict(settings)
+                and meta.get("source") == source
                 and meta.get("frame_range") == (list(frame_range) if frame_range else None)):
             row.update(meta["video"], status="ok")
-            return row
+            return _strict_warning(row, strict)
     try:
         with atomic_dir(target) as tmp:
             decoded = decode_to_frames(root / rel_path, tmp, short_side=settings.short_side,
                                        fps=settings.fps, jpeg_quality=settings.jpeg_quality,
                                        frame_range=frame_range)
-            write_json(tmp / META_FILE, {"settings": asdict(settings), "source": source,
+            write_json(tmp / META_FILE, {"decoder": DECODER_VERSION, "settings": asdict(settings), "source": source,
                                          "frame_range": list(frame_range) if frame_range else None,
                                          "video": asdict(decoded)})
     except DecodeError as err:
@@ -92,6 +100,12 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         row.update(status="failed", error=str(err))
         return row
     row.update(asdict(decoded))
+    return _strict_warning(row, strict)
+
+
+def _strict_warning(row: dict, strict: bool) -> dict:
+    if strict and row["warning"]:
+        row.update(status="failed", error=row["warning"])
     return row
 
 
@@ -117,16 +131,16 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
     videos = manifest.videos
     if manifest.pose_only:
         # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
-        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "num_frames": 0,
+        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "warning": "", "num_frames": 0,
                  "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
     else:
         jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
-        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings)
+        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings, strict=strict)
         rows = []
         for row in map_videos(fn, jobs, workers=workers, ray=ray, on_lost=_lost, desc=f"decode {manifest.dataset}"):
             if row["status"] != "ok" and strict:
-                raise StrictModeError(f"{row['error']}\n(strict: true in params.yaml stops at the first "
-                                      "bad video; set strict: false to record it and go on)")
+                raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
+                                      "params.yaml to record it in the frames table and go on")
             rows.append(row)
     keep = set(videos["video_id"])
     for stale in frames_dir.iterdir():
@@ -136,4 +150,11 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
     table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
     write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
                   metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
+    failed = table[table["status"] == "failed"]
+    warned = table[(table["status"] == "ok") & (table["warning"] != "")]
+    print(f"decode {manifest.dataset}: {int((table['status'] != 'failed').sum())}/{len(table)} videos ok")
+    for title, rows, column in (("FAILED", failed, "error"), ("warnings", warned, "warning")):
+        text = problem_report(f"decode {manifest.dataset} {title}", zip(rows["video_id"], rows[column]), table_path)
+        if text:
+            print(text)
     return table

@@ -3,6 +3,7 @@ class accuracy for the concatenation head and the averaged-softmax fusion, accur
 a confusion matrix for `dvc plots` (JSON) and as a PNG, and the mean over a dataset's splits."""
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import torch
 from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json
 from pipeline.pose_augment import from_run_info
+from pipeline.model_io import load_model, predict_logits
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
-from pipeline.train import TrainSettings, load_model, make_dataset, make_loader, predict_logits
+from pipeline.report import problem_report
+from pipeline.train import TrainSettings, make_dataset, make_loader, pick_device
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -53,9 +56,14 @@ def classification_metrics(heads: dict[str, np.ndarray], labels: np.ndarray, num
 
 
 def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s: TrainSettings,
-                 batch_size: int, metrics_path: Path, plots_dir: Path) -> dict:
+                 batch_size: int, metrics_path: Path, plots_dir: Path, skipped: list[dict] = (),
+                 index_path: Path | str = "the split index", device: str = "cpu") -> dict:
+    """Metrics of the model on the split's test subset. ``skipped``: the index's videos left out
+    (video_id, subset, reason); test videos among them are named in a warning, since the metrics
+    then rest on fewer videos than the split has."""
     torch.set_num_threads(max(1, s.threads))
-    model, ckpt = load_model(model_path)
+    torch_device = pick_device(device)
+    model, ckpt = load_model(model_path, torch_device)
     test = make_dataset(data, "test", frames_dir=frames_dir if model.uses_frames else None,
                         max_persons=model.config.num_persons, s=s, train=False,
                         pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training
@@ -63,7 +71,14 @@ def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, 
     if len(test) == 0:
         raise ValueError(f"{model_path}: the split has no test videos")
     loader = make_loader(test, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)
-    heads, labels = predict_logits(model, loader, torch.device("cpu"))
+    heads, labels = predict_logits(model, loader, torch_device)
+    missing = [r for r in skipped if r.get("subset") == "test"]
+    name = ckpt["run"].get("name", model_path.parent.name)
+    print(f"evaluate {name}: scored {len(labels)} of the split's {len(labels) + len(missing)} test videos")
+    if missing:
+        text = problem_report(f"WARNING: evaluate {name}: test videos MISSING, the metrics rest on the other "
+                              f"{len(labels)}", ((r["video_id"], r["reason"]) for r in missing), index_path)
+        print(text, file=sys.stderr)
     num_classes = len(data.classes)
     metrics = classification_metrics(heads, labels, num_classes)
     metrics["best_epoch"] = ckpt["best"]["epoch"]

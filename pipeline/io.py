@@ -1,5 +1,7 @@
 """Atomic writes: every output is written to a temporary file beside its target and renamed into
-place, so a crash or Ctrl-C never leaves a half-written file where a finished one is expected."""
+place, so a crash or Ctrl-C never leaves a half-written file where a finished one is expected. The
+result has the permissions a plain write would give (0666/0777 less the umask), not the owner-only
+ones of a temporary file."""
 from __future__ import annotations
 
 import contextlib
@@ -25,6 +27,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        give_plain_mode(tmp_path)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -38,12 +41,33 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        give_plain_mode(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def give_plain_mode(path: Path) -> None:
+    """The mode a plain write gives (0666 for a file, 0777 for a folder, less the umask), in place of
+    a temporary file's owner-only one."""
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~_umask())
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would change it for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): read it by setting it, then put it back
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import InputError
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
 from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError, ValueError):
     """params.yaml is missing a key, has an unknown one, or a bad value."""
 
 
@@ -136,11 +137,16 @@ class TrainParams:
     cuda_graphs: bool = True
     pose_warmup_epochs: int = 0
     pose_warmup_lr: float = 0.0
+    lr_milestones: tuple = ()       # schedule: step; fractions of the training steps
+    lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
+    partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
+    backbone_lr_mult: float = 0.2   # model.pretrained only: backbone lr = this x train.lr
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
     batch_size: int = 16
+    device: str = "cpu"             # cpu | cuda | auto: where the test clips run (cpu: identical on every machine)
 
 
 @dataclass(frozen=True)
@@ -277,9 +283,17 @@ def _validate(p: Params) -> None:
            "train.crop_scales must be a list of numbers in (0, 1]")
     _check(0 <= t.flip_prob <= 1, "train.flip_prob must be in [0, 1]")
     _check(t.batch_size >= 1 and t.epochs >= 1, "train.batch_size and train.epochs must be >= 1")
-    _check(t.schedule in ("cosine", "constant"), "train.schedule must be cosine or constant")
+    _check(t.schedule in ("cosine", "constant", "step"), "train.schedule must be cosine, constant or step")
+    milestones = list(t.lr_milestones)
+    _check(all(isinstance(m, (int, float)) and 0 < m < 1 for m in milestones) and milestones == sorted(milestones),
+           "train.lr_milestones must be increasing fractions of the training steps in (0, 1), e.g. [0.557, 0.914]")
+    _check(t.schedule != "step" or milestones, "train.schedule step needs train.lr_milestones")
+    _check(0 < t.lr_decay <= 1, "train.lr_decay must be in (0, 1]")
+    _check(isinstance(t.partial_bn, bool), "train.partial_bn must be true or false")
+    _check(t.backbone_lr_mult >= 0, "train.backbone_lr_mult must be >= 0 (0: the pretrained backbone does not learn)")
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+    _check(p.evaluate.device in ("auto", "cpu", "cuda"), "evaluate.device must be auto, cpu or cuda")
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
     _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
            "train.pose_warmup_epochs must be an integer >= 0")

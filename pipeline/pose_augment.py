@@ -28,10 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import InputError
+
 VIEWS = ("crop", "person")
 
 
-class PoseAugmentError(ValueError):
+class PoseAugmentError(InputError, ValueError):
     """A bad value in the ``pose_augment:`` section."""
 
 

@@ -74,7 +74,9 @@ def from_run_info(run_info: dict | None) -> PoseInputParams:
     """The preparation a model was trained with, from its checkpoint's ``run`` entry. Checkpoints
     from before this module fed zeros."""
     recorded = (run_info or {}).get("pose_inputs")
-    return PoseInputParams(fill="zeros", centre=False) if recorded is None else parse_pose_inputs(recorded)
+    if recorded is None:
+        return PoseInputParams(fill="zeros", centre=False)
+    return parse_pose_inputs({"centre": False, **recorded})  # recorded before `centre` existed: [0, 1]
 
 
 def to_run_info(params: PoseInputParams) -> dict:

@@ -33,7 +33,8 @@ from pipeline.pose.tracking import track_and_rank
 from pipeline.pose_augment import from_run_info
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
-from pipeline.train import load_model, pick_device, to_model_inputs
+from pipeline.model_io import load_model, to_model_inputs
+from pipeline.train import pick_device
 from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array
 
 FALLBACK_ESTIMATOR = "blazepose"

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
 from pipeline.io import write_parquet
+from pipeline.report import problem_report
 
 
 def segment_bounds(start: int, end: int, num_segments: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,17 +61,32 @@ def frame_counts(frames_table: pd.DataFrame | None, pose_videos: pd.DataFrame | 
     return counts
 
 
+def failure_reasons(*tables: pd.DataFrame | None) -> dict[str, str]:
+    """video_id -> the error of a video that failed in the decode or pose table."""
+    reasons: dict[str, str] = {}
+    for table in tables:
+        if table is not None and "error" in table:
+            bad = table[table["status"] == "failed"]
+            reasons.update({v: str(e) for v, e in zip(bad["video_id"], bad["error"]) if v not in reasons})
+    return reasons
+
+
 def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *, num_segments: int,
-                      val_fraction: float, seed: int, ranges_decoded: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      val_fraction: float, seed: int, ranges_decoded: bool = False,
+                      reasons: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (index, skipped): one index row per usable video of the split's train/val/test
-    subsets, and the videos left out with the reason. Rows with frame_start/frame_end sample
-    within that range, unless ``ranges_decoded`` (the decode stage kept only those frames)."""
+    subsets, and the videos left out (video_id, subset, reason: from ``reasons`` where known).
+    Rows with frame_start/frame_end sample within that range, unless ``ranges_decoded`` (the
+    decode stage kept only those frames)."""
     videos = manifest.videos
     col = manifest.split_column(split)
     used = videos[videos[col].isin(["train", "test"])].copy()
     usable = used["video_id"].map(lambda v: counts.get(v, 0) > 0)
-    skipped = pd.DataFrame({"video_id": used.loc[~usable, "video_id"],
-                            "reason": "no decoded frames or poses (see the decode/pose tables)"})
+    reasons = reasons or {}
+    left_out = used.loc[~usable, "video_id"]
+    skipped = pd.DataFrame({"video_id": left_out, "subset": used.loc[~usable, col],
+                            "reason": [reasons.get(v, "no decoded frames or poses (see the decode/pose tables)")
+                                       for v in left_out]})
     used = used[usable]
     val_ids = carve_validation(used[used[col] == "train"], val_fraction, seed)
     used["subset"] = np.where(used["video_id"].isin(val_ids), "val", used[col])
@@ -96,13 +112,15 @@ def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_vide
     """Write ``out_dir/split_<name>.parquet`` for every split; return subset counts per split."""
     manifest = Manifest.load(manifest_path)
     read = lambda p: pd.read_parquet(p) if p is not None and Path(p).exists() else None  # noqa: E731
-    counts = frame_counts(read(frames_table_path), read(pose_videos_path))
+    frames_table, pose_videos = read(frames_table_path), read(pose_videos_path)
+    counts = frame_counts(frames_table, pose_videos)
+    reasons = failure_reasons(frames_table, pose_videos)
     summary = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in manifest.splits:
         index, skipped = build_split_index(manifest, split, counts, num_segments=num_segments,
                                            val_fraction=val_fraction, seed=seed,
-                                           ranges_decoded=not manifest.pose_only)
+                                           ranges_decoded=not manifest.pose_only, reasons=reasons)
         table = pa.Table.from_pandas(index, preserve_index=False)
         write_parquet(out_dir / f"split_{split}.parquet", table, metadata={
             "dataset": manifest.dataset, "split": split, "classes": manifest.classes,
@@ -111,4 +129,9 @@ def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_vide
         summary[split] = index["subset"].value_counts().to_dict() | {"skipped": len(skipped)}
         print(f"index {manifest.dataset} split {split}: " +
               ", ".join(f"{k} {v}" for k, v in sorted(summary[split].items())))
+        text = problem_report(f"index {manifest.dataset} split {split} SKIPPED",
+                              zip(skipped["video_id"], skipped["subset"] + ": " + skipped["reason"]),
+                              f"{out_dir / f'split_{split}.parquet'} (metadata 'skipped')")
+        if text:
+            print(text)
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,17 +15,19 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from pipeline.data import ClipDataset, EpochSampler, SplitData, normalize_frames
+from pipeline.data import ClipDataset, EpochSampler, SplitData
+from pipeline.errors import InputError
+from pipeline.finetune import param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
+from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, _save_model,
+                               predict_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
 
-CHECKPOINT_FORMAT = 1
 
-
-class TrainingDiverged(FloatingPointError):
+class TrainingDiverged(InputError, FloatingPointError):
     pass
 
 
@@ -51,41 +54,56 @@ class TrainSettings:
     cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
     pose_warmup_epochs: int = 0  # epochs of the pose stream alone (no frames) before the joint epochs
     pose_warmup_lr: float = 0.0  # their base lr (0: lr)
+    lr_milestones: tuple = ()   # schedule step: fractions of the training steps where lr *= lr_decay
+    lr_decay: float = 0.1
+    partial_bn: bool = True     # with model.pretrained: freeze all backbone BN but the first (pipeline.finetune)
+    backbone_lr_mult: float = 0.2  # with model.pretrained: the backbone's lr relative to train.lr
 
 
-def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
+def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str,
+              milestones: tuple = (), decay: float = 0.1) -> float:
     """Multiplier of the base lr at optimiser step ``step`` (0-based): linear warm-up over
-    ``warmup_steps`` (paper section IV), then constant or cosine decay to 0 at ``total_steps``.
-    The warm-up never takes more than a fifth of the run: a small dataset has few steps per epoch
-    (15 clips in batches of 8: 2), and 30 warm-up steps would last its whole 15-epoch run."""
+    ``warmup_steps`` (paper section IV), then constant, cosine decay to 0 at ``total_steps``, or
+    step decay: times ``decay`` at each of ``milestones`` (fractions of ``total_steps``; the
+    official code decays at 78k, 128k and 138k of ~140k steps). The warm-up never takes more than
+    a fifth of the run: a small dataset has few steps per epoch (15 clips in batches of 8: 2), and
+    30 warm-up steps would last its whole 15-epoch run."""
     warmup_steps = min(warmup_steps, max(total_steps // 5, 1))
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
+    if schedule == "step":
+        return decay ** sum(step >= round(m * total_steps) for m in milestones)
     span = max(total_steps - warmup_steps, 1)
     progress = min((step - warmup_steps) / span, 1.0)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def phased_lr_factor(step: int, *, phase_steps: tuple[int, ...], warmup_steps: int, schedule: str,
-                     phase_scales: tuple[float, ...] | None = None) -> float:
+                     phase_scales: tuple[float, ...] | None = None, milestones: tuple = (),
+                     decay: float = 0.1) -> float:
     """lr_factor within each phase (pose warm-up, joint training): each has its own warm-up and
     decay, and its own multiple of the base lr (``phase_scales``, default 1)."""
     scales = phase_scales or (1.0,) * len(phase_steps)
     for steps, scale in zip(phase_steps[:-1], scales):
         if step < steps:
-            return scale * lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, schedule=schedule)
+            return scale * lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, schedule=schedule,
+                                     milestones=milestones, decay=decay)
         step -= steps
-    return scales[-1] * lr_factor(step, warmup_steps=warmup_steps, total_steps=phase_steps[-1], schedule=schedule)
+    return scales[-1] * lr_factor(step, warmup_steps=warmup_steps, total_steps=phase_steps[-1], schedule=schedule,
+                                  milestones=milestones, decay=decay)
 
 
-def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = False) -> torch.optim.Optimizer:
     """The paper's SGD (momentum, L2 weight decay as in eq. 21), or AdamW for short CPU schedules:
-    the paper trains ~140k SGD steps; a few hundred SGD steps barely move the TA-LSTMs."""
+    the paper trains ~140k SGD steps; a few hundred SGD steps barely move the TA-LSTMs.
+    ``finetune`` (a pretrained backbone): the backbone learns at ``s.backbone_lr_mult`` x ``s.lr``."""
+    params = (param_groups(model, model.backbone, s.lr, s.backbone_lr_mult) if finetune
+              else model.parameters())
     if s.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
 
 
 def pick_device(name: str) -> torch.device:
@@ -95,15 +113,6 @@ def pick_device(name: str) -> torch.device:
         rank = int(os.environ.get("LOCAL_RANK", 0))
         return torch.device("cuda", rank)
     return torch.device("cpu")
-
-
-def to_model_inputs(batch: dict, model, device: torch.device):
-    has_frames = model.uses_frames and batch["frames"].numel() > 0
-    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if has_frames else None
-    poses = batch["poses"].to(device) if model.uses_poses else None
-    mask = batch["person_mask"].to(device) if model.uses_poses else None
-    visibility = batch["visibility"].to(device) if model.uses_poses else None
-    return frames, poses, mask, visibility
 
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
@@ -130,25 +139,6 @@ def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_p
                        seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs)
 
 
-@torch.no_grad()
-def predict_logits(model, loader, device, pose_only: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per head logits [V, C] and labels [V] over a loader, in dataset order (``pose_only``: the
-    pose and motion heads of the pose stream alone, from a loader without frames)."""
-    model.eval()
-    heads: dict[str, list] = {}
-    labels, order = [], []
-    for batch in loader:
-        inputs = to_model_inputs(batch, model, device)
-        out = model.pose_stream_logits(*inputs[1:]) if pose_only else model(*inputs).logits
-        for name, logits in out.items():
-            heads.setdefault(name, []).append(logits.float().cpu())
-        labels.append(batch["label"])
-        order.append(batch["index"])
-    order = torch.cat(order).argsort()
-    return ({k: torch.cat(v)[order].numpy() for k, v in heads.items()},
-            torch.cat(labels)[order].numpy())
-
-
 def _init_distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
@@ -156,21 +146,15 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    # Saved through a file object: torch names the archive's inner folder after a file path, and
-    # the temporary path is random, which would make equal models differ byte for byte.
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(state, f)
-
-
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
               run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
               pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
-    ``run_dir/checkpoints/last.pt`` is written every epoch. An unfinished run resumes from it when
-    the settings and ``data_fingerprint`` (a digest of the input files) are unchanged; a finished
-    one is never resumed, so a re-run after any change starts afresh."""
+    ``run_dir/checkpoints/last.pt`` is written every epoch, ``checkpoints/best.pt`` (model.pt's
+    content) whenever validation improves. A run resumes from them when the settings and
+    ``data_fingerprint`` (a digest of the input files) are unchanged: an unfinished one trains its
+    remaining epochs, a finished one only rewrites model.pt and the logs. Any change starts afresh."""
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
@@ -206,9 +190,15 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                        else math.ceil(len(train_set) / local_batch)) or 1
     phase_steps = ((steps_per_epoch * warmup_epochs,) if warmup_epochs else ()) + (steps_per_epoch * s.epochs,)
     phase_scales = ((s.pose_warmup_lr / s.lr if s.pose_warmup_lr > 0 else 1.0,) if warmup_epochs else ()) + (1.0,)
-    optimizer = make_optimizer(model, s)
+    # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (README "Reproduce the paper")
+    finetune = model_config.pretrained is not None and model.backbone is not None
+    freeze_bn = finetune and s.partial_bn
+    if freeze_bn:
+        partial_bn(model.backbone)  # before the optimizer and DDP see which parameters train
+    optimizer = make_optimizer(model, s, finetune=finetune)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
-        step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule, phase_scales=phase_scales))
+        step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule, phase_scales=phase_scales,
+        milestones=s.lr_milestones, decay=s.lr_decay))
     use_amp = s.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
@@ -221,26 +211,38 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)
     total_epochs = warmup_epochs + s.epochs
+    # checkpoints/ is kept by DVC across runs (persist), model.pt is not: the best epoch's model
+    # lives in checkpoints/best.pt and model.pt is copied from it at the end, so no kill loses it.
     ckpt_path = run_dir / "checkpoints" / "last.pt"
+    best_path = run_dir / "checkpoints" / "best.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ckpt.get("fingerprint") == fingerprint and ckpt["epoch"] + 1 < total_epochs:
+        ckpt = _read_checkpoint(ckpt_path, device)
+        best_in_last = ckpt["best"]["epoch"] == ckpt["epoch"] + 1
+        best_kept = ckpt["best"]["epoch"] < 0 or _best_model_kept(best_path, ckpt["best"], data.classes, run_info)
+        if ckpt.get("fingerprint") == fingerprint and (best_kept or best_in_last):
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
             start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+            if not best_kept and rank == 0:  # killed between last.pt and best.pt: last.pt is the best
+                _save_model(best_path, model, model_config, data, run_info, best)
             if rank == 0:
-                print(f"resuming {run_dir} from epoch {start_epoch}")
+                print(f"resuming {run_dir} from epoch {start_epoch}" if start_epoch < total_epochs else
+                      f"{run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
         elif rank == 0:
-            print(f"{ckpt_path}: from a finished run or other settings/data; starting afresh")
-    live = _open_live(run_dir, resume=start_epoch > 0) if rank == 0 else None
+            print(f"{ckpt_path}: from other settings/data (or its best model is gone); starting afresh")
+    live = _open_live(run_dir) if rank == 0 else None
+    for record in history:  # a resumed run's logs hold every epoch, as an uninterrupted run's do
+        _log_live(live, record)
 
     for epoch in range(start_epoch, total_epochs):
         torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
         pose_phase = epoch < warmup_epochs
         ddp_model.train()
+        if freeze_bn:
+            partial_bn(model.backbone)
         loader = make_loader(pose_train_set if pose_phase else train_set, batch_size=local_batch, epoch=epoch,
                              seed=s.seed, shuffle=True, workers=s.workers, rank=rank, world=world,
                              drop_last=drop_last)
@@ -287,21 +289,27 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                     record[f"val_top1_{head}"] = float((values.argmax(1) == labels_np).mean())
                 if not pose_phase:
                     record["val_top1"] = record["val_top1_concat"]
+            improved = False
             if not pose_phase:
                 score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
-                if score >= best["top1"]:
+                improved = score >= best["top1"]
+                if improved:
                     best = {"top1": score, "epoch": epoch + 1}
-                    _save_model(run_dir / "model.pt", model, model_config, data, run_info, best)
             history.append(record)
             _log_live(live, record)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            # last.pt first: a kill before best.pt is written leaves the best weights in last.pt
             _save_checkpoint(ckpt_path, {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
                                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                                          "epoch": epoch, "history": history, "best": best})
+            if improved:
+                _save_model(best_path, model, model_config, data, run_info, best)
         if world > 1:
             dist.barrier()
     if rank == 0:
+        with atomic_path(run_dir / "model.pt") as tmp:
+            shutil.copyfile(best_path, tmp)
         if live is not None:
             live.end()
         write_json(run_dir / "history.json", history)
@@ -321,36 +329,23 @@ def _capture_pose_stream(model, data: SplitData, batch: int, persons: int, devic
         model.capture_pose_stream(poses, mask)
 
 
-def _save_model(path: Path, model, config: ModelConfig, data: SplitData, run_info: dict, best: dict):
-    _save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model_config": asdict(config),
-                            "state_dict": model.state_dict(), "classes": data.classes,
-                            "run": run_info, "best": best})
+def _best_model_kept(best_path: Path, best: dict, classes: list, run_info: dict) -> bool:
+    """Whether ``best_path`` holds the model of the best epoch ``best`` of this run."""
+    if not best_path.exists():
+        return False
+    kept = _read_checkpoint(best_path)
+    return kept.get("best") == best and kept.get("classes") == classes and kept.get("run") == run_info
 
 
-def load_model(path: Path, device: torch.device | str = "cpu"):
-    """The model saved by training, loaded through torch's weights-only (safe) unpickler.
-    Returns (model in eval mode, checkpoint dict)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
-                         f"{CHECKPOINT_FORMAT}; retrain with this version")
-    try:
-        model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
-        model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as err:
-        raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
-    return model.to(device).eval(), ckpt
-
-
-def _open_live(run_dir: Path, resume: bool):
+def _open_live(run_dir: Path):
+    """A fresh DVCLive log; a resumed run replays its checkpointed history into it. Not DVCLive's
+    resume=True: that appends to the files on disk, which DVC deletes before re-running the stage
+    (they are not persist outputs) and which may hold an epoch logged after the last checkpoint."""
     try:
         from dvclive import Live
     except ImportError:
         return None
-    return Live(dir=str(run_dir / "live"), resume=resume, save_dvc_exp=False, dvcyaml=None)
+    return Live(dir=str(run_dir / "live"), resume=False, save_dvc_exp=False, dvcyaml=None)
 
 
 def _log_live(live, record: dict) -> None:

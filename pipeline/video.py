@@ -1,7 +1,6 @@
 """Decoding videos (or folders of frames) into JPEG frames with ffmpeg, and reading them back."""
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,20 +16,32 @@ class DecodeError(RuntimeError):
     """ffmpeg could not turn the input into frames; the message names the file."""
 
 
+# A decode that yields fewer frames than the container lists (past this fraction) is flagged: a
+# truncated file often still decodes, ffmpeg exiting 0 after "partial file" errors.
+MISSING_FRAMES_TOLERANCE = 0.05
+
+
 @dataclass(frozen=True)
 class DecodedVideo:
     num_frames: int     # frames actually written by the decoder, not container metadata
     fps: float          # frame rate of the written frames (0 when unknown, e.g. image folders)
     width: int
     height: int
+    warning: str = ""   # e.g. fewer frames than the container lists (a truncated file)
 
 
-def _scale_filter(stream, short_side: int):
-    # Keep the aspect ratio, even output sizes, short side = short_side.
-    return stream.filter("scale", f"if(lt(iw,ih),{short_side},-2)", f"if(lt(iw,ih),-2,{short_side})")
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffprobe says of a video file's first video stream."""
+    width: int              # as displayed: ffmpeg applies the stored rotation when it decodes
+    height: int
+    fps: float              # average frame rate (0 when unknown)
+    num_frames: int         # frames the container lists (0 when it does not say)
+    duration: float         # seconds (0 when unknown)
+    variable_rate: bool     # frame times are not evenly spaced
 
 
-def _probe_fps(path: Path) -> float:
+def probe_video(path: Path) -> VideoInfo:
     try:
         info = ffmpeg.probe(str(path), select_streams="v:0")
     except ffmpeg.Error as err:
@@ -38,11 +49,65 @@ def _probe_fps(path: Path) -> float:
     streams = info.get("streams") or []
     if not streams:
         raise DecodeError(f"{path}: no video stream")
-    num, _, den = streams[0].get("avg_frame_rate", "0/1").partition("/")
+    st = streams[0]
+    width, height = int(st.get("width") or 0), int(st.get("height") or 0)
+    rotation = next((float(d["rotation"]) for d in st.get("side_data_list") or [] if "rotation" in d),
+                    float((st.get("tags") or {}).get("rotate") or 0))
+    if round(rotation) % 180 == 90:
+        width, height = height, width
+    avg, base = _rate(st.get("avg_frame_rate")), _rate(st.get("r_frame_rate"))
+    duration = _number(st.get("duration")) or _number((info.get("format") or {}).get("duration"))
+    return VideoInfo(width=width, height=height, fps=avg or base, num_frames=int(_number(st.get("nb_frames"))),
+                     duration=duration, variable_rate=bool(avg and base and abs(avg - base) > 0.01 * base))
+
+
+def _rate(text: str | None) -> float:
+    num, _, den = (text or "0/1").partition("/")
     try:
         return float(num) / float(den or 1) if float(den or 1) else 0.0
     except ValueError:
         return 0.0
+
+
+def _number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _scale_filter(stream, short_side: int):
+    # Keep the aspect ratio, even output sizes, short side = short_side.
+    return stream.filter("scale", f"if(lt(iw,ih),{short_side},-2)", f"if(lt(iw,ih),-2,{short_side})")
+
+
+def _video_stream(source: Path, info: VideoInfo, *, fps: float | None,
+                  frame_range: tuple[int, int] | None) -> tuple[object, float, float]:
+    """The ffmpeg input every decode of a video file goes through: (stream, output fps, frames
+    expected from the container). Rotation: ffmpeg's autorotate turns frames upright. A variable
+    frame rate source is resampled to its average rate (``fps`` null), so that frame index is
+    proportional to time as segment sampling assumes."""
+    stream = ffmpeg.input(str(source))
+    native = info.num_frames or round(info.duration * info.fps)
+    if frame_range is not None:
+        stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
+        native = max(min(native, frame_range[1]) - frame_range[0], 0) if native else 0
+    out_fps, expected = info.fps, native
+    if not fps and info.variable_rate:
+        fps = info.fps
+    if fps:
+        stream = stream.filter("fps", fps=fps)
+        span = native / info.fps if info.fps and native else info.duration
+        out_fps, expected = float(fps), round(span * fps)
+    return stream, out_fps, expected
+
+
+def _shortfall(source: Path, decoded: int, expected: int, stderr: bytes) -> str:
+    if not expected or decoded >= expected * (1 - MISSING_FRAMES_TOLERANCE):
+        return ""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    detail = f" (ffmpeg: {lines[-1].strip()})" if lines else ""
+    return f"{source}: decoded {decoded} of the {expected} frames the container lists; truncated or corrupt?{detail}"
 
 
 def _stderr(err: ffmpeg.Error) -> str:
@@ -56,13 +121,15 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
 
     ``frame_range`` (start, end): only the source's native frames start..end-1 (0-based, end
     exclusive; before any fps resampling), written from 000000.jpg on: one segment of a longer
-    video. ``out_dir`` must exist and be empty. Raises DecodeError naming the file on any failure.
+    video. ``out_dir`` must exist and be empty. Raises DecodeError naming the file on any failure;
+    fewer frames than the container lists is a ``warning`` of the result.
     """
     if frame_range is not None and not 0 <= frame_range[0] < frame_range[1]:
         raise DecodeError(f"{source}: bad frame range {frame_range}: need 0 <= start < end")
     source = Path(source)
     if not source.exists():
         raise DecodeError(f"{source}: file not found")
+    expected = 0
     if source.is_dir():
         images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
@@ -75,20 +142,13 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
     else:
         if source.stat().st_size == 0:
             raise DecodeError(f"{source}: empty file")
-        native = _probe_fps(source)
-        stream = ffmpeg.input(str(source))
-        if frame_range is not None:
-            stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
-        out_fps = native
-        if fps:
-            stream = stream.filter("fps", fps=fps)
-            out_fps = float(fps)
+        stream, out_fps, expected = _video_stream(source, probe_video(source), fps=fps, frame_range=frame_range)
     stream = _scale_filter(stream, short_side)
     cmd = (stream.output(str(out_dir / FRAME_PATTERN), start_number=0, **{"q:v": jpeg_quality},
                          vsync="passthrough")
            .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1"))
     try:
-        cmd.run(capture_stdout=True, capture_stderr=True)
+        _, stderr = cmd.run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as err:
         raise DecodeError(f"{source}: ffmpeg failed: {_stderr(err)}") from None
     frames = sorted(out_dir.glob("*.jpg"))
@@ -98,7 +158,8 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
                           "a segment past its end)")
     with Image.open(frames[0]) as first:
         width, height = first.size
-    return DecodedVideo(num_frames=len(frames), fps=out_fps, width=width, height=height)
+    return DecodedVideo(num_frames=len(frames), fps=out_fps, width=width, height=height,
+                        warning=_shortfall(source, len(frames), expected, stderr))
 
 
 def frame_path(video_dir: Path, index: int) -> Path:
@@ -115,23 +176,19 @@ def read_frame_array(video_dir: Path, index: int) -> np.ndarray:
 
 
 def read_video_rgb(path: Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
-    """All frames of a video file as uint8 [F, H, W, 3] at native size, and its fps."""
+    """All frames of a video file as uint8 [F, H, W, 3] at native (displayed) size, and their fps:
+    the same input as :func:`decode_to_frames` (upright, variable rates made constant)."""
     path = Path(path)
-    try:
-        info = ffmpeg.probe(str(path), select_streams="v:0")
-    except ffmpeg.Error as err:
-        raise DecodeError(f"{path}: ffprobe cannot read it: {_stderr(err)}") from None
-    if not info.get("streams"):
-        raise DecodeError(f"{path}: no video stream")
-    stream = info["streams"][0]
-    width, height = int(stream["width"]), int(stream["height"])
-    args = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path)]
+    info = probe_video(path)
+    stream, fps, _ = _video_stream(path, info, fps=None, frame_range=None)
+    args = {"format": "rawvideo", "pix_fmt": "rgb24"}
     if max_frames:
-        args += ["-frames:v", str(max_frames)]
-    args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    proc = subprocess.run(args, capture_output=True)
-    if proc.returncode != 0:
-        raise DecodeError(f"{path}: ffmpeg failed: {proc.stderr.decode(errors='replace').strip()[-300:]}")
-    frames = np.frombuffer(proc.stdout, np.uint8)
-    frames = frames[: frames.size - frames.size % (width * height * 3)]
-    return frames.reshape(-1, height, width, 3), _probe_fps(path)
+        args["frames:v"] = max_frames
+    cmd = stream.output("pipe:", **args).global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+    try:
+        out, _ = cmd.run(capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as err:
+        raise DecodeError(f"{path}: ffmpeg failed: {_stderr(err)}") from None
+    frames = np.frombuffer(out, np.uint8)
+    frames = frames[: frames.size - frames.size % (info.width * info.height * 3)]
+    return frames.reshape(-1, info.height, info.width, 3), fps

@@ -1,15 +1,27 @@
-"""Argument parsing shared by the stage entry points."""
+"""Argument parsing shared by the stage entry points, and how they report bad input."""
 from __future__ import annotations
 
 import argparse
+import sys
 
+from pipeline.errors import InputError
 from pipeline.params import Params, load_params
 
 
 def parse(description: str, *args: tuple[str, dict]) -> tuple[argparse.Namespace, Params]:
+    """The stage's arguments and params; from here on a bad input (InputError) ends the stage with
+    one line 'error: <file>:<line>: <problem>. Fix: ...' and exit status 1. Tracebacks are for bugs."""
+    sys.excepthook = _report
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     for name, kwargs in args:
         parser.add_argument(name, **kwargs)
     ns = parser.parse_args()
     return ns, load_params(ns.params)
+
+
+def _report(kind, err, tb) -> None:
+    if isinstance(err, InputError):
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, err, tb)

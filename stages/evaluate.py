@@ -1,6 +1,7 @@
 """Evaluate one run's model on its split's test subset."""
 from pipeline import paths
 from pipeline.evaluate import evaluate_run
+from pipeline.io import read_parquet_metadata
 from pipeline.runs import run_spec
 from stages.common import parse
 
@@ -9,4 +10,5 @@ if __name__ == "__main__":
     spec = run_spec(params, args.run)
     evaluate_run(spec.load_data(), paths.run_dir(args.run) / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                  batch_size=params.evaluate.batch_size, metrics_path=paths.run_metrics(args.run),
-                 plots_dir=paths.run_plots(args.run))
+                 plots_dir=paths.run_plots(args.run), index_path=spec.index_path,
+                 skipped=read_parquet_metadata(spec.index_path).get("skipped", []), device=params.evaluate.device)

@@ -14,7 +14,8 @@ from PIL import Image
 
 from pipeline.data import SplitData
 from pipeline.model import ModelConfig, build_model, parnet_loss
-from pipeline.train import TrainSettings, load_model, make_dataset, make_loader, predict_logits, train_run
+from pipeline.model_io import load_model, predict_logits
+from pipeline.train import TrainSettings, make_dataset, make_loader, train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

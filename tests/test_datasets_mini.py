@@ -243,7 +243,7 @@ def test_generic_csv_with_split_column(tmp_path):
     touch(tmp_path, "clips/a.mp4", "clips/b.mp4", "other/c.avi", "other/unlabelled.mkv")
     write(tmp_path / "labels.csv", "path,label,split,group,notes\nclips/a.mp4,wave,train,s1,x\n"
                                    "clips/b.mp4,jump,test,s2,\n\nother/c.avi,wave,unused,s1,\"a, b\"\n")
-    m = get_adapter("generic").build_manifest(tmp_path, {})
+    m = get_adapter("generic").build_manifest(tmp_path, {"min_class_videos": 1})
     assert m.classes == ["jump", "wave"] and m.splits == ["default"]
     assert subsets(m, "default") == {"a": "train", "b": "test", "c": "unused"}
     assert dict(zip(m.videos["video_id"], m.videos["group"])) == {"a": "s1", "b": "s2", "c": "s1"}
@@ -253,7 +253,7 @@ def test_generic_csv_with_split_column(tmp_path):
 def test_generic_seeded_stratified_split(tmp_path):
     rows = [f"v/{c}_{i:02d}.mp4,{c}" for c in ("a", "b") for i in range(10)] + ["v/lonely.mp4,c"]
     write(tmp_path / "list.csv", "path,label\n" + "\n".join(rows) + "\n")
-    opts = {"csv": "list.csv", "check_files": False, "test_fraction": 0.3, "seed": 7}
+    opts = {"csv": "list.csv", "check_files": False, "test_fraction": 0.3, "seed": 7, "min_class_videos": 1}
     m = get_adapter("generic").build_manifest(tmp_path, opts)
     col = m.videos.set_index("video_id")["split_default"]
     for c in ("a", "b"):
@@ -483,16 +483,16 @@ def test_generic_errors(tmp_path):
         build("generic", tmp_path, {"check_files": False, "classes": ["wave"]})
     write(csv, "path,label,split\na.mp4,wave,train\nb.mp4,jump,val\n")
     with raises_at(csv, 3, "split 'val' is not train, test or unused"):
-        build("generic", tmp_path, {"check_files": False})
+        build("generic", tmp_path, {"check_files": False, "min_class_videos": 1})
     write(csv, "path,label\nx/a.mp4,wave\ny/a.mp4,jump\n")
     with raises_at(csv, 3, r"duplicate video id 'a'.*id_from: path"):
-        build("generic", tmp_path, {"check_files": False})
+        build("generic", tmp_path, {"check_files": False, "min_class_videos": 1})
     write(csv, "path,label\nx/a.mp4,wave,extra\n")
     with raises_at(csv, 2, "has 3 fields, the header has 2"):
-        build("generic", tmp_path, {"check_files": False})
+        build("generic", tmp_path, {"check_files": False, "min_class_videos": 1})
     write(csv, "path,label\n,wave\n")
     with raises_at(csv, 2, "empty path"):
-        build("generic", tmp_path, {"check_files": False})
+        build("generic", tmp_path, {"check_files": False, "min_class_videos": 1})
 
 
 # ----------------------------------------------------------------------------------------- synth
@@ -534,3 +534,75 @@ def test_strict_false_records_missing_videos(tmp_path):
     assert p.videos["video_id"].tolist() == ["0002"] and p.excluded["item"].tolist() == ["frames/0001"]
     with pytest.raises(DatasetError, match="option 'strict' of dataset adapter 'kth' must be true or false"):
         build("kth", tmp_path, {"strict": "sometimes"})
+
+
+# ------------------------------------------------------------------ paths confined to the root
+def test_paths_that_leave_the_root_are_refused_naming_the_line(tmp_path):
+    # issue 14, defect 2: such rows reached the manifest and were probed/decoded
+    root = tmp_path / "data"
+    touch(root, "clips/a.mp4", "clips/b.mp4")
+    touch(tmp_path, "elsewhere/clip.avi")                       # a real video outside the root
+    csv = write(root / "labels.csv", "path,label,split\nclips/a.mp4,wave,train\n../../../../etc/passwd,wave,train\n"
+                                     "../elsewhere/clip.avi,jump,test\n/etc/hostname,jump,test\nclips/b.mp4,jump,test\n")
+    for options in ({}, {"check_files": False}):
+        with raises_at(csv, 3, r"path '\.\./\.\./\.\./\.\./etc/passwd' leaves the dataset root"):
+            build("generic", root, options)
+    for options in ({"strict": False}, {"strict": False, "check_files": False}):
+        m = build("generic", root, options)
+        assert m.videos["path"].tolist() == ["clips/a.mp4", "clips/b.mp4"]
+        reasons = dict(zip(m.excluded["item"], m.excluded["reason"]))
+        assert reasons["../elsewhere/clip.avi"] == f"path '../elsewhere/clip.avi' leaves the dataset root; named at {csv}:4"
+        assert reasons["../../../../etc/passwd"].endswith(f"{csv}:3")
+        assert reasons["/etc/hostname"].endswith(f"{csv}:5")
+    # inside after normalisation is fine, and stored normalised
+    write(csv, "path,label\nclips/../clips/./a.mp4,wave\n")
+    assert build("generic", root, {"min_class_videos": 1}).videos["path"].tolist() == ["clips/a.mp4"]
+
+
+def test_split_files_of_official_datasets_are_confined_too(tmp_path):
+    lists = ucf(tmp_path / "ucf")
+    touch(tmp_path, "Archery/v_Archery_g05_c01.avi")            # outside the root, one level up
+    write(lists / "testlist01.txt", "Archery/v_Archery_g01_c01.avi\nArchery/../../Archery/v_Archery_g05_c01.avi\n")
+    with raises_at(lists / "testlist01.txt", 2, "leaves the dataset root"):
+        build("ucf101", tmp_path / "ucf")
+    m = build("ucf101", tmp_path / "ucf", {"strict": False, "check_files": False})
+    assert all(not p.startswith("..") for p in m.videos["path"])
+    assert "Archery/../../Archery/v_Archery_g05_c01.avi" in set(m.excluded["item"])
+    with pytest.raises(DatasetError, match="leaves the dataset root"):   # a folder option pointing out
+        build("synth", _synth_root(tmp_path / "s"), {"video_dir": "../videos", "check_files": False})
+
+
+def _synth_root(root: Path) -> Path:
+    write(root / "classInd.txt", "1 wave\n")
+    write(root / "splits" / "trainlist01.txt", "wave/w1.mp4 1\n")
+    write(root / "splits" / "testlist01.txt", "wave/w2.mp4\n")
+    return root
+
+
+def test_symlinks_inside_the_root_are_followed(tmp_path):
+    # the README's policy: a link the user put inside the root is theirs to make, wherever it points
+    touch(tmp_path, "store/wave/a.mp4")
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "clips").symlink_to(tmp_path / "store" / "wave")
+    write(root / "labels.csv", "path,label\nclips/a.mp4,wave\n")
+    assert build("generic", root, {"min_class_videos": 1}).videos["path"].tolist() == ["clips/a.mp4"]
+
+
+def test_a_label_typo_is_not_a_new_class(tmp_path):
+    # issue 14, defect 4: `wavee` became an 11th class with one video
+    touch(tmp_path, *[f"v/{c}{i}.mp4" for c in ("wave", "jump") for i in range(3)], "v/typo.mp4")
+    csv = write(tmp_path / "labels.csv", "path,label\n" + "".join(f"v/{c}{i}.mp4,{c}\n" for c in ("wave", "jump")
+                                                                    for i in range(3)) + "v/typo.mp4,wavee\n")
+    with raises_at(csv, 8, r"label 'wavee' is on 1 row\(s\), fewer than min_class_videos \(2\): a typo"):
+        build("generic", tmp_path)
+    m = build("generic", tmp_path, {"strict": False})
+    assert m.classes == ["jump", "wave"] and "typo" not in set(m.videos["video_id"])
+    assert m.excluded.set_index("item").loc["v/typo.mp4", "reason"].endswith(f"(at {csv}:8)")
+    assert "videos per class: jump 3, wave 3" in summarize(m)
+    assert build("generic", tmp_path, {"min_class_videos": 1}).classes == ["jump", "wave", "wavee"]
+    # with classes given, a label outside them is an error, or an exclusion under strict: false
+    with raises_at(csv, 8, r"label 'wavee' is not in the classes option"):
+        build("generic", tmp_path, {"classes": ["wave", "jump"]})
+    m = build("generic", tmp_path, {"classes": ["wave", "jump"], "strict": False})
+    assert m.classes == ["wave", "jump"] and len(m.videos) == 6 and m.excluded["item"].tolist() == ["v/typo.mp4"]

@@ -110,3 +110,103 @@ def test_pretrained_wrong_width_and_non_state_dict_files(tmp_path):
     torch.save([torch.zeros(1)], listed)
     with pytest.raises(ValueError, match="list.pt.*state_dict"):
         build_model(tiny(pretrained=str(listed)))
+
+
+def torchvision_resnet_state(depth: int, seed: int) -> dict[str, torch.Tensor]:
+    """A state_dict with torchvision's ResNet key names and shapes (written out here from the
+    architecture, not from our module), random values, and the 1000-class ``fc``."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+
+    def conv(name, cout, cin, k):
+        state[f"{name}.weight"] = torch.randn(cout, cin, k, k, generator=g) * 0.05
+
+    def bn(name, c):
+        state[f"{name}.weight"] = torch.rand(c, generator=g) + 0.5
+        state[f"{name}.bias"] = torch.randn(c, generator=g) * 0.1
+        state[f"{name}.running_mean"] = torch.randn(c, generator=g) * 0.1
+        state[f"{name}.running_var"] = torch.rand(c, generator=g) + 0.5
+        state[f"{name}.num_batches_tracked"] = torch.tensor(1000)
+
+    conv("conv1", 64, 3, 7)
+    bn("bn1", 64)
+    bottleneck = depth == 50
+    counts = (3, 4, 6, 3) if bottleneck else (2, 2, 2, 2)
+    cin = 64
+    for i, (width, count) in enumerate(zip((64, 128, 256, 512), counts), start=1):
+        cout = width * (4 if bottleneck else 1)
+        for j in range(count):
+            p = f"layer{i}.{j}"
+            if bottleneck:
+                conv(f"{p}.conv1", width, cin, 1), bn(f"{p}.bn1", width)
+                conv(f"{p}.conv2", width, width, 3), bn(f"{p}.bn2", width)
+                conv(f"{p}.conv3", cout, width, 1), bn(f"{p}.bn3", cout)
+            else:
+                conv(f"{p}.conv1", width, cin, 3), bn(f"{p}.bn1", width)
+                conv(f"{p}.conv2", width, width, 3), bn(f"{p}.bn2", width)
+            if j == 0 and (cin != cout or i > 1):
+                conv(f"{p}.downsample.0", cout, cin, 1), bn(f"{p}.downsample.1", cout)
+            cin = cout
+    state["fc.weight"] = torch.randn(1000, cin, generator=g) * 0.01
+    state["fc.bias"] = torch.zeros(1000)
+    return state
+
+
+# torchvision's documented sizes (ResNet18_Weights / ResNet50_Weights.IMAGENET1K_V1: num_params;
+# len(state_dict())): they pin the state_dicts written above to the real files.
+TORCHVISION = {18: (11_689_512, 122), 50: (25_557_032, 320)}
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_torchvision_resnet_state_dicts_load_key_for_key(tmp_path, depth):
+    state = torchvision_resnet_state(depth, seed=depth)
+    params = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var",
+                                                                        "num_batches_tracked")))
+    assert (params, len(state)) == TORCHVISION[depth]
+    path = tmp_path / f"resnet{depth}.pth"
+    torch.save(state, path)
+    model = build_model(tiny(backbone=f"resnet{depth}", pretrained=str(path)))
+    own = model.backbone.state_dict()
+    assert set(own) == set(state) - {"fc.weight", "fc.bias"}      # every backbone key of the file used
+    for key, value in own.items():
+        torch.testing.assert_close(value, state[key], atol=0, rtol=0, msg=key)
+    # mid = layer3 at stride 16, last = layer4 at stride 32, with torchvision's channel counts.
+    with torch.no_grad():
+        mid, last = model.backbone.eval()(torch.randn(1, 3, 64, 96))
+    wide = 4 if depth == 50 else 1
+    assert mid.shape == (1, 256 * wide, 4, 6) and last.shape == (1, 512 * wide, 2, 3)
+    # Without the SA module the backbone stops at layer3 and takes that part of the file.
+    truncated = build_model(tiny(backbone=f"resnet{depth}", variant="tmp_pa", pretrained=str(path)))
+    assert not hasattr(truncated.backbone, "layer4")
+    torch.testing.assert_close(truncated.backbone.layer3[0].conv1.weight, state["layer3.0.conv1.weight"])
+
+
+def test_torchvision_resnet_file_with_a_missing_or_foreign_key_is_refused(tmp_path):
+    state = torchvision_resnet_state(18, seed=0)
+    del state["layer2.0.downsample.1.running_var"]
+    path = tmp_path / "r18.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"r18\.pth does not fit the resnet18 backbone: missing keys 1: "
+                                         r"layer2\.0\.downsample\.1\.running_var"):
+        build_model(tiny(backbone="resnet18", pretrained=str(path)))
+    torch.save(torchvision_resnet_state(50, seed=0), path)   # a ResNet-50 file for a ResNet-18
+    with pytest.raises(ValueError, match="unexpected keys .*layer1.0.conv3.weight"):
+        build_model(tiny(backbone="resnet18", pretrained=str(path)))
+
+
+def test_caffe_converted_bninception_with_1xC_bn_vectors_loads(tmp_path):
+    """TSN's BN-Inception file (bn_inception-9f5701afb96c8044.pth) stores BN vectors as [1, C] and
+    names its classifier ``fc``; the Cadene conversion uses [C] and ``last_linear``."""
+    torch.manual_seed(3)
+    net = BNInception()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(-1, 1)
+    state = {k: (v[None] if k.endswith(("_bn.weight", "_bn.bias", "running_mean", "running_var")) else v)
+             for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 1024), torch.zeros(1000)
+    path = tmp_path / "bn_inception-9f5701afb96c8044.pth"
+    torch.save(state, path)
+    model = build_model(tiny(backbone="bninception", pretrained=str(path)))
+    torch.testing.assert_close(model.backbone.inception_5b_pool_proj_bn.running_var,
+                               net.inception_5b_pool_proj_bn.running_var, atol=0, rtol=0)

@@ -201,4 +201,6 @@ def test_params_and_checkpoint_record():
         parse_pose_inputs({"gap": 3})
     # A checkpoint from before the section was trained on zeros; a recorded one is used as it is.
     assert from_run_info({"name": "old"}) == PoseInputParams(fill="zeros", centre=False)
-    assert from_run_info({"pose_inputs": {"fill": "track", "max_gap": 2, "bridge_gap": 1}}).max_gap == 2
+    assert from_run_info({"pose_inputs": {"fill": "track", "max_gap": 2, "bridge_gap": 1}}) == PoseInputParams(
+        max_gap=2, bridge_gap=1, centre=False)   # recorded before `centre` existed
+    assert from_run_info({"pose_inputs": {"fill": "track", "centre": True}}).centre

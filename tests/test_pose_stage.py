@@ -100,7 +100,7 @@ def test_shards_then_merge_equal_one_run(tmp_path, fake_adapter):
                                                dtype=object if column == "video_id" else float))
 
 
-def test_image_estimator_path_and_missing_frames(tmp_path, monkeypatch):
+def test_image_estimator_path_and_missing_frames(tmp_path, monkeypatch, capsys):
     frames = tmp_path / "frames" / "v0"
     frames.mkdir(parents=True)
     for f in range(3):
@@ -128,6 +128,9 @@ def test_image_estimator_path_and_missing_frames(tmp_path, monkeypatch):
     assert np.allclose(np.stack(df["x"]), 0.5) and np.allclose(np.stack(df["y"]), 0.5)
     s = stats.set_index("video_id")
     assert s.loc["v1", "status"] == "failed" and "v1.mp4: broken" in s.loc["v1", "error"]
+    out = capsys.readouterr().out   # issue 14, defect 6: the failed videos are named, not only counted
+    assert "pose toy FAILED: 1 video\n  v1: " in out and "v1.mp4: broken" in out
+    assert f"all of them: {tmp_path / 'v.parquet'}" in out
     with pytest.raises(runner.PoseStageError, match="v1"):
         run_pose_stage(manifest, tmp_path / "frames.parquet", tmp_path / "p.parquet", tmp_path / "v.parquet",
                        tmp_path / "parts", settings=settings, workers=1, strict=True)

@@ -3,6 +3,7 @@ fake pose estimator; output structure, agreement with an independent TSN/transfo
 the rendered attention images, the MP4, warnings and errors (library and CLI)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import torch
 from pipeline import visualize
 from pipeline import data as clip_data  # its `test_view` must not be imported here: pytest would collect it
 from pipeline.data import apply_view_image, apply_view_points, normalize_frames
-from pipeline.pose_inputs import PoseInputParams, clip_inputs
+from pipeline.pose_inputs import PoseInputParams, clean_video, clip_inputs
 from pipeline.evaluate import softmax
 from pipeline.io import read_json
 from pipeline.keypoints import INDEX
@@ -25,7 +26,7 @@ from pipeline.pose.base import Detections
 from pipeline.pose.schema import rank_and_limit
 from pipeline.predict import PredictError, choose_estimator, predict_video
 from pipeline.segments import middle_frames, segment_bounds
-from pipeline.train import _save_model, load_model
+from pipeline.model_io import _save_model, load_model
 from pipeline.video import decode_to_frames, read_frame, read_video_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,8 @@ RUN = {"name": "toy_1", "dataset": "toy", "split": "1",
        "pose": {"estimator": "groundtruth", "options": {"noise_std": 0.01, "drop_prob": 0.0, "seed": 0},
                 "max_persons": N},
        "decode": {"fps": None, "short_side": SHORT_SIDE, "jpeg_quality": 3, "workers": 1},
-       "input_size": INPUT, "resize_short": RESIZE_SHORT, "num_segments": T}
+       "input_size": INPUT, "resize_short": RESIZE_SHORT, "num_segments": T,
+       "pose_inputs": dataclasses.asdict(PoseInputParams())}
 
 
 def _checkpoint(path: Path, variant: str = "parnet") -> Path:
@@ -116,6 +118,7 @@ def _independent_probabilities(files) -> np.ndarray:
         det = FakeEstimator()(np.asarray(read_frame(frames_dir, f)))
         kps, _ = rank_and_limit(det.keypoints, det.scores, N)
         points[t, :len(kps)] = kps / np.array([info.width, info.height, 1.0], np.float32)
+    points = clean_video(points, PoseInputParams())   # the estimated frames are the sampled ones
     poses, visibility, mask = clip_inputs(apply_view_points(points, info.width, info.height, view),
                                           PoseInputParams())
     model, _ = load_model(files.model)

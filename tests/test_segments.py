@@ -61,3 +61,19 @@ def test_build_indexes_uses_decoded_counts_skips_failures_and_never_validates_on
     assert row.num_frames == 47 and row.seg_end[-1] == 47 and len(row.mid) == 8
     idx2 = pd.read_parquet(tmp_path / "idx" / "split_2.parquet")
     assert "v19" not in set(idx2["video_id"]) and (idx2.subset == "test").sum() == 5
+
+
+def test_skipped_videos_are_named_with_the_reason_they_failed(tmp_path, capsys):
+    # issue 14, defect 6: index printed "skipped 5" and nothing else
+    videos = pd.DataFrame({"video_id": [f"v{i}" for i in range(8)], "path": [f"v{i}.mp4" for i in range(8)],
+                           "label_id": [i % 2 for i in range(8)], "label_name": [["a", "b"][i % 2] for i in range(8)],
+                           "group": "", "split_1": ["test"] * 3 + ["train"] * 5})
+    Manifest("toy", ["a", "b"], ["1"], videos).save(tmp_path / "m.parquet")
+    pd.DataFrame({"video_id": videos["video_id"], "status": ["failed"] + ["ok"] * 7,
+                  "error": ["v0.mp4: ffmpeg failed: moov atom not found"] + [""] * 7,
+                  "num_frames": [0] + [30] * 7}).to_parquet(tmp_path / "frames.parquet")
+    build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
+                  num_segments=4, val_fraction=0.2, seed=0)
+    out = capsys.readouterr().out
+    assert "index toy split 1 SKIPPED: 1 video\n  v0: test: v0.mp4: ffmpeg failed: moov atom not found" in out
+    assert str(tmp_path / "idx" / "split_1.parquet") in out

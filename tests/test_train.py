@@ -1,4 +1,6 @@
 import dataclasses
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -9,7 +11,8 @@ from pipeline import train as T
 from pipeline.data import SplitData
 from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
-from pipeline.train import TrainSettings, load_model, lr_factor, train_run
+from pipeline.model_io import UnsafeCheckpoint, load_model, predict_logits
+from pipeline.train import TrainSettings, lr_factor, make_loader, train_run
 
 
 def test_warmup_is_linear_to_the_base_lr_then_cosine_to_zero():
@@ -78,13 +81,106 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
     assert (tmp_path / "resumed" / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_finished_or_changed_checkpoint_is_not_resumed(tmp_path, capsys):
+def test_changed_checkpoint_is_not_resumed(tmp_path, capsys):
     _train(tmp_path, "run")
-    _train(tmp_path, "run")
-    assert "starting afresh" in capsys.readouterr().out
-    assert len(read_json(tmp_path / "run" / "history.json")) == 3  # trained all epochs again
     _train(tmp_path, "run", s=dataclasses.replace(SETTINGS, epochs=4), data_fingerprint="other")
-    assert len(read_json(tmp_path / "run" / "history.json")) == 4
+    assert "starting afresh" in capsys.readouterr().out
+    assert [h["epoch"] for h in read_json(tmp_path / "run" / "history.json")] == [1, 2, 3, 4]
+
+
+def _validation_scores(monkeypatch, scores: list[float]):
+    """Validation top-1 of successive epochs forced to ``scores`` (3 validation videos), so that
+    which epoch is best is known; the weights are trained for real."""
+    def forced(model, loader, device, **kw):
+        logits, labels = predict_logits(model, loader, device, **kw)
+        right = round(scores.pop(0) * len(labels))
+        predicted = np.where(np.arange(len(labels)) < right, labels, (labels + 1) % 3)
+        return {head: np.eye(3, dtype=np.float32)[predicted] for head in logits}, labels
+    monkeypatch.setattr(T, "predict_logits", forced)
+
+
+def _kill_before_epoch(monkeypatch, epoch: int):
+    def crash(dataset, **kw):
+        if kw.get("epoch") == epoch and kw.get("shuffle"):
+            raise KeyboardInterrupt
+        return make_loader(dataset, **kw)
+    monkeypatch.setattr(T, "make_loader", crash)
+
+
+def test_a_run_killed_after_its_best_epoch_keeps_its_model(tmp_path, monkeypatch, capsys):
+    # issue 14, defect 1: validation peaks at epoch 2 of 3; the run is killed right after epoch 2's
+    # checkpoint; DVC deletes model.pt (not a persist output) before the re-run.
+    _validation_scores(monkeypatch, [1 / 3, 1.0, 0.0])
+    _train(tmp_path, "straight")
+    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+    assert straight["best"]["epoch"] == 2
+
+    _validation_scores(monkeypatch, [1 / 3, 1.0])
+    _kill_before_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, "killed")
+    (tmp_path / "killed" / "model.pt").unlink(missing_ok=True)
+    _validation_scores(monkeypatch, [0.0])
+    monkeypatch.setattr(T, "make_loader", make_loader)
+    _train(tmp_path, "killed")
+    resumed = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)
+    assert resumed["best"] == straight["best"]
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+
+    # the finished run re-run (dvc repro after a kill in its last moments, or with model.pt gone):
+    # model.pt is written again from the kept best epoch, nothing is retrained
+    model_bytes = (tmp_path / "killed" / "model.pt").read_bytes()
+    (tmp_path / "killed" / "model.pt").unlink()
+    capsys.readouterr()
+    monkeypatch.setattr(T, "predict_logits", None)  # would fail if any epoch ran
+    assert _train(tmp_path, "killed")["best"] == straight["best"]
+    assert "training had finished" in capsys.readouterr().out
+    assert (tmp_path / "killed" / "model.pt").read_bytes() == model_bytes
+    assert [h["epoch"] for h in read_json(tmp_path / "killed" / "history.json")] == [1, 2, 3]
+
+
+def test_a_kill_between_the_checkpoint_and_the_best_model_loses_nothing(tmp_path, monkeypatch):
+    _validation_scores(monkeypatch, [1 / 3, 1.0, 0.0])
+    _train(tmp_path, "straight")
+    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+    _validation_scores(monkeypatch, [1 / 3, 1.0, 0.0])
+    _kill_before_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, "killed")
+    best_path = tmp_path / "killed" / "checkpoints" / "best.pt"
+    epoch_1 = torch.load(tmp_path / "straight" / "checkpoints" / "best.pt", weights_only=True)
+    epoch_1["best"] = {"top1": 1 / 3, "epoch": 1}
+    torch.save(epoch_1, best_path)  # as if killed after last.pt of epoch 2, before its best.pt
+    monkeypatch.setattr(T, "make_loader", make_loader)
+    _train(tmp_path, "killed")
+    resumed = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)
+    assert resumed["best"] == straight["best"]
+    assert all(torch.equal(v, resumed["state_dict"][k]) for k, v in straight["state_dict"].items())
+
+
+def test_resumed_run_logs_every_epoch_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    # issue 14, defect 9: DVCLive's metrics.json and plot files of a resumed run equal an
+    # uninterrupted run's but for timing; DVC deletes the live folder (not persist) before the re-run.
+    _train(tmp_path, "straight")
+    _kill_before_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, "resumed")
+    shutil.rmtree(tmp_path / "resumed" / "live")
+    monkeypatch.setattr(T, "make_loader", make_loader)
+    _train(tmp_path, "resumed")
+    timing = {"seconds", "clips_per_second"}
+    strip = lambda d: {k: v for k, v in d.items() if k not in timing}  # noqa: E731
+    assert strip(read_json(tmp_path / "resumed" / "live" / "metrics.json")) == \
+        strip(read_json(tmp_path / "straight" / "live" / "metrics.json"))
+    plots = sorted(p.relative_to(tmp_path / "straight") for p in (tmp_path / "straight" / "live").rglob("*.tsv"))
+    assert len(plots) >= 4
+    for rel in plots:
+        a = pd.read_csv(tmp_path / "straight" / rel, sep="\t")
+        b = pd.read_csv(tmp_path / "resumed" / rel, sep="\t")
+        assert list(a["step"]) == list(b["step"]) == [0, 1, 2], rel
+        if rel.stem not in timing:
+            pd.testing.assert_frame_equal(a, b)
 
 
 def test_seeded_training_is_deterministic(tmp_path):
@@ -116,6 +212,24 @@ def test_load_model_is_safe_and_rejects_other_versions(tmp_path):
     torch.save({"payload": object()}.__class__, tmp_path / "evil.pt")
     with pytest.raises(Exception):
         load_model(tmp_path / "evil.pt")  # weights_only refuses arbitrary pickled objects
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return os.system, ("touch PWNED",)
+
+
+def test_a_forged_checkpoint_is_refused_saying_it_would_run_code(tmp_path, monkeypatch):
+    # issue 14, defect 8: the message kept torch's "re-run with weights_only=False" line
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format": 1, "state_dict": _RunsCode()}, tmp_path / "model.pt")
+    with pytest.raises(UnsafeCheckpoint) as caught:
+        load_model(tmp_path / "model.pt")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'model.pt'}: refused: the file holds Python objects that could "
+                              "execute arbitrary code when loaded (unsupported GLOBAL posix.system)")
+    assert "Fix: " in message and "\n" not in message and "will likely succeed" not in message
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_grad_clip_bounds_every_update(tmp_path):
@@ -151,6 +265,23 @@ def test_equal_training_writes_byte_identical_models(tmp_path):
     assert (tmp_path / "x" / "run" / "model.pt").read_bytes() == (tmp_path / "y" / "run" / "model.pt").read_bytes()
     model, _ = load_model(tmp_path / "x" / "run" / "model.pt")
     assert model.config == CONFIG
+
+
+def test_evaluate_says_how_many_test_videos_were_scored_and_warns_when_some_are_missing(tmp_path, capsys):
+    # issue 14, defect 6: 3 of 5 test videos were broken and the metrics rested on 2, silently
+    from pipeline.evaluate import evaluate_run
+    _train(tmp_path, "run")
+    capsys.readouterr()
+    skipped = [{"video_id": "v90", "subset": "test", "reason": "v90.mp4: empty file"},
+               {"video_id": "v91", "subset": "train", "reason": "v91.mp4: empty file"}]
+    evaluate_run(_split(), tmp_path / "run" / "model.pt", frames_dir=None, s=SETTINGS, batch_size=4,
+                 metrics_path=tmp_path / "m.json", plots_dir=tmp_path / "plots", skipped=skipped,
+                 index_path="idx/split_1.parquet")
+    captured = capsys.readouterr()
+    assert "evaluate run: scored 3 of the split's 4 test videos" in captured.out
+    assert "WARNING: evaluate run: test videos MISSING, the metrics rest on the other 3: 1 video" in captured.err
+    assert "  v90: v90.mp4: empty file" in captured.err and "v91" not in captured.err
+    assert "idx/split_1.parquet" in captured.err
 
 
 def test_warmup_never_lasts_more_than_a_fifth_of_the_run():

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from pipeline.datasets.base import Manifest
+from pipeline.io import read_json, write_json
 from pipeline.decoding import DecodeSettings, StrictModeError, decode_dataset
 from pipeline.segments import build_split_index
 from pipeline.video import DecodeError, decode_to_frames, read_frame_array
@@ -182,3 +183,92 @@ def test_decoded_frames_are_byte_identical_wherever_the_same_video_is_decoded(tm
                    tmp_path / "b" / "f.parquet", settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3),
                    workers=1, strict=True)
     assert (tmp_path / "b" / "frames" / "v" / "000000.jpg").stat().st_mtime_ns == stamp
+
+
+# --------------------------------------------------------- rotated, variable-rate and truncated files
+def _ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-y", "-nostdin", "-loglevel", "error", *map(str, args)], check=True)
+
+
+def _rotated_video(tmp_path):
+    """A 64x48 clip (red left half, blue right half) stored with a 90 degree display rotation, as
+    phones record; played, it is 48 wide and 64 high."""
+    plain, rotated = tmp_path / "plain.mp4", tmp_path / "rotated.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "color=c=blue:size=64x48:rate=10", "-frames:v", 5,
+            "-vf", "drawbox=x=0:y=0:w=32:h=48:color=red:t=fill", "-pix_fmt", "yuv420p", plain)
+    _ffmpeg("-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated)
+    return plain, rotated
+
+
+def test_rotated_videos_decode_upright_the_same_way_everywhere(tmp_path):
+    # issue 14, defect 3: read_video_rgb (draw_poses) reshaped the upright frames with the stored size
+    from pipeline.video import read_video_rgb
+    plain, rotated = _rotated_video(tmp_path)
+    upright, fps = read_video_rgb(rotated)
+    assert upright.shape == (5, 64, 48, 3) and fps == pytest.approx(10)
+    stored, _ = read_video_rgb(plain)
+    turned = np.rot90(stored, k=1, axes=(1, 2))          # display rotation 90: counter-clockwise
+    assert np.abs(upright.astype(int) - turned).mean() < 8
+    out = tmp_path / "frames"
+    out.mkdir()
+    decoded = decode_to_frames(rotated, out, short_side=48)
+    assert (decoded.width, decoded.height) == (48, 64) and decoded.warning == ""
+    assert np.abs(read_frame_array(out, 0).astype(int) - upright[0]).mean() < 8
+
+
+def test_variable_rate_videos_are_decoded_at_a_constant_rate(tmp_path):
+    # issue 14, defect 10: 30 fps in the first second, 5 fps after: frame index was not time
+    vfr = tmp_path / "vfr.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "color=c=black:size=64x48:rate=30:d=4", "-vf",
+            "geq=lum='T*60':cb=128:cr=128,select='lt(t\\,1)+not(mod(n\\,6))'", "-fps_mode", "vfr",
+            "-pix_fmt", "yuv420p", vfr)
+    out = tmp_path / "frames"
+    out.mkdir()
+    decoded = decode_to_frames(vfr, out, short_side=48)
+    assert decoded.num_frames == pytest.approx(3.8 * decoded.fps, abs=2)   # last frame at 3.8 s
+    middle = read_frame_array(out, decoded.num_frames // 2).mean()
+    assert middle == pytest.approx(1.9 * 60, abs=20)      # the middle frame is from t = 1.9 s
+
+
+def test_truncated_video_that_still_decodes_is_flagged(tmp_path):
+    # issue 14, defect 5: 41 of 90 frames decoded, ffmpeg exited 0, the video counted as ok
+    root = tmp_path / "root"
+    root.mkdir()
+    full = tmp_path / "full.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=15", "-t", 6, "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", full)
+    data = full.read_bytes()
+    (root / "cut.mp4").write_bytes(data[: len(data) * 7 // 10])
+    _make_video(root / "good.mp4", frames=12)
+    manifest = _manifest(tmp_path, ["cut.mp4", "good.mp4"])
+    settings = DecodeSettings(short_side=32, fps=None, jpeg_quality=3)
+    table = decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet", settings=settings,
+                           workers=1, strict=False).set_index("video_id")
+    assert table.loc["cut", "status"] == "ok" and table.loc["cut", "num_frames"] < 80
+    assert "of the 90 frames the container lists" in table.loc["cut", "warning"]
+    assert table.loc["good", "warning"] == ""
+    # frames of an older decoder (no VFR resampling, no frame-count check) are decoded again
+    meta = read_json(tmp_path / "frames" / "good" / "meta.json")
+    write_json(tmp_path / "frames" / "good" / "meta.json", {k: v for k, v in meta.items() if k != "decoder"})
+    decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet", settings=settings,
+                   workers=1, strict=False)
+    assert read_json(tmp_path / "frames" / "good" / "meta.json") == meta
+    with pytest.raises(StrictModeError, match="cut.mp4: decoded .* of the 90 frames"):
+        decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet", settings=settings,
+                       workers=1, strict=True)
+
+
+def test_decode_names_its_failed_videos(tmp_path, capsys):
+    # issue 14, defect 6: decode printed nothing about failed videos
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=5)
+    (root / "bad.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("not a video")
+    manifest = _manifest(tmp_path, ["good.mp4", "bad.mp4", "text.mp4"])
+    decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "frames.parquet",
+                   settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    out = capsys.readouterr().out
+    assert "decode toy: 1/3 videos ok" in out and "decode toy FAILED: 2 videos" in out
+    assert f"  bad: {root / 'bad.mp4'}: empty file" in out and f"  text: {root / 'text.mp4'}: " in out
+    assert f"all of them: {tmp_path / 'frames.parquet'}" in out

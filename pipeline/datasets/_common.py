@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,19 @@ def join_rel(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
 
 
+def confine(rel: str) -> str | None:
+    """``rel`` normalized (``a/./b/../c`` -> ``a/c``), or None when it leaves the dataset root: an
+    absolute path, a drive letter, or ``..`` past the root. Lexical on purpose: a symlink inside the
+    root is the user's choice and is followed wherever it points (README, "Reliability")."""
+    rel = rel.replace("\\", "/")
+    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+        return None
+    norm = posixpath.normpath(rel)
+    if norm == ".." or norm.startswith("../"):
+        return None
+    return "" if norm == "." else norm
+
+
 def resolve_media(root: Path, rel: str) -> str | None:
     """``rel`` if it exists under root (a video file or a frame folder); else a frame folder named
     like the video without its extension; else None."""
@@ -157,6 +171,11 @@ class Collector:
     def add(self, video_id: str, where: str, **fields: Any) -> None:
         """Register a video (``fields``: path, label_id, label_name, group and any extra column).
         The same id twice must describe the same video."""
+        for key in ("path", "gt_path"):
+            if fields.get(key) and confine(str(fields[key])) is None:
+                raise DatasetError(f"{where}: {key} {fields[key]!r} of video {video_id!r} leaves the dataset "
+                                   "root. Fix: name files relative to the root, without "
+                                   "'..' or a leading '/' (folder options in params.yaml too)")
         known = self.videos.get(video_id)
         if known is None:
             self.videos[video_id] = fields
@@ -184,13 +203,28 @@ class Collector:
 
     def locate(self, root: Path, rel: str, where: str, check: bool) -> str | None:
         """The entry's path as found on disk (a video file or its frame folder); None, after
-        :meth:`missing` recorded it, when it is not there. Without ``check`` the path as given."""
+        :meth:`missing` recorded it, when it is not there. Without ``check`` the path as given.
+        A path that leaves the root is refused either way (:meth:`outside`)."""
+        inside = confine(rel)
+        if inside is None or not inside:
+            self.outside(rel, where)
+            return None
         if not check:
-            return rel
-        found = resolve_media(root, rel)
+            return inside
+        found = resolve_media(root, inside)
         if found is None:
             self.missing(root, rel, where)
         return found
+
+    def outside(self, rel: str, where: str) -> None:
+        """A split entry whose path leaves the dataset root: an error when strict, else recorded in
+        ``excluded``; never a video of the manifest."""
+        problem = f"path {rel!r} leaves the dataset root"
+        if self.strict:
+            raise DatasetError(f"{where}: {problem}. Fix: name the video relative to the root, without '..' "
+                               "or a leading '/' (move or symlink the video under the root); with strict: "
+                               "false in params.yaml it is recorded as excluded instead")
+        self.exclude(rel, f"{problem}; named at {where}")
 
     def missing(self, root: Path, rel: str, where: str, what: str = "names a missing video") -> None:
         """A split entry whose video is not on disk: an error when strict, else recorded once in
@@ -276,4 +310,6 @@ def summarize(manifest: Manifest) -> str:
             if len(per_class):
                 parts.append(f"{subset} per class {int(per_class.min())}..{int(per_class.max())}")
         lines.append("  " + "; ".join(parts))
+    per_class = v["label_id"].value_counts().reindex(range(len(manifest.classes)), fill_value=0)
+    lines.append("  videos per class: " + ", ".join(f"{name} {int(n)}" for name, n in zip(manifest.classes, per_class)))
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 (for datasets that ship keypoints) ground-truth poses per video."""
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.errors import InputError
 from pipeline.io import read_parquet_metadata, write_parquet
 
 SUBSETS = ("train", "test", "unused")
@@ -18,7 +20,7 @@ VIDEO_COLUMNS = ("video_id", "path", "label_id", "label_name", "group")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError, ValueError):
     """Bad dataset input. The message names the file (and line) and says how to fix it."""
 
 
@@ -63,6 +65,10 @@ class Manifest:
         bad = [v for v in self.videos["video_id"] if not _SAFE_ID.match(v)]
         if bad:
             raise DatasetError(f"{self.dataset}: video ids must be file-name safe, got {bad[:5]}")
+        escaping = [p for p in self.videos["path"]
+                    if p.startswith("/") or posixpath.normpath(p or ".").split("/")[0] == ".."]
+        if escaping:
+            raise DatasetError(f"{self.dataset}: video paths must stay inside the dataset root, got {escaping[:5]}")
         labels = self.videos["label_id"]
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise DatasetError(f"{self.dataset}: label ids outside 0..{len(self.classes) - 1}")

@@ -5,7 +5,9 @@ Layout expected under the dataset root::
     <root>/<any/sub/folders>/<video>.mp4 ...     videos or frame folders, anywhere under the root
     <root>/labels.csv                            header "path,label[,split][,group]"
 
-``path`` is relative to the root; ``label`` is the class name; ``split`` (optional) is ``train``,
+``path`` is relative to the root (a path that leaves it, through ``..`` or a leading ``/``, is
+refused naming its line, or recorded as excluded with ``strict: false``; symlinks inside the root
+are followed); ``label`` is the class name; ``split`` (optional) is ``train``,
 ``test`` or ``unused`` per video; ``group`` (optional) is e.g. a subject id. Other columns are
 ignored. There is one split, named ``"default"``: the ``split`` column when the CSV has one,
 otherwise a seeded random ``test_fraction`` of each class (stratified) goes to test. Classes are the
@@ -18,7 +20,10 @@ Options:
   the random split when the CSV has no ``split`` column (each class with 2+ videos keeps at least
   one video in train and one in test).
 - ``classes`` (default ``null``): list of class names in label-id order; a label outside it is an
-  error.
+  error (with ``strict: false``: its row is recorded as excluded).
+- ``min_class_videos`` (default ``2``): without ``classes``, a label on fewer rows than this is
+  taken for a typo (``wavee``), not a new class: an error naming its line (with ``strict: false``:
+  its rows are recorded as excluded). 1 accepts every label.
 - ``id_from`` (default ``"stem"``): video id from the file name without extension (``"stem"``) or
   from the whole relative path (``"path"``: ``a/b/c.mp4`` -> ``a__b__c``), for datasets whose file
   names repeat across folders.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,7 @@ from pipeline.datasets.base import DatasetAdapter, DatasetError, Manifest
 NAME = "generic"
 SPLIT = "default"
 DEFAULTS = {"csv": "labels.csv", "test_fraction": 0.3, "seed": 0, "stratify": True, "classes": None,
-            "id_from": "stem", "check_files": True}
+            "id_from": "stem", "check_files": True, "min_class_videos": 2}
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -117,12 +123,22 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     if not rows:
         raise fail(path, None, "the CSV has a header but no rows", "add one row per video")
     has_split = "split" in header
+    try:
+        min_videos = int(o["min_class_videos"])
+    except (TypeError, ValueError):
+        min_videos = 0
+    if min_videos < 1 or isinstance(o["min_class_videos"], bool):
+        raise DatasetError(f"params.yaml: generic option min_class_videos must be an integer >= 1, got "
+                           f"{o['min_class_videos']!r}")
+    rare: dict[str, int] = {}
     if o["classes"] is not None:
         classes = [str(c) for c in o["classes"]]
         if len(set(classes)) != len(classes):
             raise DatasetError(f"params.yaml: generic option classes lists a class twice: {classes}")
     else:
-        classes = sorted({r["label"] for _, r in rows if r["label"]})
+        counts = Counter(r["label"] for _, r in rows if r["label"])
+        rare = {label: n for label, n in counts.items() if n < min_videos}
+        classes = sorted(set(counts) - set(rare))
     index = {c: i for i, c in enumerate(classes)}
     col = Collector(NAME, [SPLIT], strict=o["strict"])
     listed: set[str] = set()
@@ -130,16 +146,30 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     by_class: dict[str, list[str]] = {}
     for line, r in rows:
         where = f"{path}:{line}"
-        rel = r["path"].replace("\\", "/").strip("/")
+        rel = r["path"].replace("\\", "/").rstrip("/")
         if not rel:
             raise fail(path, line, "empty path", "give the video's path relative to the dataset root")
         if not r["label"]:
             raise fail(path, line, f"empty label for {rel}", "give every video a class name")
-        if r["label"] not in index:
-            raise fail(path, line, f"label {r['label']!r} is not in the classes option {classes}",
-                       "add it to datasets.<name>.options.classes or correct the row")
         rel = col.locate(root, rel, where, check)
         if rel is None:
+            continue
+        if r["label"] in rare:
+            problem = (f"label {r['label']!r} is on {rare[r['label']]} row(s), fewer than min_class_videos "
+                       f"({min_videos})" + (f": a typo of one of {classes}?" if classes else ""))
+            if o["strict"]:
+                raise fail(path, line, problem, "correct the label, add videos of the class, or lower "
+                           "datasets.<name>.options.min_class_videos (strict: false records the row as excluded)")
+            col.exclude(rel, f"{problem} (at {where})")
+            listed.add(media_key(rel))
+            continue
+        if r["label"] not in index:
+            problem = f"label {r['label']!r} is not in the classes option {classes}"
+            if o["strict"]:
+                raise fail(path, line, problem, "add it to datasets.<name>.options.classes or correct the "
+                           "row (strict: false records the row as excluded)")
+            col.exclude(rel, f"{problem} (at {where})")
+            listed.add(media_key(rel))
             continue
         key = media_key(rel)
         vid = safe_id(Path(key).name if id_from == "stem" else key.replace("/", "__"))

@@ -1,6 +1,9 @@
 """2D CNN backbones of the SA and PA modules. ``backbone(x) -> (mid, last)`` with x [M, 3, H, W]:
 ``mid`` is the stride-16 map the pose-aware attention looks at, ``last`` the stride-32 map of the
-appearance stream (None when built with ``with_last=False``: a variant without the SA module)."""
+appearance stream (None when built with ``with_last=False``: a variant without the SA module).
+
+Each backbone class declares ``input_convention`` (pipeline.pixels): the channel order, scale and
+mean/std its pretrained weights expect; the data path, checkpoints and predict follow it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +11,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pipeline.model.config import BACKBONES
+from pipeline.model.resnet import TorchvisionResNet
+from pipeline.pixels import CAFFE_BGR, RGB_IMAGENET
 
 # BN-Inception (Ioffe & Szegedy 2015, Fig. 5 / the Caffe model): per block, the channels of
 # 1x1, (3x3 reduce, 3x3), (double 3x3 reduce, double 3x3), pool projection, pooling kind.
@@ -52,6 +59,7 @@ class BNInception(nn.Module):
 
     mid_channels = 256
     out_channels = 1024
+    input_convention = CAFFE_BGR  # the Caffe model's: BGR, 0-255, mean (104, 117, 128), std 1
 
     def __init__(self, with_last: bool = True):
         super().__init__()
@@ -121,7 +129,11 @@ class BasicBlock(nn.Module):
 class ResNetTiny(nn.Module):
     """A small ResNet for CPU runs: a stride-2 stem of ``width`` channels, then four stages of one
     basic block each, every one of stride 2, with widths w, 2w, 4w, 8w. mid = stage 3 (stride 16,
-    4w channels), last = stage 4 (stride 32, 8w channels)."""
+    4w channels), last = stage 4 (stride 32, 8w channels). It is trained from scratch; its
+    convention is the one every run used before conventions existed (the default run's numbers
+    depend on it)."""
+
+    input_convention = RGB_IMAGENET
 
     def __init__(self, width: int = 16, with_last: bool = True):
         super().__init__()
@@ -145,19 +157,18 @@ def build_backbone(name: str, width: int = 16, with_last: bool = True) -> nn.Mod
         return BNInception(with_last=with_last)
     if name == "resnet_tiny":
         return ResNetTiny(width, with_last=with_last)
-    raise ValueError(f"unknown backbone {name!r}; known: bninception, resnet_tiny")
+    if name in ("resnet18", "resnet50"):
+        return TorchvisionResNet(int(name[len("resnet"):]), with_last=with_last)
+    raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
 
 
 # Keys of an ImageNet classifier that a backbone state_dict may carry; they are ignored.
 CLASSIFIER_PREFIXES = ("last_linear.", "fc.", "classifier.")
 
 
-def load_backbone_weights(backbone: nn.Module, path, *, name: str, width: int = 16) -> None:
-    """Load a torch-saved state_dict of the backbone from ``path`` (weights-only unpickling).
-
-    Ignored: classifier keys (CLASSIFIER_PREFIXES), keys of the part of the full backbone that a
-    truncated one (``with_last=False``) lacks, and missing BN ``num_batches_tracked`` counters.
-    Anything else missing, unexpected or of the wrong shape is an error naming the file and keys."""
+def read_state_dict(path, name: str) -> dict[str, torch.Tensor]:
+    """The torch-saved state_dict at ``path`` (weights-only unpickling; a ``{"state_dict": ...}``
+    wrapper is unwrapped); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model.pretrained: {path} does not exist (expected a torch-saved "
@@ -170,7 +181,21 @@ def load_backbone_weights(backbone: nn.Module, path, *, name: str, width: int = 
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"model.pretrained: {path} does not hold a state_dict (a dict of tensors)")
+    return state
+
+
+def load_backbone_weights(backbone: nn.Module, path, *, name: str, width: int = 16) -> None:
+    """Load a torch-saved state_dict of the backbone from ``path`` (weights-only unpickling).
+
+    Ignored: classifier keys (CLASSIFIER_PREFIXES), keys of the part of the full backbone that a
+    truncated one (``with_last=False``) lacks, and missing BN ``num_batches_tracked`` counters.
+    A tensor stored with an extra leading dimension of 1 is squeezed (TSN's Caffe-converted
+    BN-Inception file keeps BN vectors as [1, C]). Anything else missing, unexpected or of the
+    wrong shape is an error naming the file and keys."""
+    state = read_state_dict(path, name)
     own = backbone.state_dict()
+    state = {k: v[0] if k in own and v.dim() == own[k].dim() + 1 and v.shape[0] == 1
+             and v.shape[1:] == own[k].shape else v for k, v in state.items()}
     with torch.device("meta"):
         full = set(build_backbone(name, width, with_last=True).state_dict())
     state = {k: v for k, v in state.items()
@@ -184,5 +209,5 @@ def load_backbone_weights(backbone: nn.Module, path, *, name: str, width: int = 
                  for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
                                      ("shape mismatches", shapes)) if keys]
         raise ValueError(f"model.pretrained: {path} does not fit the {name} backbone"
-                         f"{f' (width {width})' if name != 'bninception' else ''}: " + "; ".join(parts))
+                         f"{f' (width {width})' if name == 'resnet_tiny' else ''}: " + "; ".join(parts))
     backbone.load_state_dict(state, strict=False)

@@ -14,7 +14,7 @@ VARIANT_STREAMS = {
     "parnet": ("pose", "motion", "relation", "appearance"),
 }
 VARIANTS = tuple(VARIANT_STREAMS)
-BACKBONES = ("bninception", "resnet_tiny")
+BACKBONES = ("bninception", "resnet_tiny", "resnet18", "resnet50")
 PERSON_FUSIONS = ("attention", "sum")
 
 
@@ -22,7 +22,7 @@ PERSON_FUSIONS = ("attention", "sum")
 class ModelConfig:
     num_classes: int
     variant: str = "parnet"          # tmp | sa | tmp_sa | tmp_pa | parnet
-    backbone: str = "bninception"    # bninception | resnet_tiny
+    backbone: str = "bninception"    # bninception | resnet_tiny | resnet18 | resnet50
     backbone_width: int = 16         # base width of the small backbones
     pretrained: str | None = None    # path of a backbone state_dict file
     hidden_size: int = 512           # TA-LSTM hidden size (paper 512)

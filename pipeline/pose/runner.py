@@ -19,8 +19,10 @@ import pyarrow.parquet as pq
 
 from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
+from pipeline.errors import InputError
 from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import RayTasks, gpu_devices, map_videos
+from pipeline.report import problem_report
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
 from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
@@ -33,7 +35,7 @@ VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_perso
 TRACK_COLUMNS = ("tracks", "tracks_filtered", "detections_filtered", "detections_over_limit")
 
 
-class PoseStageError(RuntimeError):
+class PoseStageError(InputError, RuntimeError):
     pass
 
 
@@ -195,7 +197,8 @@ def run_pose_stage(manifest_path: Path, frames_table_path: Path | None, out_path
                             on_lost=partial(_lost, parts_dir=parts_dir),
                             desc=f"pose {manifest.dataset} ({settings.estimator})"):
         if stats["status"] != "ok" and strict:
-            raise PoseStageError(f"{stats['error']}\n(strict: true stops at the first failure)")
+            raise PoseStageError(f"{stats['error']}. Fix: repair or remove the video, or set strict: false in "
+                                 "params.yaml to record it in the pose table and go on")
     if not merge:
         return None
     return merge_parts(manifest, out_path, videos_path, parts_dir, settings=settings)
@@ -238,4 +241,8 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
              f"({videos['detections_filtered'].sum()} detections), detections over the "
              f"{settings.max_persons}-person limit {videos['detections_over_limit'].sum()}"
              if videos["tracks"].sum() else ""))
+    failed = videos[~ok]
+    text = problem_report(f"pose {manifest.dataset} FAILED", zip(failed["video_id"], failed["error"]), videos_path)
+    if text:
+        print(text)
     return videos

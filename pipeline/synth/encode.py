@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, give_plain_mode
 
 FFMPEG = os.environ.get("PARNET_FFMPEG", "ffmpeg")
 GOP = 30  # fixed keyframe interval (frames)
@@ -111,6 +111,7 @@ class H264Writer:
                     self._err.seek(0)
                     msg = self._err.read().decode(errors="replace").strip()[-2000:]
                     raise RuntimeError(f"ffmpeg failed encoding {self.path} (exit {rc}): {msg}")
+                give_plain_mode(self._tmp)
                 os.replace(self._tmp, self.path)
         finally:
             self._cleanup()

@@ -1,0 +1,122 @@
+"""Model files and running a model on batches: the one home of checkpoint writing and reading
+(training's per-epoch resume checkpoint and the trained ``model.pt``) and of the inference helpers
+that train, evaluate and predict share (``to_model_inputs``, ``predict_logits``)."""
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.data import normalize_frames
+from pipeline.errors import InputError
+from pipeline.io import atomic_path
+from pipeline.model import ModelConfig, build_model
+from pipeline.pixels import RGB_IMAGENET, InputConvention
+
+CHECKPOINT_FORMAT = 1
+# What a model.pt without an ``input_convention`` entry was trained with: before conventions were
+# recorded, every backbone (BN-Inception included) got RGB in [0, 1] with ImageNet mean/std.
+LEGACY_CONVENTION = RGB_IMAGENET
+
+
+def to_model_inputs(batch: dict, model, device: torch.device):
+    """(frames, poses, person mask, joint visibility) of a loader batch on ``device``; frames in
+    the input convention of the model's backbone (``model.backbone.input_convention``: the
+    backbone's own, or the one recorded in the checkpoint it was loaded from); None where the
+    model or the batch has none (the pose warm-up's batches carry no frames)."""
+    frames = None
+    if model.uses_frames and batch["frames"].numel() > 0:
+        frames = normalize_frames(batch["frames"].to(device, non_blocking=True), model.backbone.input_convention)
+    poses = batch["poses"].to(device) if model.uses_poses else None
+    mask = batch["person_mask"].to(device) if model.uses_poses else None
+    visibility = batch["visibility"].to(device) if model.uses_poses else None
+    return frames, poses, mask, visibility
+
+
+@torch.no_grad()
+def predict_logits(model, loader, device, pose_only: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per head logits [V, C] and labels [V] over a loader, in dataset order (``pose_only``: the
+    pose and motion heads of the pose stream alone, from a loader without frames)."""
+    model.eval()
+    heads: dict[str, list] = {}
+    labels, order = [], []
+    for batch in loader:
+        inputs = to_model_inputs(batch, model, device)
+        out = model.pose_stream_logits(*inputs[1:]) if pose_only else model(*inputs).logits
+        for name, logits in out.items():
+            heads.setdefault(name, []).append(logits.float().cpu())
+        labels.append(batch["label"])
+        order.append(batch["index"])
+    order = torch.cat(order).argsort()
+    return ({k: torch.cat(v)[order].numpy() for k, v in heads.items()},
+            torch.cat(labels)[order].numpy())
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    # Saved through a file object: torch names the archive's inner folder after a file path, and
+    # the temporary path is random, which would make equal models differ byte for byte.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+
+
+class UnsafeCheckpoint(InputError, ValueError):
+    """A checkpoint holding more than weights: objects that would run code when unpickled."""
+
+
+def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint written by ``_save_checkpoint``, through torch's weights-only (safe) unpickler;
+    a file holding code-executing objects is refused with UnsafeCheckpoint."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpoint(_refusal(path, err)) from None
+
+
+def _refusal(path: Path, err: Exception) -> str:
+    # torch's own first line reads like advice to load with weights_only=False: say what it means
+    text = str(err)
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    detail = (f"unsupported GLOBAL {named.group(1)}" if named else
+              next((line.strip() for line in text.splitlines()[1:]
+                    if line.strip() and not line.startswith(("Please file", "Check the documentation"))), "?"))
+    return (f"{path}: refused: the file holds Python objects that could execute arbitrary code when loaded "
+            f"({detail}), not only weights; it was not loaded and nothing in it ran. Fix: use a model.pt "
+            "written by this project's training; never load a file you do not trust with weights_only=False")
+
+
+def _save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+    state = {"format": CHECKPOINT_FORMAT, "model_config": asdict(config), "state_dict": model.state_dict(),
+             "classes": data.classes, "run": run_info, "best": best}
+    if model.backbone is not None:
+        state["input_convention"] = model.backbone.input_convention.to_dict()
+    _save_checkpoint(path, state)
+
+
+def load_model(path: Path, device: torch.device | str = "cpu"):
+    """The model saved by training, loaded through torch's weights-only (safe) unpickler.
+    Returns (model in eval mode, checkpoint dict)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
+    ckpt = _read_checkpoint(path, device)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
+                         f"{CHECKPOINT_FORMAT}; retrain with this version")
+    try:
+        model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
+    if model.backbone is not None:
+        # The pixels the model was trained on, whatever its backbone declares today.
+        recorded = ckpt.get("input_convention")
+        try:
+            convention = LEGACY_CONVENTION if recorded is None else InputConvention.from_dict(recorded)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: unreadable input_convention {recorded!r} ({err}); retrain") from None
+        model.backbone.input_convention = convention
+    return model.to(device).eval(), ckpt

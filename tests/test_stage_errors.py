@@ -1,0 +1,49 @@
+"""Stage entry points on bad input: one line 'error: <file>:<line>: <problem>. Fix: ...', a
+non-zero exit status, no traceback (issue 14, defect 7)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stage(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", *args, "--params", str(tmp_path / "params.yaml")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def _project(tmp_path, labels: str, strict: bool):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["strict"] = strict
+    params["datasets"] = {"toy": {"adapter": "generic", "root": str(tmp_path / "videos"), "options": {}}}
+    params["runs"] = {"toy_1": {"dataset": "toy", "split": "default"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "labels.csv").write_text(labels)
+
+
+def _one_error_line(result) -> str:
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and ". Fix: " in lines[0], result.stderr
+    return lines[0]
+
+
+def test_a_bad_labels_csv_ends_prepare_with_one_line(tmp_path):
+    _project(tmp_path, "path,label\na.mp4,wave\nb.mp4,wave,extra\n", strict=True)
+    line = _one_error_line(_stage(tmp_path, "stages.prepare", "--dataset", "toy"))
+    assert line.startswith(f"error: {tmp_path / 'videos' / 'labels.csv'}:3: has 3 fields, the header has 2")
+
+
+def test_a_strict_stop_in_decode_is_one_line(tmp_path):
+    _project(tmp_path, "path,label\na.mp4,wave\nb.mp4,wave\n", strict=True)
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / "videos" / name).write_bytes(b"")
+    assert _stage(tmp_path, "stages.prepare", "--dataset", "toy").returncode == 0
+    line = _one_error_line(_stage(tmp_path, "stages.decode", "--dataset", "toy"))
+    assert line.startswith(f"error: {tmp_path / 'videos'}/") and ".mp4: empty file. Fix: " in line
+    assert "strict: false" in line
