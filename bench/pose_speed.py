@@ -3,6 +3,9 @@
     python -m bench.pose_speed [--estimator blazepose] [--frames 60] [--sizes 320x240 640x480]
                                [--workers 1] [--repeats 2] [--clips DIR] [--max-clips 5]
                                [--out results.json] [--profile 25] [--keep DIR]
+                               [--option KEY=VALUE ...] [--random-weights]
+                               [--batch-sizes 1 8 32] [--executors local ray]
+                               [--variants "tile_every=5,track=true" ...]
 
 Frames. The clips in ``--clips`` (default: the shared real clips, ``../shared/datasets/clips``) whose
 aspect ratio matches every requested size (4:3 for the defaults: the UCF101/HMDB51 320x240 clips)
@@ -10,8 +13,8 @@ are decoded with the project's own decoder (``pipeline.video.decode_to_frames``,
 size's short side, the JPEG quality of ``decode.jpeg_quality``), so the decoder itself gives the
 exact size; 640x480 from 320x240 sources is an upscale. A clip of another aspect would be scaled to
 cover and centre-cropped with PIL and saved again as JPEG (the table says when that happened).
-``--frames`` frames in all, evenly spaced in each clip and split evenly between the clips, the same
-frames at every size. They get a tiny manifest and decode table in a temporary folder.
+``--frames`` frames in all, evenly spaced in each clip (``--consecutive``: consecutive, from the
+middle of each clip, as a video) and split evenly between the clips, the same frames at every size. They get a tiny manifest and decode table in a temporary folder.
 
 Speed, per size:
 - bare estimator: ``cached_estimator`` (i.e. ``build_estimator`` with the ``pose.<estimator>``
@@ -50,6 +53,25 @@ Sizes are st_size; "disk" is allocated blocks (st_blocks x 512), which is what m
 really cost. "Parquet data only" leaves out the fixed cost of one file (schema, metadata and footer:
 the size of an empty file written the same way), i.e. bytes per frame on a large dataset.
 
+Scale (issue #17), on the frames of the first size:
+- ``--batch-sizes``: a backend that batches (mmpose: ``estimate_frames``) at each batch size against
+  the same estimator frame by frame (``__call__``), alternated ``--repeats`` times, fastest counts;
+  for mmpose also MMPose's own ``Pose2DInferencer`` (one image per forward pass, whole-image box, its
+  weights copied from ours) on the same frames: compare it with the ``boxes=frame`` rows. "same
+  people" = share of keypoints within 0.5 px of the frame-by-frame ones (random weights put SimCC's
+  argmax anywhere, so rounding can move a joint far; with trained weights it does not).
+  ``--random-weights`` builds mmpose without a checkpoint (speed does not depend on the weights) and,
+  where mmcv's compiled ops or torchvision are missing, with the test stand-ins of
+  tests/mmpose_stubs.py (RTMPose never calls them). ``--option boxes=frame`` etc. override
+  ``pose.<estimator>`` options (YAML values).
+- ``--variants``: the whole stage (1 worker; the backend's ``estimate_frames`` where it has one: BlazePose
+  with ``track``/``tile_every``) with the options of params.yaml, then with each variant's options
+  on top (comma-separated KEY=VALUE), alternated ``--repeats`` times: stage frames/s, persons per
+  frame and frames with a person side by side.
+- ``--executors local ray``: the whole stage with ``--workers`` local processes, then as Ray tasks on
+  a local Ray with ``--workers`` CPUs (its start-up timed apart), fresh parts each; whether the merged
+  files are byte-identical.
+
 Threads: one per process: OMP_NUM_THREADS=1 and one torch thread (``pipeline.parallel._init_worker``,
 as the pipeline's workers) and one OpenCV thread (the workers leave OpenCV's default).
 """
@@ -69,6 +91,7 @@ import re  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import dataclasses  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from unittest import mock  # noqa: E402
@@ -243,7 +266,7 @@ class FrameSet:
 
 
 def prepare_frames(clips: list[Path], size: tuple[int, int], total: int, work: Path, jpeg_quality: int,
-                   plan: list[int] | None = None) -> tuple[FrameSet, list[int]]:
+                   plan: list[int] | None = None, consecutive: bool = False) -> tuple[FrameSet, list[int]]:
     """Decode the clips at ``size``, keep ``plan[i]`` evenly spaced frames of clip i (``total`` split
     between them when no plan), write the manifest and decode table of a tiny dataset."""
     width, height = size
@@ -260,7 +283,9 @@ def prepare_frames(clips: list[Path], size: tuple[int, int], total: int, work: P
         plan = split_frames(total, [info.num_frames for *_, info in decoded])
     rows, videos, refit = [], [], []
     for (clip, tmp, info), count in zip(decoded, plan):
-        picks = spaced(min(count, info.num_frames), info.num_frames)
+        count = min(count, info.num_frames)
+        first = (info.num_frames - count) // 2
+        picks = list(range(first, first + count)) if consecutive else spaced(count, info.num_frames)
         if not picks:
             continue
         vid = video_id(clip)
@@ -384,6 +409,20 @@ class _TimedEstimator:
 
     def __init__(self, estimator):
         self.estimator, self.name, self.version, self.seconds = estimator, estimator.name, estimator.version, 0.0
+        if hasattr(estimator, "estimate_frames"):
+            self.estimate_frames = self._estimate_frames
+
+    def _estimate_frames(self, frames):
+        found = iter(self.estimator.estimate_frames(frames))
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(found)
+            except StopIteration:
+                return
+            finally:
+                self.seconds += time.perf_counter() - t0
+            yield item
 
     def __call__(self, frame):
         t0 = time.perf_counter()
@@ -419,6 +458,129 @@ def _stage(fs: FrameSet, settings: PoseSettings, workers: int, tag: str):
     wall = time.perf_counter() - t0
     inside = None if timed is None else sum(t.seconds for t in timed.values())
     return wall, inside, videos, out, parts
+
+
+# ------------------------------------------------------------------ scale
+
+
+def _same_people(a, b) -> tuple[int, int]:
+    """(keypoints within 0.5 px of each other, keypoints compared) over two lists of Detections."""
+    close = total = 0
+    for x, y in zip(a, b):
+        if x.keypoints.shape != y.keypoints.shape:
+            total += max(x.keypoints.size, y.keypoints.size) // 3
+            continue
+        d = np.abs(x.keypoints[..., :2] - y.keypoints[..., :2]).max(-1)
+        both_missing = np.isnan(x.keypoints[..., 0]) & np.isnan(y.keypoints[..., 0])
+        close += int(((d <= 0.5) | both_missing).sum())
+        total += d.size
+    return close, total
+
+
+def batch_speed(estimator, frames: list[np.ndarray], batch_sizes: list[int], repeats: int) -> list[dict]:
+    """Frames/s frame by frame against estimate_frames at each batch size (and MMPose's inferencer)."""
+    runs = {"frame by frame": []}
+    outputs = {}
+    inferencer = _mmpose_inferencer(estimator)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        outputs["frame by frame"] = [estimator(f) for f in frames]
+        runs["frame by frame"].append(time.perf_counter() - t0)
+        for b in batch_sizes:
+            estimator.batch_size = b
+            t0 = time.perf_counter()
+            outputs[f"batch {b}"] = list(estimator.estimate_frames(iter(frames)))
+            runs.setdefault(f"batch {b}", []).append(time.perf_counter() - t0)
+        if inferencer is not None:
+            t0 = time.perf_counter()
+            for f in frames:
+                next(inferencer(np.ascontiguousarray(f[..., ::-1]), return_datasamples=True))
+            runs.setdefault("MMPose Pose2DInferencer", []).append(time.perf_counter() - t0)
+    base = min(runs["frame by frame"])
+    rows = []
+    for name, times in runs.items():
+        close, total = _same_people(outputs.get(name, outputs["frame by frame"]), outputs["frame by frame"])
+        rows.append({"run": name, "fps": len(frames) / min(times), "speedup": base / min(times),
+                     "runs_s": times, "persons": sum(len(d.scores) for d in outputs.get(name, [])),
+                     "same_keypoints": close / total if total and name in outputs else None})
+    return rows
+
+
+def _mmpose_inferencer(estimator):
+    """MMPose's own top-down inferencer for the same model and weights (whole-image boxes), or None."""
+    if getattr(estimator, "name", "") != "mmpose" or getattr(estimator, "mode", "") != "topdown":
+        return None
+    try:
+        from mmpose.apis.inferencers import Pose2DInferencer
+        with contextlib.redirect_stdout(io.StringIO()):
+            inferencer = Pose2DInferencer(model=str(estimator.config_path), weights=None,
+                                          device=str(estimator.device), det_model="whole_image",
+                                          show_progress=False)
+        inferencer.model.load_state_dict(estimator.model.state_dict())
+        return inferencer
+    except Exception as err:                     # an mmpose that cannot build it: said, not fatal
+        print(f"MMPose's Pose2DInferencer not compared: {type(err).__name__}: {err}")
+        return None
+
+
+def variant_speed(fs: FrameSet, settings: PoseSettings, variants: list[str], repeats: int) -> list[dict]:
+    """The stage with the params options and with each variant on top, alternated: fps and people."""
+    import yaml
+    runs = [("params.yaml", settings.options)]
+    for text in variants:
+        extra = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in text.split(","))}
+        runs.append((text, {**settings.options, **extra}))
+    times: dict[str, list[float]] = {}
+    found = {}
+    for _ in range(repeats):
+        for name, options in runs:
+            _clear_estimator_cache()
+            variant = dataclasses.replace(settings, options=options)
+            wall, _, videos, *_ = _stage(fs, variant, 1, "variant")
+            times.setdefault(name, []).append(wall)
+            found[name] = videos
+    rows = []
+    for name, _ in runs:
+        v, wall = found[name], min(times[name])
+        rows.append({"variant": name, "stage_fps": fs.num_frames / wall, "runs_s": times[name],
+                     "speedup": min(times["params.yaml"]) / wall,
+                     "persons_per_frame": float((v["mean_persons"] * v["num_frames"]).sum() / fs.num_frames),
+                     "frames_with_person": int(v["frames_with_person"].sum())})
+    return rows
+
+
+def executor_speed(fs: FrameSet, settings: PoseSettings, workers: int, executors: list[str]) -> list[dict]:
+    """The whole stage with local workers and as Ray tasks on the same frames: wall times, and
+    whether the merged poses are byte-identical."""
+    rows = []
+    for executor in executors:
+        _clear_estimator_cache()
+        out = fs.dir / f"poses.{executor}.parquet"
+        parts = fs.dir / f"poses.{executor}.parts"
+        shutil.rmtree(parts, ignore_errors=True)
+        start_s, ray_tasks = 0.0, None
+        if executor == "ray":
+            from pipeline.parallel import RayTasks, import_ray
+            ray = import_ray()
+            t0 = time.perf_counter()
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level="warning", log_to_driver=False)
+            start_s, ray_tasks = time.perf_counter() - t0, RayTasks(num_cpus=1)
+        try:
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                run_pose_stage(fs.manifest, fs.frames_table, out, fs.dir / f"videos.{executor}.parquet", parts,
+                               settings=settings, workers=workers, strict=True, ray=ray_tasks)
+            wall = time.perf_counter() - t0
+        finally:
+            if executor == "ray":
+                ray.shutdown()
+        rows.append({"executor": executor, "start_s": start_s, "stage_s": wall,
+                     "fps": fs.num_frames / wall, "poses": out})
+    first = rows[0]["poses"].read_bytes()
+    for r in rows:
+        r["identical"] = r["poses"].read_bytes() == first
+        r["poses"] = str(r["poses"])
+    return rows
 
 
 def _profile_report(fs: FrameSet, settings: PoseSettings, top: int) -> dict:
@@ -466,6 +628,19 @@ def main(argv=None):
     parser.add_argument("--profile", type=int, default=0, metavar="K",
                         help="profile one more stage run (1 worker) and print the K costliest functions")
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an option of pose.<estimator> (the value is YAML)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="mmpose: no checkpoint, random weights on the CPU (speed does not depend on them)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[],
+                        help="a batching backend (mmpose) at these batch sizes against frame by frame")
+    parser.add_argument("--consecutive", action="store_true",
+                        help="consecutive frames from the middle of each clip (a video, for tracking) "
+                             "instead of evenly spaced ones")
+    parser.add_argument("--variants", nargs="+", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="the stage with these options on top of params.yaml's, side by side")
+    parser.add_argument("--executors", nargs="+", default=[], choices=["local", "ray"],
+                        help="the stage with local workers and as Ray tasks, wall time side by side")
     args = parser.parse_args(argv)
     if args.frames < 2 or args.repeats < 1 or args.workers < 1:
         parser.error("--frames must be at least 2, --repeats and --workers at least 1")
@@ -480,6 +655,19 @@ def main(argv=None):
     params = load_params(ROOT / "params.yaml")
     section = getattr(params.pose, args.estimator)
     options = dict(section) if isinstance(section, dict) else dict(vars(section))
+    import yaml
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = yaml.safe_load(value)
+    if args.random_weights:
+        options.update(checkpoint=None, random_weights=True, device="cpu")
+        if args.estimator == "mmpose":
+            import sys
+            sys.path.insert(0, str(ROOT))
+            from tests import mmpose_stubs
+            added = mmpose_stubs.install()
+            if added:
+                print(f"mmpose imported with the test stand-ins for {', '.join(added)} (tests/mmpose_stubs.py)")
     max_persons, jpeg_quality = params.pose.max_persons, params.decode.jpeg_quality
     key = (args.estimator, tuple(sorted(options.items())), max_persons)
 
@@ -512,7 +700,8 @@ def main(argv=None):
     try:
         plan = None
         for size in args.sizes:
-            fs, plan = prepare_frames([p for p, _, _ in clips], size, args.frames, work, jpeg_quality, plan)
+            fs, plan = prepare_frames([p for p, _, _ in clips], size, args.frames, work, jpeg_quality, plan,
+                                      consecutive=args.consecutive)
             frames = [read_frame_array(fs.frames_dir / vid, i) for vid, n in fs.videos for i in range(n)]
             estimator(frames[0])                 # warm-up, not timed
             settings = PoseSettings(estimator=args.estimator, options=options, max_persons=max_persons,
@@ -546,6 +735,17 @@ def main(argv=None):
             results["storage"][row["size"]] = storage(fs, poses, parts)
             if args.profile:
                 results["profile"][row["size"]] = _profile_report(fs, settings, args.profile)
+            if size == args.sizes[0] and args.batch_sizes:
+                if not hasattr(estimator, "estimate_frames"):
+                    raise SystemExit(f"--batch-sizes: the {args.estimator} backend does not batch")
+                results["batches"] = {"size": row["size"], "frames": n,
+                                      "rows": batch_speed(estimator, frames, args.batch_sizes, args.repeats)}
+            if size == args.sizes[0] and args.variants:
+                results["variants"] = {"size": row["size"], "frames": n,
+                                       "rows": variant_speed(fs, settings, args.variants, args.repeats)}
+            if size == args.sizes[0] and args.executors:
+                results["executors"] = {"size": row["size"], "frames": n, "workers": args.workers,
+                                        "rows": executor_speed(fs, settings, args.workers, args.executors)}
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -579,6 +779,33 @@ def main(argv=None):
             disk = f"{r['disk_per_frame']:10.0f}" if r["disk_per_frame"] is not None else f"{'':>10}"
             print(f"{r['format']:<42} {r['files']:>5} {r['bytes_per_frame']:>11.1f} {disk} "
                   f"{r['ratio_vs_parquet']:>16.2f}")
+
+    if "batches" in results:
+        b = results["batches"]
+        print()
+        print(f"batched inference, {b['size']}, {b['frames']} frames, {options.get('boxes', '')} boxes "
+              f"(fastest of {args.repeats}; same keypoints: within 0.5 px of frame by frame):")
+        print(f"{'run':<26} {'frames/s':>9} {'x frame by frame':>16} {'persons':>8} {'same keypoints':>14}")
+        for r in b["rows"]:
+            same = "" if r["same_keypoints"] is None else f"{100 * r['same_keypoints']:.1f} %"
+            persons = r["persons"] if r["run"] != "MMPose Pose2DInferencer" else ""
+            print(f"{r['run']:<26} {r['fps']:>9.2f} {r['speedup']:>16.2f} {persons:>8} {same:>14}")
+    if "variants" in results:
+        v = results["variants"]
+        print()
+        print(f"variants, {v['size']}, {v['frames']} frames, the whole stage, 1 worker (fastest of {args.repeats}):")
+        print(f"{'options':<34} {'stage fps':>9} {'x params':>8} {'persons/frame':>13} {'with person':>11}")
+        for r in v["rows"]:
+            print(f"{r['variant']:<34} {r['stage_fps']:>9.2f} {r['speedup']:>8.2f} {r['persons_per_frame']:>13.2f} "
+                  f"{r['frames_with_person']:>6}/{v['frames']:<4}")
+    if "executors" in results:
+        e = results["executors"]
+        print()
+        print(f"executors, {e['size']}, {e['frames']} frames in {len(clips)} videos, {e['workers']} worker(s) / Ray CPUs:")
+        print(f"{'executor':<9} {'start s':>8} {'stage s':>8} {'frames/s':>9} {'same bytes as first':>19}")
+        for r in e["rows"]:
+            print(f"{r['executor']:<9} {r['start_s']:>8.2f} {r['stage_s']:>8.2f} {r['fps']:>9.2f} "
+                  f"{str(r['identical']):>19}")
 
     for size, prof in results["profile"].items():
         print()

@@ -15,7 +15,7 @@ import pyarrow as pa
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
 from pipeline.io import atomic_dir, read_json, write_json, write_parquet
-from pipeline.parallel import map_videos
+from pipeline.parallel import RayTasks, map_videos
 from pipeline.report import problem_report
 from pipeline.video import DecodeError, decode_to_frames
 
@@ -109,12 +109,22 @@ def _strict_warning(row: dict, strict: bool) -> dict:
     return row
 
 
+def _lost(job: tuple, error: BaseException) -> dict:
+    """A video whose Ray worker died on every try (e.g. the decoder crashed on it): a failed row."""
+    video_id, rel_path, _ = job
+    return {"video_id": video_id, "path": rel_path, "status": "failed", "num_frames": 0, "fps": 0.0,
+            "width": 0, "height": 0,
+            "error": f"{rel_path}: its worker process died on every try ({type(error).__name__})"}
+
+
 def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path: Path, *,
-                   settings: DecodeSettings, workers: int, strict: bool) -> pd.DataFrame:
+                   settings: DecodeSettings, workers: int, strict: bool,
+                   ray: RayTasks | None = None) -> pd.DataFrame:
     """Decode every video of the manifest; return (and write) the per-video table.
 
     Videos already decoded with the same settings are skipped. A video that fails is recorded
-    with its error and the rest go on, unless ``strict``.
+    with its error and the rest go on, unless ``strict``. ``ray``: one Ray task per video in place of
+    ``workers`` local processes (the same frames and table).
     """
     manifest = Manifest.load(manifest_path)
     frames_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +137,7 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
         jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
         fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings, strict=strict)
         rows = []
-        for row in map_videos(fn, jobs, workers=workers, desc=f"decode {manifest.dataset}"):
+        for row in map_videos(fn, jobs, workers=workers, ray=ray, on_lost=_lost, desc=f"decode {manifest.dataset}"):
             if row["status"] != "ok" and strict:
                 raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
                                       "params.yaml to record it in the frames table and go on")

@@ -48,6 +48,7 @@ class DecodeParams:
     short_side: int = 128
     jpeg_quality: int = 3
     workers: int = 2
+    executor: str = "local"      # local | ray (one Ray task per video; section `ray`)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class PoseParams:
     max_persons: int = 4
     dtype: str = "float32"
     workers: int = 2
+    executor: str = "local"      # local | ray (one Ray task per video; section `ray`)
+    gpus: int | str = "auto"     # local GPU workers for an estimator on the GPU: auto (every visible GPU) | n
+    workers_per_gpu: int = 1
     tracking: bool = True
     track_filter: TrackFilterParams = field(default_factory=TrackFilterParams)
     groundtruth: GroundTruthParams = field(default_factory=GroundTruthParams)
@@ -88,6 +92,21 @@ class PoseParams:
         """The section of the chosen estimator (dicts for the image-based backends)."""
         section = getattr(self, self.estimator)
         return dataclasses.asdict(section) if dataclasses.is_dataclass(section) else dict(section)
+
+
+@dataclass(frozen=True)
+class RayTaskParams:
+    num_cpus: float = 1
+    num_gpus: float = 0
+
+
+@dataclass(frozen=True)
+class RayParams:
+    """The Ray cluster behind `executor: ray` (requirements-ray.txt)."""
+    address: str | None = None   # null: start Ray on this machine; auto: join the running cluster; host:port
+    max_retries: int = 3
+    pose: RayTaskParams = field(default_factory=RayTaskParams)
+    decode: RayTaskParams = field(default_factory=RayTaskParams)
 
 
 @dataclass(frozen=True)
@@ -150,6 +169,7 @@ class Params:
     evaluate: EvaluateParams
     gate: GateParams
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # keypoint augmentation (pipeline.pose_augment)
+    ray: RayParams = RayParams()
     pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
 
     def dataset(self, name: str) -> DatasetParams:
@@ -197,7 +217,7 @@ def _check(condition: bool, message: str) -> None:
 def parse_params(raw: dict) -> Params:
     _check(isinstance(raw, dict), "the file must hold a mapping")
     sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
-                "train", "evaluate", "gate", "pose_augment", "pose_inputs"}
+                "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
@@ -223,6 +243,7 @@ def parse_params(raw: dict) -> Params:
         evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         gate=_build(GateParams, raw.get("gate"), "gate"),
         pose_augment=pose_augment,
+        ray=_build(RayParams, raw.get("ray"), "ray"),
         pose_inputs=pose_inputs,
     )
     _validate(params)
@@ -239,6 +260,15 @@ def _validate(p: Params) -> None:
            f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose")
     _check(p.pose.max_persons >= 1, "pose.max_persons must be >= 1")
     _check(p.pose.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
+    for section in ("decode", "pose"):
+        _check(getattr(p, section).executor in ("local", "ray"), f"{section}.executor must be local or ray")
+        task = getattr(p.ray, section)
+        _check(task.num_cpus >= 0 and task.num_gpus >= 0 and task.num_cpus + task.num_gpus > 0,
+               f"ray.{section}: num_cpus and num_gpus must be >= 0, not both 0")
+    _check(p.pose.gpus == "auto" or (isinstance(p.pose.gpus, int) and p.pose.gpus >= 0),
+           "pose.gpus must be auto or a number of GPUs >= 0")
+    _check(p.pose.workers_per_gpu >= 1, "pose.workers_per_gpu must be >= 1")
+    _check(p.ray.max_retries >= 0, "ray.max_retries must be >= 0")
     f = p.pose.track_filter
     _check(f.max_frames >= 0 and f.max_score >= 0 and f.max_motion >= 0,
            "pose.track_filter: max_frames, max_score and max_motion must be >= 0 (max_frames 0: no filter)")

@@ -406,6 +406,134 @@ def test_rtmo_bottom_up(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------
+# Batches
+
+def _boxes_by_frame(counts):
+    """person_boxes stand-in: frame i (its top-left pixel holds i) has counts[i] boxes."""
+    def person_boxes(frame):
+        i = int(frame[0, 0, 0])
+        boxes = np.array([[10 + 30 * b, 5 + 3 * i, 50 + 30 * b, 110] for b in range(counts[i])], np.float32)
+        return boxes.reshape(-1, 4), np.linspace(0.9, 0.5, counts[i]).astype(np.float32)
+    return person_boxes
+
+
+def _force_by_crop(monkeypatch, estimator):
+    """Run the real model on each batch, then give every crop people that follow from its own
+    pixels and box (random weights put SimCC's argmax anywhere: the least rounding moves it), so
+    that a crop given to the wrong frame or box shows. Returns the batch sizes seen."""
+    sizes = []
+    real = estimator.model.test_step
+
+    def test_step(batch):
+        samples = real(batch)
+        sizes.append(len(samples))
+        for crop, sample in zip(batch["inputs"], samples):
+            level = float(crop.float().mean()) / 255.0
+            box = np.asarray(sample.pred_instances.bboxes[0], np.float32)
+            sample.pred_instances.keypoints = (_in_box(box) + 20 * level)[None].astype(np.float32)
+            sample.pred_instances.keypoint_scores = np.full((1, 17), 0.2 + 0.6 * level, np.float32)
+        return samples
+    monkeypatch.setattr(estimator.model, "test_step", test_step)
+    return sizes
+
+
+def test_batched_frames_give_the_frame_by_frame_people(monkeypatch, rtmpose):
+    counts = [2, 0, 3, 1, 1, 2, 0]
+    frames = []
+    for i in range(len(counts)):
+        frame = _frame(seed=i)
+        frame[0, 0] = i
+        frames.append(frame)
+    monkeypatch.setattr(rtmpose, "person_boxes", _boxes_by_frame(counts))
+    sizes = _force_by_crop(monkeypatch, rtmpose)
+    one_by_one = [rtmpose(frame) for frame in frames]
+    assert [len(d.scores) for d in one_by_one] == [min(c, 2) for c in counts]
+    assert sizes == [c for c in counts if c]
+
+    sizes.clear()
+    monkeypatch.setattr(rtmpose, "batch_size", 4)
+    batched = list(rtmpose.estimate_frames(iter(frames)))
+    # Crops of several frames per forward pass, at least batch_size of them but in the last one.
+    assert sum(sizes) == sum(counts) and len(sizes) < sum(c > 0 for c in counts)
+    assert all(size >= 4 for size in sizes[:-1])
+    assert len(batched) == len(frames)
+    for a, b in zip(batched, one_by_one):
+        assert a.keypoints.shape == b.keypoints.shape
+        np.testing.assert_allclose(a.keypoints, b.keypoints, rtol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+    # A frame the backend refuses fails the video, from inside the reading thread.
+    with pytest.raises(ValueError, match="uint8"):
+        list(rtmpose.estimate_frames([frames[0], frames[1].astype(np.float32)]))
+    with pytest.raises(ValueError, match="batch_size"):
+        mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="frame", batch_size=0, **RANDOM)
+
+
+def test_blazepose_boxes_follow_people_through_a_video(monkeypatch):
+    """In estimate_frames, BlazePose's person finding gets the previous frame's people and tiles
+    every tile_every-th frame; frame by frame it runs on each frame alone."""
+    from types import SimpleNamespace
+    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="blazepose", min_score=0.0, keypoint_min_score=0.0,
+                             blazepose={"track": True, "tile_every": 3}, **RANDOM)
+    calls = []
+
+    def find_people(frame, tiles=None, tracked=()):
+        calls.append((tiles, [p.score for p in tracked]))
+        i = int(frame[0, 0, 0])
+        return [SimpleNamespace(box=np.array([10 + i, 10, 60 + i, 100], np.float32), score=0.5 + 0.1 * i)]
+    monkeypatch.setattr(est._blazepose, "find_people", find_people)
+    frames = []
+    for i in range(4):
+        frame = _frame(seed=i)
+        frame[0, 0] = i
+        frames.append(frame)
+    found = list(est.estimate_frames(iter(frames)))
+    assert [len(d.scores) for d in found] == [1] * 4
+    assert calls == [(None, []), (False, [0.5]), (False, [0.6]), (None, [0.7])]
+    calls.clear()
+    assert len(est(frames[1]).scores) == 1 and calls == [(None, [])]
+
+
+def test_pose_stage_gives_the_backend_whole_videos(tmp_path, monkeypatch):
+    """The stage hands a batching backend each video at once: one forward pass per video with
+    batch_size 8 (4 frames, one box each), one per frame with batch_size 1, the same poses."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from PIL import Image
+    from pipeline.datasets.base import Manifest
+    from pipeline.pose.estimators import cached_estimator
+    from pipeline.pose.runner import PoseSettings, run_pose_stage
+    ids = ["a", "b"]
+    for n, vid in enumerate(ids):
+        (tmp_path / "frames" / vid).mkdir(parents=True)
+        for f in range(4):
+            pixels = (_frame(60, 80, seed=10 * n + f) * (0.2 + 0.1 * (4 * n + f))).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "frames" / vid / f"{f:06d}.jpg")
+    pd.DataFrame({"video_id": ids, "path": "", "status": "ok", "error": "", "num_frames": 4,
+                  "fps": 25.0, "width": 80, "height": 60}).to_parquet(tmp_path / "frames.parquet")
+    Manifest("toy", ["a"], ["1"], pd.DataFrame({"video_id": ids, "path": ids, "label_id": 0, "label_name": "a",
+                                                "group": "", "split_1": "train"})).save(tmp_path / "m.parquet")
+    tables, sizes = {}, {}
+    for batch_size in (1, 8):
+        options = {"config": RTMPOSE_COCO, "boxes": "frame", "min_score": 0.0, "keypoint_min_score": 0.0,
+                   "batch_size": batch_size, **RANDOM}
+        # The stage's own (per-process, cached) estimator, its model outputs forced per crop.
+        sizes[batch_size] = _force_by_crop(monkeypatch, cached_estimator("mmpose", tuple(sorted(options.items())), 1))
+        settings = PoseSettings(estimator="mmpose", options=options, max_persons=1, dtype="float32",
+                                frames_dir=str(tmp_path / "frames"))
+        out = tmp_path / f"poses{batch_size}.parquet"
+        run_pose_stage(tmp_path / "m.parquet", tmp_path / "frames.parquet", out, tmp_path / "v.parquet",
+                       tmp_path / f"parts{batch_size}", settings=settings, workers=1, strict=True)
+        tables[batch_size] = pq.read_table(out).to_pandas()
+    cached_estimator.cache_clear()
+    assert sizes == {1: [1] * 8, 8: [4, 4]}
+    one, eight = tables[1], tables[8]
+    assert len(one) == 8 and one[["video_id", "frame", "person"]].equals(eight[["video_id", "frame", "person"]])
+    for column in ("x", "y", "score"):
+        np.testing.assert_allclose(np.stack(one[column]), np.stack(eight[column]), rtol=1e-6)
+    assert np.ptp(np.stack(one["x"])[:, 0]) > 0.01          # the frames' people differ
+
+
+# ------------------------------------------------------------------------------------------------
 # Registration, params, install message
 
 def test_registered_and_cached_with_nested_options():

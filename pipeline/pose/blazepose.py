@@ -32,11 +32,18 @@ x the mean confidence of the 14 keypoints (missing ones count 0): sure, fully vi
 first. People without any of the 14 keypoints are dropped.
 
 Coordinates are continuous pixel coordinates (x / width is MediaPipe's normalised x).
+
+Videos (``estimate_frames``, what the pose stage calls): frame by frame as above by default. With
+``track: true`` the people of the previous frame are candidates too (their last ROI, scored by their
+pose presence, as MediaPipe's tracking does), and with ``tile_every: k`` the tiles run on every k-th
+frame only, and on any other frame where the whole frame and the tracked people give nobody: tiles
+find the small people once, tracking keeps them.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -86,7 +93,7 @@ class BlazePoseEstimator:
                  hog: bool = False, mask_rounds: int = 0, max_candidates: int | None = None,
                  refine_passes: int = 1, heatmap_refine: bool = True, person_iou: float = 0.5,
                  duplicate_fraction: float = 0.5, min_joint_presence: float = 0.5,
-                 frame_margin: float = 0.1):
+                 frame_margin: float = 0.1, track: bool = False, tile_every: int = 1):
         """
         max_persons: most people returned per frame (best person scores first).
         min_score: least pose-presence probability (landmark model) for a candidate to be a person.
@@ -109,6 +116,8 @@ class BlazePoseEstimator:
         duplicate_fraction: two people are also one when this fraction of one's body mask lies on
             the other's.
         min_joint_presence, frame_margin: when a landmark counts as missing (module docstring).
+        track, tile_every: in videos (``estimate_frames``), the previous frame's people are
+            candidates; the tiles run every tile_every-th frame, or when nobody else is found.
         """
         if int(max_persons) < 1:
             raise ValueError(f"max_persons must be >= 1, got {max_persons}")
@@ -130,6 +139,10 @@ class BlazePoseEstimator:
         self.duplicate_fraction = float(duplicate_fraction)
         self.min_joint_presence = float(min_joint_presence)
         self.frame_margin = float(frame_margin)
+        self.track = bool(track)
+        if int(tile_every) < 1:
+            raise ValueError(f"tile_every must be >= 1, got {tile_every}")
+        self.tile_every = int(tile_every)
 
         paths = locate_models(model_dir)
         self.model_paths = paths
@@ -161,13 +174,13 @@ class BlazePoseEstimator:
             cands.append(Candidate(roi, float(score), "detector"))
         return cands
 
-    def _squares(self, h: int, w: int) -> list[tuple[int, int, int]]:
+    def _squares(self, h: int, w: int, tiles: bool | None = None) -> list[tuple[int, int, int]]:
         """(x0, y0, side) of the detector passes: the whole frame letterboxed, then overlapping tiles
-        (neighbours share at least a quarter of a tile)."""
+        (neighbours share at least a quarter of a tile; none when ``tiles`` is False)."""
         long_side = max(h, w)
         out = [((w - long_side) // 2, (h - long_side) // 2, long_side)]
         side = int(round(self.tile_fraction * min(h, w)))
-        if not self.tiles or side < self.min_tile_pixels:
+        if not (self.tiles if tiles is None else tiles) or side < self.min_tile_pixels:
             return out
         overlap = 0.25 * side
         nx = max(1, math.ceil((w - overlap) / (side - overlap)))
@@ -226,11 +239,14 @@ class BlazePoseEstimator:
         return Person(pts, float(flag), score, k14, box, roi, mask, cand.source, passes)
 
     # ------------------------------------------------------------------ frame
-    def find_people(self, frame: np.ndarray) -> list[Person]:
-        """Everyone found in an RGB uint8 frame (before the max_persons limit), best score first."""
+    def find_people(self, frame: np.ndarray, tiles: bool | None = None,
+                    tracked: Iterable[Person] = ()) -> list[Person]:
+        """Everyone found in an RGB uint8 frame (before the max_persons limit), best score first.
+        ``tiles`` False: the tiles run only when nobody is found without them (None: ``self.tiles``).
+        ``tracked``: people of the previous frame, whose ROIs are candidates too."""
         h, w = frame.shape[:2]
-        squares = self._squares(h, w)
-        cands = []
+        squares = self._squares(h, w, tiles)
+        cands = [Candidate(p.roi, p.presence, "track") for p in tracked]
         for x0, y0, side in squares:
             cands += self._detect(frame, x0, y0, side)
         if self.hog:
@@ -238,6 +254,9 @@ class BlazePoseEstimator:
         people: list[Person] = []
         budget = [self.max_candidates]
         self._consume(frame, cands, people, budget)
+        if not people and self.tiles and tiles is False:
+            late = [c for square in self._squares(h, w, True)[1:] for c in self._detect(frame, *square)]
+            self._consume(frame, late, people, budget)
         for _ in range(self.mask_rounds):
             if budget[0] <= 0 or not people:
                 break
@@ -289,7 +308,30 @@ class BlazePoseEstimator:
         frame = validate_frame(frame_rgb)
         if min(frame.shape[:2]) < MIN_FRAME_SIDE:
             return Detections.empty()
-        people = self.find_people(frame)[: self.max_persons]
+        return self._detections(self.find_people(frame))
+
+    def estimate_frames(self, frames: Iterable[np.ndarray]) -> Iterator[Detections]:
+        """Detections of a video's frames, in order (``track``, ``tile_every``: module docstring)."""
+        for _, people in self.people_in_video(frames):
+            yield self._detections(people)
+
+    def people_in_video(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list[Person]]]:
+        """(frame, everyone found in it) for each frame of a video, in order: ``find_people`` with the
+        previous frame's people as candidates (``track``) and tiles every ``tile_every`` frames."""
+        previous: list[Person] = []
+        for i, frame_rgb in enumerate(frames):
+            frame = validate_frame(frame_rgb)
+            if min(frame.shape[:2]) < MIN_FRAME_SIDE:
+                previous = []
+                yield frame, []
+                continue
+            tiles = None if i % self.tile_every == 0 else False
+            people = self.find_people(frame, tiles=tiles, tracked=previous if self.track else ())
+            previous = people[: self.max_persons]
+            yield frame, people
+
+    def _detections(self, people: list[Person]) -> Detections:
+        people = people[: self.max_persons]
         if not people:
             return Detections.empty()
         kps = np.stack([p.keypoints for p in people]).astype(np.float32)

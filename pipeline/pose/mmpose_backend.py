@@ -1,13 +1,13 @@
 """OpenMMLab MMPose as a pose backend, two ways (``mode``):
 
-* ``topdown``: person boxes, then a top-down model (RTMPose, HRNet, ...) on each box through
-  ``mmpose.apis.inference_topdown``. Boxes (``boxes``): ``blazepose`` (default: the project's own
+* ``topdown``: person boxes, then a top-down model (RTMPose, HRNet, ...) on each box, given what
+  ``mmpose.apis.inference_topdown`` would give it. Boxes (``boxes``): ``blazepose`` (default: the project's own
   person finding, BlazePose detector on the frame and tiles + landmark check, optionally with HOG;
   offline, no detector weights), ``hog`` (OpenCV's HOG people detector alone), ``mmdet`` (an MMDetection
   detector from ``detector_config`` + ``detector_checkpoint``, e.g. RTMDet) or ``frame`` (the whole
   frame is one box). ``frame_fallback``: when the box source finds nobody, the whole frame is tried.
-* ``bottomup``: a one-stage multi-person model (RTMO) on the whole frame through
-  ``mmpose.apis.inference_bottomup``.
+* ``bottomup``: a one-stage multi-person model (RTMO) on the whole frame, given what
+  ``mmpose.apis.inference_bottomup`` would give it.
 
 ``config`` is a config .py file, or the name of one that ships inside the mmpose package
 (``mmpose/.mim/configs``): its file name with or without ``.py``
@@ -32,6 +32,12 @@ Person score (Detections.scores, used for ranking) = box score x the mean confid
 keypoints (missing ones count 0). Box score: the BlazePose person score, sigmoid of the HOG margin,
 the detector's score, or 1 for a whole-frame box; for ``bottomup`` the model's instance score.
 People without any of the 14, or under ``min_score``, are dropped; the best ``max_persons`` stay.
+
+Batches (``estimate_frames``, what the pose stage calls for a video): the person crops (top-down) or
+frames (bottom-up) of consecutive frames go through the model together, at least ``batch_size`` at
+a time, while a thread reads the next frames, finds their person boxes and runs MMPose's transforms.
+BlazePose boxes follow the people through the video there (``blazepose: {track: true, tile_every: 5}``).
+The people are those of the frame-by-frame path (``__call__``) up to floating-point rounding.
 """
 from __future__ import annotations
 
@@ -41,12 +47,14 @@ import json
 import pickle
 import warnings
 from pathlib import Path
+from typing import Iterable, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
 
 from pipeline.keypoints import KEYPOINT_NAMES, LAYOUT_SIZES, to_aic14
 from pipeline.io import sha256_prefix
+from pipeline.parallel import prefetched
 from pipeline.pose.base import MIN_FRAME_SIDE, Detections, validate_frame
 
 NAME = "mmpose"
@@ -324,6 +332,8 @@ class MMPoseEstimator:
     present. cfg_options: overrides merged into the config (mmengine keys, e.g.
     {"model.test_cfg.flip_test": false}). trust_checkpoint: allow a full pickle load.
     num_threads: torch threads (process-wide; 0 leaves them). max_persons: people returned.
+    batch_size: least model inputs (person crops, or frames bottom-up) per forward pass of
+    ``estimate_frames``.
     """
     name = NAME
 
@@ -335,7 +345,8 @@ class MMPoseEstimator:
                  detector_score: float = 0.5, detector_labels: list | tuple = (0,),
                  min_score: float = 0.1, keypoint_min_score: float = 0.3,
                  cfg_options: dict | None = None, trust_checkpoint: bool = False,
-                 random_weights: bool = False, num_threads: int = 1, max_persons: int = 4):
+                 random_weights: bool = False, num_threads: int = 1, max_persons: int = 4,
+                 batch_size: int = 16):
         if mode not in MODES:
             raise ValueError(f"unknown pose.mmpose.mode {mode!r}: one of {', '.join(MODES)}")
         if boxes not in BOX_SOURCES:
@@ -364,6 +375,10 @@ class MMPoseEstimator:
         self.detector_labels = tuple(int(c) for c in detector_labels)
         self.min_score = float(min_score)
         self.keypoint_min_score = float(keypoint_min_score)
+        if int(batch_size) < 1:
+            raise ValueError(f"pose.mmpose.batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self._transforms = None
 
         apis = import_mmpose()
         import mmpose
@@ -445,14 +460,16 @@ class MMPoseEstimator:
 
     # -- per frame --------------------------------------------------------------------------------
 
-    def person_boxes(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def person_boxes(self, frame_rgb: np.ndarray, people: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes [B, 4] (x0, y0, x1, y1 frame pixels) and box scores [B] for the top-down model,
-        best first, at most max_boxes (before frame_fallback)."""
+        best first, at most max_boxes (before frame_fallback). ``people``: BlazePose's people of
+        this frame when already found (in a video)."""
         h, w = frame_rgb.shape[:2]
         if self.boxes == "frame":
             boxes, scores = np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
         elif self.boxes == "blazepose":
-            people = self._blazepose.find_people(np.ascontiguousarray(frame_rgb))
+            if people is None:
+                people = self._blazepose.find_people(np.ascontiguousarray(frame_rgb))
             boxes = _grow(np.array([p.box for p in people], np.float32), self.box_margin)
             scores = np.array([p.score for p in people], np.float32)
         elif self.boxes == "hog":
@@ -470,28 +487,85 @@ class MMPoseEstimator:
         order = np.argsort(-scores, kind="stable")[: self.max_boxes]
         return boxes[order], scores[order]
 
-    def predict(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """MMPose's raw people: keypoints [P, K, 2] frame pixels, keypoint scores [P, K] and box (or
-        instance) scores [P], in the model's own K-joint layout."""
-        bgr = np.ascontiguousarray(frame_rgb[..., ::-1])       # MMPose models take cv2's BGR
+    def transforms(self):
+        """MMPose's test-time transforms of the model (what inference_topdown/bottomup apply)."""
+        if self._transforms is None:
+            from mmengine.dataset import Compose
+            from mmengine.registry import DefaultScope
+            # Built in the model's registry scope, which is left as it was for an mmdet detector.
+            with DefaultScope.overwrite_default_scope(self.model.cfg.get("default_scope", "mmpose")):
+                self._transforms = Compose(self.model.cfg.test_dataloader.dataset.pipeline)
+        return self._transforms
+
+    def prepare(self, frame_rgb: np.ndarray, people: list | None = None) -> tuple[list, np.ndarray | None]:
+        """One frame's model inputs (its person crops, or the frame bottom-up) and box scores (None
+        bottom-up): all the CPU work before the model. ``people``: see ``person_boxes``."""
+        frame = validate_frame(frame_rgb)
+        if min(frame.shape[:2]) < MIN_FRAME_SIDE:
+            return [], np.zeros(0, np.float32)
+        bgr = np.ascontiguousarray(frame[..., ::-1])       # MMPose models take cv2's BGR
+        meta, transforms = self.model.dataset_meta, self.transforms()
         if self.mode == "bottomup":
-            samples = self._apis.inference_bottomup(self.model, bgr)
-            box_scores = None
-        else:
-            boxes, box_scores = self.person_boxes(frame_rgb)
-            if len(boxes) == 0 and self.frame_fallback:
-                h, w = frame_rgb.shape[:2]
-                boxes, box_scores = np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
-            if len(boxes) == 0:
-                k = self.model.dataset_meta["num_keypoints"]
-                return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32), np.zeros(0, np.float32)
-            samples = self._apis.inference_topdown(self.model, bgr, boxes, bbox_format="xyxy")
+            return [transforms({"img": bgr, **meta})], None
+        # (one argument when there are no people: tests stand in for person_boxes with one)
+        boxes, box_scores = self.person_boxes(frame) if people is None else self.person_boxes(frame, people)
+        if len(boxes) == 0 and self.frame_fallback:
+            h, w = frame.shape[:2]
+            boxes, box_scores = np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
+        inputs = [transforms({"img": bgr, "bbox": box[None], "bbox_score": np.ones(1, np.float32), **meta})
+                  for box in boxes]
+        return inputs, np.asarray(box_scores, np.float32)
+
+    def forward(self, inputs: list) -> list:
+        """The model on a batch of prepared inputs: one PoseDataSample per input."""
+        if not inputs:
+            return []
+        import torch
+        from mmengine.dataset import pseudo_collate
+        with torch.no_grad():
+            return self.model.test_step(pseudo_collate(inputs))
+
+    def raw(self, samples: list, box_scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MMPose's raw people of one frame: keypoints [P, K, 2] frame pixels, keypoint scores [P, K]
+        and box (or instance) scores [P], in the model's own K-joint layout."""
+        if not samples:
+            k = self.model.dataset_meta["num_keypoints"]
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32), np.zeros(0, np.float32)
         inst = [s.pred_instances for s in samples]
         keypoints = np.concatenate([np.asarray(i.keypoints, np.float32) for i in inst])
         scores = np.concatenate([np.asarray(i.keypoint_scores, np.float32) for i in inst])
         if box_scores is None:
             box_scores = np.concatenate([np.asarray(i.bbox_scores, np.float32).reshape(-1) for i in inst])
         return keypoints, scores, np.asarray(box_scores, np.float32)
+
+    def predict(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MMPose's raw people of one frame (see ``raw``)."""
+        inputs, box_scores = self.prepare(frame_rgb)
+        return self.raw(self.forward(inputs), box_scores)
+
+    def estimate_frames(self, frames: Iterable[np.ndarray]) -> Iterator[Detections]:
+        """Detections of every frame, in order, the model running on ``batch_size`` or more inputs
+        at once while a thread reads and prepares the frames that come next."""
+        batch, size = [], 0
+        if self.mode == "topdown" and self.boxes == "blazepose":
+            # BlazePose follows the people through the video (its track and tile_every options).
+            prepared = (self.prepare(frame, people) for frame, people in self._blazepose.people_in_video(frames))
+        else:
+            prepared = map(self.prepare, frames)
+        for inputs, box_scores in prefetched(prepared, depth=2 * self.batch_size):
+            batch.append((inputs, box_scores))
+            size += len(inputs)
+            if size >= self.batch_size:
+                yield from self._finish_batch(batch)
+                batch, size = [], 0
+        yield from self._finish_batch(batch)
+
+    def _finish_batch(self, batch: list) -> Iterator[Detections]:
+        samples = self.forward([x for inputs, _ in batch for x in inputs])
+        start = 0
+        for inputs, box_scores in batch:
+            yield self.finish(*self.raw(samples[start:start + len(inputs)], box_scores))
+            start += len(inputs)
 
     def finish(self, keypoints: np.ndarray, scores: np.ndarray, box_scores: np.ndarray) -> Detections:
         """Raw people -> Detections: mapped to the 14, weak joints missing, person score = box score
@@ -511,7 +585,4 @@ class MMPoseEstimator:
         return Detections(mapped[order].astype(np.float32), person[order].astype(np.float32))
 
     def __call__(self, frame_rgb: np.ndarray) -> Detections:
-        frame = validate_frame(frame_rgb)
-        if min(frame.shape[:2]) < MIN_FRAME_SIDE:
-            return Detections.empty()
-        return self.finish(*self.predict(frame))
+        return self.finish(*self.predict(frame_rgb))

@@ -1,9 +1,12 @@
 """The pose stage: run an estimator over every video of a dataset, one Parquet part per video
 (resumable: a crash or Ctrl-C loses only the videos in flight), then merge the parts into one file
 plus a per-video table of detection statistics. ``shard=(i, n)`` processes every n-th video so
-several machines can split a dataset; ``merge`` joins the parts once all are there."""
+several machines can split a dataset; ``merge`` joins the parts once all are there. The videos run
+in local worker processes (one per GPU for an estimator on the GPU: ``devices``) or as Ray tasks
+(``ray``); each writes its own part either way, so the output is the same."""
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,7 +21,7 @@ from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
 from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
-from pipeline.parallel import map_videos
+from pipeline.parallel import RayTasks, gpu_devices, map_videos
 from pipeline.report import problem_report
 from pipeline.pose import groundtruth
 from pipeline.pose.estimators import cached_estimator
@@ -65,6 +68,28 @@ def _failure_marker(parts_dir: Path, video_id: str) -> Path:
     return parts_dir / f"{video_id}.failed.json"
 
 
+def _lost(job: tuple[dict, dict | None], error: BaseException, *, parts_dir: Path) -> dict:
+    """A video whose worker died on every try (Ray): recorded as failed, like any other failure."""
+    video_id = job[0]["video_id"]
+    stats = _failed(video_id, f"{video_id}: its worker process died on every try "
+                              f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+    write_json(_failure_marker(parts_dir, video_id), stats)
+    return stats
+
+
+def uses_gpu(estimator: str, options: dict) -> bool:
+    """Whether the estimator runs on a GPU when there is one (mmpose on device auto or cuda)."""
+    return estimator == "mmpose" and str(options.get("device", "auto")) in ("auto", "cuda")
+
+
+def pose_devices(estimator: str, options: dict, *, gpus, workers_per_gpu: int,
+                 visible: list[str]) -> list[str]:
+    """CUDA_VISIBLE_DEVICES of each local pose worker ([]: CPU workers, ``pose.workers`` of them)."""
+    if not uses_gpu(estimator, options) or gpus == 0 or not visible:
+        return []
+    return gpu_devices(visible, gpus, workers_per_gpu)
+
+
 def _stats(video_id: str, frames: list, num_frames: int, width: int, height: int, tracking: dict) -> dict:
     counts = [int((k[..., 2] > 0).any(-1).sum()) for _, k, _ in frames]
     return {"video_id": video_id, "status": "ok", "error": "", "num_frames": num_frames,
@@ -89,7 +114,11 @@ def _estimate_groundtruth(row: dict, s: PoseSettings):
 def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
     estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
     video_dir = Path(s.frames_dir) / row["video_id"]
-    found = [estimator(read_frame_array(video_dir, f)) for f in range(int(decoded["num_frames"]))]
+    frames = (read_frame_array(video_dir, f) for f in range(int(decoded["num_frames"])))
+    # A backend that batches frames or follows people through a video (mmpose, BlazePose) takes
+    # the whole video at once.
+    batched = getattr(estimator, "estimate_frames", None)
+    found = list(batched(frames)) if batched else [estimator(frame) for frame in frames]
     tracking = {}
     if s.tracking:
         tracked = track_people([(d.keypoints, d.scores) for d in found], s.max_persons, **s.track_filter)
@@ -123,6 +152,9 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         if (meta.get("fingerprint") == json.loads(json.dumps(fingerprint))
                 and meta.get("estimator_version") == _estimator_version(settings)):
             return meta["stats"]
+    for name in (part.name, _failure_marker(parts_dir, video_id).name):   # a worker killed while writing
+        for leftover in parts_dir.glob(f".{glob.escape(name)}.*.tmp"):
+            leftover.unlink(missing_ok=True)
     try:
         if settings.estimator == "groundtruth":
             result = _estimate_groundtruth(row, settings)
@@ -147,7 +179,8 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
 
 def run_pose_stage(manifest_path: Path, frames_table_path: Path | None, out_path: Path,
                    videos_path: Path, parts_dir: Path, *, settings: PoseSettings, workers: int,
-                   strict: bool, shard: tuple[int, int] = (0, 1), merge: bool = True) -> pd.DataFrame | None:
+                   strict: bool, shard: tuple[int, int] = (0, 1), merge: bool = True,
+                   devices: list[str] = (), ray: RayTasks | None = None) -> pd.DataFrame | None:
     manifest = Manifest.load(manifest_path)
     decoded = {}
     if frames_table_path is not None and Path(frames_table_path).exists():
@@ -160,7 +193,9 @@ def run_pose_stage(manifest_path: Path, frames_table_path: Path | None, out_path
     jobs = [(r, decoded.get(r["video_id"])) for i, r in enumerate(rows) if i % count == index]
     parts_dir.mkdir(parents=True, exist_ok=True)
     fn = partial(_pose_one, settings=settings, parts_dir=parts_dir)
-    for stats in map_videos(fn, jobs, workers=workers, desc=f"pose {manifest.dataset} ({settings.estimator})"):
+    for stats in map_videos(fn, jobs, workers=workers, devices=devices, ray=ray,
+                            on_lost=partial(_lost, parts_dir=parts_dir),
+                            desc=f"pose {manifest.dataset} ({settings.estimator})"):
         if stats["status"] != "ok" and strict:
             raise PoseStageError(f"{stats['error']}. Fix: repair or remove the video, or set strict: false in "
                                  "params.yaml to record it in the pose table and go on")
