@@ -45,6 +45,24 @@ def _probe_fps(path: Path) -> float:
         return 0.0
 
 
+def probe_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a video file's first video stream (or of the first image of a frame folder)."""
+    path = Path(path)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise DecodeError(f"{path}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
+        with Image.open(images[0]) as im:
+            return im.size
+    try:
+        info = ffmpeg.probe(str(path), select_streams="v:0")
+    except ffmpeg.Error as err:
+        raise DecodeError(f"{path}: ffprobe cannot read it: {_stderr(err)}") from None
+    if not info.get("streams"):
+        raise DecodeError(f"{path}: no video stream")
+    return int(info["streams"][0]["width"]), int(info["streams"][0]["height"])
+
+
 def _stderr(err: ffmpeg.Error) -> str:
     text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
     return text[-1] if text else "unknown ffmpeg error"
