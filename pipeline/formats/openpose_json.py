@@ -5,7 +5,9 @@ OpenPose writes one file per frame, ``<name>_<frame, 12 digits>_keypoints.json``
 missing joint 0, 0, 0 (OpenPose's doc/02_output.md); 25 joints per person for BODY_25, 18 for
 COCO-18. A video is the files that share ``<name>`` (OpenPose's ``--video`` run), or, when the
 names are bare frame numbers, the files of one folder (named by the folder). People are per-frame
-detections: the pose stage links them across frames.
+detections that the pose stage links across frames, unless every person has a ``person_id`` >= 0
+(OpenPose's tracking; our export writes the slot): then each id keeps one slot (the id itself when
+all ids are below 100, else ids in ascending order). ``person_score`` (ours, written by the export) is each person's score when present.
 
 ST-GCN's Kinetics-skeleton (one file per video) =
 ``{"data": [{"frame_index": 1.., "skeleton": [{"pose": [x0, y0, ...], "score": [...]}]}],
@@ -66,7 +68,7 @@ def index_openpose_folder(source: str | Path) -> dict[str, list[tuple[int, Path]
 
 def read_openpose_video(key: str, frames: list[tuple[int, Path]], *, layout: str, width: float,
                         height: float) -> SourceVideo:
-    per_frame = {}
+    per_frame, ids, person_scores = {}, {}, {}
     num_joints = None
     for f, path in frames:
         data = _read_json(path)
@@ -86,24 +88,40 @@ def read_openpose_video(key: str, frames: list[tuple[int, Path]], *, layout: str
             if flat.size // 3 != num_joints:
                 raise FormatError(f"{path}: {flat.size // 3} joints here but {num_joints} in earlier frames")
             poses.append(flat.reshape(-1, 3))
+            pid = p.get("person_id")
+            pid = pid[0] if isinstance(pid, list) and pid else pid
+            ids.setdefault(f, []).append(int(pid) if isinstance(pid, (int, float)) else -1)
+            person_scores.setdefault(f, []).append(p.get("person_score"))
         per_frame[f] = poses
     num_joints = num_joints or 25
     total = (max(per_frame) + 1) if per_frame else 0
-    m = max((len(p) for p in per_frame.values()), default=0)
+    all_ids = [i for v in ids.values() for i in v]
+    tracked = bool(all_ids) and min(all_ids) >= 0 and all(len(set(v)) == len(v) for v in ids.values())
+    slot_of = None
+    if tracked:  # small ids are the slots themselves (our export); others are ranked
+        unique = sorted(set(all_ids))
+        slot_of = {pid: pid for pid in unique} if unique[-1] < 100 else {pid: k for k, pid in enumerate(unique)}
+    m = max(slot_of.values()) + 1 if tracked else max((len(p) for p in per_frame.values()), default=0)
     points = np.zeros((total, m, num_joints, 3), np.float32)
+    scores = np.zeros((total, m), np.float32)
+    has_scores = bool(all_ids) and all(s is not None for v in person_scores.values() for s in v)
     for f, poses in per_frame.items():
         for i, pose in enumerate(poses):
-            points[f, i] = pose
+            slot = slot_of[ids[f][i]] if tracked else i
+            points[f, slot] = pose
+            if has_scores:
+                scores[f, slot] = float(person_scores[f][i])
     return SourceVideo(key=key, points=points, width=width, height=height,
-                       layout=resolve_layout(layout, num_joints, str(frames[0][1].parent)), tracked=False,
-                       total_frames=total)
+                       layout=resolve_layout(layout, num_joints, str(frames[0][1].parent)), tracked=tracked,
+                       person_scores=scores if has_scores else None, total_frames=total)
 
 
-def openpose_frame(poses: np.ndarray, person_scores: np.ndarray | None = None) -> dict:
+def openpose_frame(poses: np.ndarray, person_scores: np.ndarray | None = None,
+                   person_ids: list[int] | None = None) -> dict:
     """One frame's JSON: ``poses`` [P, V, 3] pixels (a missing joint 0, 0, 0)."""
     people = []
     for i, pose in enumerate(poses):
-        person = {"person_id": [-1], "pose_keypoints_2d": [float(v) for v in np.asarray(pose, np.float32).ravel()],
+        person = {"person_id": [int(person_ids[i]) if person_ids is not None else -1], "pose_keypoints_2d": [float(v) for v in np.asarray(pose, np.float32).ravel()],
                   "face_keypoints_2d": [], "hand_left_keypoints_2d": [], "hand_right_keypoints_2d": [],
                   "pose_keypoints_3d": [], "face_keypoints_3d": [], "hand_left_keypoints_3d": [],
                   "hand_right_keypoints_3d": []}

@@ -214,7 +214,9 @@ def _probe(root: str, row: dict, vid: str) -> tuple[int, int]:
 
 
 def keep_slots(kps: np.ndarray, scores: np.ndarray, max_persons: int):
-    """Tracked sources keep their slot order (the file's ranking): slots empty over the whole video go,
-    then the first ``max_persons``."""
+    """Tracked sources keep their slots (the file's order and ranking). With more than
+    ``max_persons`` slots, the first ``max_persons`` that hold someone somewhere in the video stay."""
+    if kps.shape[1] <= max_persons:
+        return kps, scores
     used = [p for p in range(kps.shape[1]) if (kps[:, p, :, 2] > 0).any()][:max_persons]
     return kps[:, used], scores[:, used]
