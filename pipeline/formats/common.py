@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.datasets._common import safe_id, strip_video_ext
 from pipeline.keypoints import LAYOUT_SIZES
 
 # The number of joints V of a source array -> its layout, when the source does not say.
@@ -48,6 +47,7 @@ def match_key(source_id: str, strip_suffix: str = "") -> str:
     extension and without ``strip_suffix``, made file-name safe exactly as the adapters make ids
     (``safe_id``). ``v_ApplyEyeMakeup_g01_c01`` -> itself; ``abseiling/xyz.mp4`` -> ``xyz``;
     ``S004C003P003R001A007_rgb`` with strip_suffix ``_rgb`` -> ``S004C003P003R001A007``."""
+    from pipeline.datasets._common import safe_id, strip_video_ext  # here: the adapters import this module
     name = strip_video_ext(str(source_id).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
     if strip_suffix and name.endswith(strip_suffix) and len(name) > len(strip_suffix):
         name = name[: -len(strip_suffix)]
