@@ -88,6 +88,7 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
     est = to_dense(read_poses(WORK / "blazepose.parquet"), counts, max_persons)
     scale = np.array([WIDTH, HEIGHT], np.float32)
     found = {"litehrnet": 0, "blazepose": 0}
+    overlap = {"both": 0, "litehrnet only": 0, "blazepose only": 0, "neither": 0}
     frames = 0
     hits = {a: {k: [] for k in JOINT_TYPES} for a in (0.1, 0.2)}
     hits_found = {a: {k: [] for k in JOINT_TYPES} for a in (0.1, 0.2)}
@@ -99,6 +100,8 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
             est_people = [p for p in range(max_persons) if (e[f, p, :, 2] > 0).any()]
             found["litehrnet"] += bool(ref_people)
             found["blazepose"] += bool(est_people)
+            overlap[("both" if est_people else "litehrnet only") if ref_people else
+                    ("blazepose only" if est_people else "neither")] += 1
             if not ref_people:
                 continue
             rp = r[f, ref_people[0]]  # Weizmann: one person; LiteHRNet's file holds at most one
@@ -132,6 +135,7 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
             joined = [x for v in source[a].values() for x in v]
             table[f"pck@{a}"]["all joints"] = float(np.mean(joined)) if joined else None
     return {"videos": len(counts), "frames": frames, "found_fraction": {k: v / frames for k, v in found.items()},
+            "found_overlap": {k: v / frames for k, v in overlap.items()},
             "pck_all": pck, "pck_found": pck_found,
             "joints_counted": {k: len(v) for k, v in hits[0.1].items()}}
 
@@ -151,7 +155,8 @@ def main() -> None:
     res["blazepose_options"] = dict(p.pose.blazepose)
     print(f"\nWeizmann: {res['videos']} real videos, {res['frames']} frames; BlazePose (params.yaml pose.blazepose "
           f"{res['blazepose_options']}) vs LiteHRNet (pyskl pickle) as reference")
-    print("finds the person: " + ", ".join(f"{k} {v:.1%}" for k, v in res["found_fraction"].items()))
+    print("finds the person: " + ", ".join(f"{k} {v:.1%}" for k, v in res["found_fraction"].items())
+          + " of frames (" + ", ".join(f"{k} {v:.1%}" for k, v in res["found_overlap"].items()) + ")")
     print(f"{'joint type':<11} {'n':>5} {'PCK@0.1':>8} {'PCK@0.2':>8}   {'found@0.1':>9} {'found@0.2':>9}")
     for kind in (*JOINT_TYPES, "all joints"):
         n = res["joints_counted"].get(kind, sum(res["joints_counted"].values()))
