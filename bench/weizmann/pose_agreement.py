@@ -92,6 +92,7 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
     frames = 0
     hits = {a: {k: [] for k in JOINT_TYPES} for a in (0.1, 0.2)}
     hits_found = {a: {k: [] for k in JOINT_TYPES} for a in (0.1, 0.2)}
+    offset_y = {k: [] for k in JOINT_TYPES}   # BlazePose minus LiteHRNet, image y (down), torso units
     for vid, n in counts.items():
         r, e = ref[vid][:n], est[vid][:n]
         for f in range(n):
@@ -124,6 +125,8 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
                         continue
                     has = best is not None and e[f, best, j, 2] > 0
                     dist = np.linalg.norm((rp[j, :2] - e[f, best, j, :2]) * scale) / torso if has else np.inf
+                    if has:
+                        offset_y[kind].append(float((e[f, best, j, 1] - rp[j, 1]) * scale[1] / torso))
                     for a in (0.1, 0.2):
                         hits[a][kind].append(dist <= a)
                         if has:
@@ -137,6 +140,7 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
     return {"videos": len(counts), "frames": frames, "found_fraction": {k: v / frames for k, v in found.items()},
             "found_overlap": {k: v / frames for k, v in overlap.items()},
             "pck_all": pck, "pck_found": pck_found,
+            "median_offset_y": {k: float(np.median(v)) if v else None for k, v in offset_y.items()},
             "joints_counted": {k: len(v) for k, v in hits[0.1].items()}}
 
 
@@ -157,15 +161,17 @@ def main() -> None:
           f"{res['blazepose_options']}) vs LiteHRNet (pyskl pickle) as reference")
     print("finds the person: " + ", ".join(f"{k} {v:.1%}" for k, v in res["found_fraction"].items())
           + " of frames (" + ", ".join(f"{k} {v:.1%}" for k, v in res["found_overlap"].items()) + ")")
-    print(f"{'joint type':<11} {'n':>5} {'PCK@0.1':>8} {'PCK@0.2':>8}   {'found@0.1':>9} {'found@0.2':>9}")
+    print(f"{'joint type':<11} {'n':>5} {'PCK@0.1':>8} {'PCK@0.2':>8}   {'found@0.1':>9} {'found@0.2':>9}"
+          f"  median y offset (torso; + = BlazePose lower)")
     for kind in (*JOINT_TYPES, "all joints"):
         n = res["joints_counted"].get(kind, sum(res["joints_counted"].values()))
         row = [res[t][f"pck@{a}"][kind] for t in ("pck_all", "pck_found") for a in (0.1, 0.2)]
         print(f"{kind:<11} {n:>5} " + " ".join(f"{x:>8.1%}" if x is not None else f"{'-':>8}" for x in row[:2])
-              + "   " + " ".join(f"{x:>9.1%}" if x is not None else f"{'-':>9}" for x in row[2:]))
+              + "   " + " ".join(f"{x:>9.1%}" if x is not None else f"{'-':>9}" for x in row[2:])
+              + (f"  {res['median_offset_y'][kind]:+.3f}" if res["median_offset_y"].get(kind) is not None else ""))
     frames_s = res["frames"] / times["blazepose"] if times["blazepose"] > 0 else 0
     print("pose stage wall time (resumed parts count as done): " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-          + f"; BlazePose {frames_s:.1f} frames/s with {args.workers} worker(s)")
+          + (f"; BlazePose {frames_s:.1f} frames/s with {args.workers} worker(s)" if args.fresh else ""))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=2)
