@@ -92,6 +92,7 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
     frames = 0
     hits = {a: {k: [] for k in JOINT_TYPES} for a in (0.1, 0.2)}
     hits_found = {a: {k: [] for k in JOINT_TYPES} for a in (0.1, 0.2)}
+    torsos = []
     offset_y = {k: [] for k in JOINT_TYPES}   # BlazePose minus LiteHRNet, image y (down), torso units
     for vid, n in counts.items():
         r, e = ref[vid][:n], est[vid][:n]
@@ -112,6 +113,7 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
             torso = float(np.linalg.norm((sho[:, :2].mean(0) - hip[:, :2].mean(0)) * scale))
             if torso <= 0:
                 continue
+            torsos.append(torso)
             best, best_d = None, np.inf
             for p in est_people:
                 both = (rp[:, 2] > 0) & (e[f, p, :, 2] > 0)
@@ -140,6 +142,8 @@ def agreement(ref_min_score: float, max_persons: int) -> dict:
     return {"videos": len(counts), "frames": frames, "found_fraction": {k: v / frames for k, v in found.items()},
             "found_overlap": {k: v / frames for k, v in overlap.items()},
             "pck_all": pck, "pck_found": pck_found,
+            "torso_px": {"median": float(np.median(torsos)), "p10": float(np.percentile(torsos, 10)),
+                         "p90": float(np.percentile(torsos, 90))},
             "median_offset_y": {k: float(np.median(v)) if v else None for k, v in offset_y.items()},
             "joints_counted": {k: len(v) for k, v in hits[0.1].items()}}
 
@@ -161,6 +165,8 @@ def main() -> None:
           f"{res['blazepose_options']}) vs LiteHRNet (pyskl pickle) as reference")
     print("finds the person: " + ", ".join(f"{k} {v:.1%}" for k, v in res["found_fraction"].items())
           + " of frames (" + ", ".join(f"{k} {v:.1%}" for k, v in res["found_overlap"].items()) + ")")
+    t = res["torso_px"]
+    print(f"torso (reference neck to mid-hip): median {t['median']:.1f} px, 10-90 % {t['p10']:.1f}-{t['p90']:.1f} px")
     print(f"{'joint type':<11} {'n':>5} {'PCK@0.1':>8} {'PCK@0.2':>8}   {'found@0.1':>9} {'found@0.2':>9}"
           f"  median y offset (torso; + = BlazePose lower)")
     for kind in (*JOINT_TYPES, "all joints"):
