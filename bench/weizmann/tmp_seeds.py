@@ -37,6 +37,7 @@ CONFIGS = {
     "sgd_lr0.02_e150_b8": ["train.epochs=150", "train.batch_size=8"],
     "adamw_lr1e-3_e100_b8": ["train.optimizer=adamw", "train.lr=0.001", "train.epochs=100", "train.batch_size=8"],
     "adamw_lr3e-3_e100_b8": ["train.optimizer=adamw", "train.lr=0.003", "train.epochs=100", "train.batch_size=8"],
+    "adamw_lr1e-3_e200_b8": ["train.optimizer=adamw", "train.lr=0.001", "train.epochs=200", "train.batch_size=8"],
 }
 
 
