@@ -312,3 +312,11 @@ def test_params_pose_import_section():
         parse_params({"pose": {"estimator": "import", "import": {"source": "x.pkl", "fmt": "pyskl"}}})
     with pytest.raises(ParamsError, match="source is empty"):
         parse_params({"pose": {"estimator": "import"}})
+
+
+def test_predict_falls_back_to_an_image_estimator_for_a_model_trained_on_imported_poses():
+    from pipeline.predict import FALLBACK_ESTIMATOR, PredictError, choose_estimator
+    choice = choose_estimator({"estimator": "import", "options": {"format": "pyskl", "source": "x.pkl"}})
+    assert choice.name == FALLBACK_ESTIMATOR and choice.options == {} and "import" in choice.note
+    with pytest.raises(PredictError, match="cannot run on a new video"):
+        choose_estimator({"estimator": "blazepose"}, override="import")
