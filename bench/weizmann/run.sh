@@ -12,4 +12,4 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-
 for stage in prepare decode pose index; do
   "$PY" -m "stages.$stage" --params bench/weizmann/params.yaml --dataset weizmann
 done
-"$PY" -m bench.weizmann.tmp_seeds test --config "${1:-adamw_lr1e-3_e100_b8}"
+"$PY" -m bench.weizmann.tmp_seeds test --config "${1:-adamw_lr3e-3_e100_b8}"

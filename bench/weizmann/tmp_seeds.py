@@ -3,13 +3,15 @@
     bash bench/weizmann/run.sh                     # prepare/decode/pose/index with the profile, then:
     python -m bench.weizmann.tmp_seeds select [--configs NAME ...]   # validation only, seed 0
     python -m bench.weizmann.tmp_seeds test --config NAME [--seeds 0 1 2]
+    python -m bench.weizmann.tmp_seeds report --config NAME [--seeds 0 1 2]  # after one test per seed in parallel
 
 ``select`` trains each candidate configuration (CONFIGS: overrides of bench/weizmann/params.yaml) with
 seed 0 and prints its validation top-1 (10 videos carved from the 73 training videos by the index
 stage): the best epoch's, and the mean of the last 10 epochs. It never evaluates the test set.
 ``test`` trains the chosen configuration once per seed (the training seed; the validation carve
 stays the index stage's) and evaluates each on the 20 test videos (people moshe and shahar), then
-prints test top-1 per seed and mean +- std (population std over the seeds). Outputs go to
+prints test top-1 per seed and mean +- std (population std over the seeds). ``report`` prints the
+same from the metrics the test runs wrote (for seeds run as separate processes). Outputs go to
 data/bench_weizmann/tmp/ (git-ignored), not to models/ or metrics/.
 """
 from __future__ import annotations
@@ -37,7 +39,6 @@ CONFIGS = {
     "sgd_lr0.02_e150_b8": ["train.epochs=150", "train.batch_size=8"],
     "adamw_lr1e-3_e100_b8": ["train.optimizer=adamw", "train.lr=0.001", "train.epochs=100", "train.batch_size=8"],
     "adamw_lr3e-3_e100_b8": ["train.optimizer=adamw", "train.lr=0.003", "train.epochs=100", "train.batch_size=8"],
-    "adamw_lr1e-3_e200_b8": ["train.optimizer=adamw", "train.lr=0.001", "train.epochs=200", "train.batch_size=8"],
 }
 
 
@@ -55,7 +56,7 @@ def _train(config: str, seed: int, overrides: list[str]):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["select", "test"])
+    ap.add_argument("phase", choices=["select", "test", "report"])
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--config", default=None)
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
@@ -77,6 +78,16 @@ def main() -> None:
         return
     if args.config not in CONFIGS:
         raise SystemExit(f"--config must be one of {sorted(CONFIGS)}")
+    if args.phase == "report":
+        tops = []
+        for seed in args.seeds:
+            m = json.loads((WORK / "tmp" / f"{args.config}_seed{seed}" / "metrics.json").read_text())
+            tops.append(m["concat"]["top1"])
+            print(f"seed {seed}: test top-1 {m['concat']['top1']:.4f} on {m['num_videos']} test videos (best epoch "
+                  f"{m['best_epoch']}, val top-1 {m['val_top1']:.3f}; heads {m['heads_top1']})")
+        print(f"\nWeizmann xsub TMP ({args.config}): test top-1 {100 * np.mean(tops):.1f} +- {100 * np.std(tops):.1f} % "
+              f"over seeds {args.seeds} ({', '.join(f'{100 * t:.1f}' for t in tops)})")
+        return
     tops = []
     for seed in args.seeds:
         params, spec, data, out, summary, secs = _train(args.config, seed, args.set)
