@@ -134,3 +134,48 @@ def flip_horizontal(points: np.ndarray, width: float = 1.0) -> np.ndarray:
     flipped = np.array(points, dtype=np.float32, copy=True)[..., FLIP_PERM, :]
     flipped[..., 0] = width - flipped[..., 0]
     return flipped
+
+
+def from_aic14(points: np.ndarray, layout: str) -> np.ndarray:
+    """``[..., 14, 3]`` -> ``[..., J, 3]`` in ``layout``, the inverse of :func:`to_aic14` where it has
+    one: joints a layout shares with the 14 are copied; a joint that only a derived target uses (the
+    nose, under head_top) is solved from that target and the other joints it is made of, so that
+    ``to_aic14`` gives the same head top back; other joints (eyes, ears, feet, a mid-hip) are
+    missing, except BODY_25's mid-hip (8), the mean of the hips. Missing: NaN, confidence 0."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown keypoint layout {layout!r}; known: {sorted(LAYOUTS)}")
+    points = np.asarray(points, dtype=np.float32)
+    if points.shape[-2:] != (NUM_KEYPOINTS, 3):
+        raise ValueError(f"expected [..., {NUM_KEYPOINTS}, 3], got {points.shape}")
+    size = LAYOUT_SIZES[layout]
+    out = np.full(points.shape[:-2] + (size, 3), np.nan, dtype=np.float32)
+    out[..., 2] = 0.0
+    filled = set()
+    for target, row in enumerate(LAYOUTS[layout]):
+        if len(row) == 1 and next(iter(row.values())) == 1.0:
+            j = next(iter(row))
+            out[..., j, :] = points[..., target, :]
+            filled.add(j)
+    for target, row in enumerate(LAYOUTS[layout]):
+        unknown = [j for j in row if j not in filled]
+        if len(row) == 1 or len(unknown) != 1:
+            continue
+        j = unknown[0]
+        rest = np.zeros(points.shape[:-2] + (2,), np.float32)
+        conf = points[..., target, 2]
+        for i, w in row.items():
+            if i != j:
+                rest += w * out[..., i, :2]
+                conf = np.minimum(conf, out[..., i, 2])
+        out[..., j, :2] = (points[..., target, :2] - rest) / row[j]
+        out[..., j, 2] = np.where(np.isfinite(out[..., j, :2]).all(-1), points[..., target, 2], 0.0)
+        filled.add(j)
+    if layout == "body25":
+        hips = out[..., [9, 12], :]
+        ok = (hips[..., 2] > 0).all(-1)
+        out[..., 8, :2] = np.where(ok[..., None], hips[..., :2].mean(-2), np.nan)
+        out[..., 8, 2] = np.where(ok, hips[..., 2].min(-1), 0.0)
+    bad = ~(out[..., 2] > 0) | ~np.isfinite(out[..., :2]).all(-1)
+    out[..., :2][bad] = np.nan
+    out[..., 2][bad] = 0.0
+    return out

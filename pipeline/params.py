@@ -83,6 +83,7 @@ class PoseParams:
     blazepose: dict = field(default_factory=dict)
     openpose: dict = field(default_factory=dict)
     mmpose: dict = field(default_factory=dict)
+    import_options: dict = field(default_factory=dict)   # params.yaml `pose.import` (a keyword in Python)
 
     def track_filter_options(self) -> dict:
         """The filter_* options of pipeline.pose.tracking.track_people."""
@@ -90,7 +91,7 @@ class PoseParams:
 
     def backend_options(self) -> dict:
         """The section of the chosen estimator (dicts for the image-based backends)."""
-        section = getattr(self, self.estimator)
+        section = getattr(self, "import_options" if self.estimator == "import" else self.estimator)
         return dataclasses.asdict(section) if dataclasses.is_dataclass(section) else dict(section)
 
 
@@ -214,6 +215,13 @@ def _check(condition: bool, message: str) -> None:
         raise ParamsError(f"params.yaml: {message}")
 
 
+def _pose_section(pose: Any) -> Any:
+    """`pose.import` is stored as PoseParams.import_options (`import` is a Python keyword)."""
+    if isinstance(pose, dict) and "import" in pose:
+        pose = {**{k: v for k, v in pose.items() if k != "import"}, "import_options": pose["import"]}
+    return pose
+
+
 def parse_params(raw: dict) -> Params:
     _check(isinstance(raw, dict), "the file must hold a mapping")
     sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
@@ -236,7 +244,7 @@ def parse_params(raw: dict) -> Params:
         datasets=datasets,
         runs=runs,
         decode=_build(DecodeParams, raw.get("decode"), "decode"),
-        pose=_build(PoseParams, raw.get("pose"), "pose"),
+        pose=_build(PoseParams, _pose_section(raw.get("pose")), "pose"),
         index=_build(IndexParams, raw.get("index"), "index"),
         model=dict(raw.get("model") or {}),
         train=_build(TrainParams, raw.get("train"), "train"),
@@ -256,8 +264,14 @@ def _validate(p: Params) -> None:
     _check(p.decode.short_side >= 16, "decode.short_side must be >= 16")
     _check(p.decode.fps is None or p.decode.fps > 0, "decode.fps must be null or > 0")
     _check(2 <= p.decode.jpeg_quality <= 31, "decode.jpeg_quality must be in 2..31")
-    _check(p.pose.estimator in ("groundtruth", "blazepose", "openpose", "mmpose"),
-           f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose")
+    _check(p.pose.estimator in ("groundtruth", "blazepose", "openpose", "mmpose", "import"),
+           f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose, import")
+    if p.pose.estimator == "import":
+        from pipeline.pose.importer import check_options
+        try:
+            check_options(p.pose.import_options)
+        except ValueError as err:
+            raise ParamsError(str(err)) from None
     _check(p.pose.max_persons >= 1, "pose.max_persons must be >= 1")
     _check(p.pose.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
     for section in ("decode", "pose"):

@@ -56,8 +56,8 @@ class PoseChoice:
 
 def choose_estimator(trained: dict, override: str | None = None, options: dict | None = None) -> PoseChoice:
     """The estimator for a new video: the checkpoint's (with its options) unless ``override`` names
-    another (which then starts from its defaults). Ground truth cannot be computed for a new video,
-    so a model trained on it gets FALLBACK_ESTIMATOR, with a note saying so. ``options`` are merged
+    another (which then starts from its defaults). Ground truth and imported poses cannot be computed
+    for a new video, so a model trained on them gets FALLBACK_ESTIMATOR, with a note saying so. ``options`` are merged
     over the chosen options."""
     trained_name = (trained or {}).get("estimator")
     trained_options = dict((trained or {}).get("options") or {})
@@ -67,15 +67,15 @@ def choose_estimator(trained: dict, override: str | None = None, options: dict |
         base = trained_options if override == trained_name else {}
         if trained_name and override != trained_name:
             note = f"pose estimator {override} chosen; the model was trained on {trained_name} poses"
-    elif trained_name in (None, "groundtruth"):
+    elif trained_name in (None, "groundtruth", "import"):
         name, base = FALLBACK_ESTIMATOR, {}
         note = (f"the model was trained on {trained_name or 'unknown'} poses, which cannot be computed for "
                 f"a new video: using the {FALLBACK_ESTIMATOR} estimator instead (--estimator to choose)")
     else:
         name, base = trained_name, trained_options
-    if name == "groundtruth":
-        raise PredictError("the groundtruth estimator reads a dataset's annotations and cannot run on "
-                           "a new video; choose --estimator blazepose, openpose or mmpose")
+    if name in ("groundtruth", "import"):
+        raise PredictError(f"the {name} estimator reads poses a dataset or file already holds and cannot run "
+                           "on a new video; choose --estimator blazepose, openpose or mmpose")
     return PoseChoice(name, {**base, **(options or {})}, note)
 
 

@@ -110,6 +110,20 @@ def _shortfall(source: Path, decoded: int, expected: int, stderr: bytes) -> str:
     return f"{source}: decoded {decoded} of the {expected} frames the container lists; truncated or corrupt?{detail}"
 
 
+def probe_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a video file as displayed (rotation applied, as decoding does), or of
+    the first image of a frame folder."""
+    path = Path(path)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise DecodeError(f"{path}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
+        with Image.open(images[0]) as im:
+            return im.size
+    info = probe_video(path)
+    return info.width, info.height
+
+
 def _stderr(err: ffmpeg.Error) -> str:
     text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
     return text[-1] if text else "unknown ffmpeg error"

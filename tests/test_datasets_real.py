@@ -26,7 +26,7 @@ def penn(shared_datasets) -> Manifest:
 
 def test_registry_lists_every_adapter():
     assert set(ADAPTERS) == {"ucf101", "hmdb51", "jhmdb", "penn_action", "kth", "ucf11", "ntu", "generic",
-                             "synth"}
+                             "synth", "pyskl"}
     with pytest.raises(DatasetError, match=r"unknown dataset adapter 'ucf-101'.*'ucf101'"):
         get_adapter("ucf-101")
 

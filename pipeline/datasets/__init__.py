@@ -13,12 +13,12 @@ split file that names a missing video stops with an error when true, and is reco
 """
 from __future__ import annotations
 
-from pipeline.datasets import generic, hmdb51, jhmdb, kth, ntu, penn_action, synth, ucf11, ucf101
+from pipeline.datasets import generic, hmdb51, jhmdb, kth, ntu, penn_action, pyskl, synth, ucf11, ucf101
 from pipeline.datasets._common import summarize
 from pipeline.datasets.base import DatasetAdapter, DatasetError, GroundTruthPoses, Manifest
 
 ADAPTERS: dict[str, DatasetAdapter] = {m.ADAPTER.name: m.ADAPTER for m in (
-    ucf101, hmdb51, jhmdb, penn_action, kth, ucf11, ntu, generic, synth)}
+    ucf101, hmdb51, jhmdb, penn_action, kth, ucf11, ntu, generic, synth, pyskl)}
 
 
 def get_adapter(name: str) -> DatasetAdapter:

@@ -23,10 +23,10 @@ from pipeline.errors import InputError
 from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import RayTasks, gpu_devices, map_videos
 from pipeline.report import problem_report
-from pipeline.pose import groundtruth
+from pipeline.pose import groundtruth, importer
 from pipeline.pose.estimators import cached_estimator
 from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
-from pipeline.pose.tracking import TRACKING_VERSION, track_people
+from pipeline.pose.tracking import TRACKING_VERSION, track_and_rank, track_people
 from pipeline.video import read_frame_array
 
 VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_person",
@@ -111,6 +111,25 @@ def _estimate_groundtruth(row: dict, s: PoseSettings):
     return frames, kps.shape[0], gt.width, gt.height, groundtruth.NAME, groundtruth.VERSION, {}
 
 
+def _estimate_import(row: dict, decoded: dict | None, s: PoseSettings):
+    source = importer.load_source(s.options)
+    v = importer.import_video(source, row, decoded, s.root)
+    if v.tracked:
+        kps, scores = importer.keep_slots(v.keypoints, v.scores, s.max_persons)
+        frames = [(f, kps[f], scores[f]) for f in range(v.num_frames)]
+    elif s.tracking:
+        kps, scores = track_and_rank([(v.keypoints[f], v.scores[f]) for f in range(v.num_frames)], s.max_persons)
+        frames = [(f, kps[f], scores[f]) for f in range(v.num_frames)]
+    else:
+        frames = [(f, *rank_and_limit(v.keypoints[f], v.scores[f], s.max_persons)) for f in range(v.num_frames)]
+    return (frames, v.num_frames, v.size[0], v.size[1], source.name, _import_version(source.version, s), {},
+            (v.width, v.height))
+
+
+def _import_version(version: str, s: PoseSettings) -> str:
+    return _image_version(version, s) if s.tracking else version
+
+
 def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
     estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
     video_dir = Path(s.frames_dir) / row["video_id"]
@@ -139,6 +158,8 @@ def _estimator_version(s: PoseSettings) -> str:
     """A part written by another version of the estimator (or of the ground-truth ranking) is redone."""
     if s.estimator == "groundtruth":
         return groundtruth.VERSION
+    if s.estimator == "import":
+        return _import_version(importer.load_source(s.options).version, s)
     return _image_version(cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons).version, s)
 
 
@@ -158,6 +179,8 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
     try:
         if settings.estimator == "groundtruth":
             result = _estimate_groundtruth(row, settings)
+        elif settings.estimator == "import":
+            result = _estimate_import(row, decoded, settings)
         elif decoded is None or decoded.get("status") != "ok":
             raise PoseStageError(f"{video_id}: no decoded frames ({(decoded or {}).get('error') or 'not decoded'})")
         else:
@@ -167,10 +190,12 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         part.unlink(missing_ok=True)
         write_json(_failure_marker(parts_dir, video_id), stats)  # merge reports it; a re-run retries
         return stats
-    frames, num_frames, width, height, name, version, tracking = result
+    frames, num_frames, width, height, name, version, tracking, *pixel_frame = result
     _failure_marker(parts_dir, video_id).unlink(missing_ok=True)
     frames = [(f, k, sc) for f, k, sc in frames if (k[..., 2] > 0).any()]
-    table = build_table(video_id, frames, width=width, height=height, dtype=settings.dtype)
+    # Imported pixels may refer to another frame size than the video's (or be normalised already).
+    norm_w, norm_h = pixel_frame[0] if pixel_frame else (width, height)
+    table = build_table(video_id, frames, width=norm_w, height=norm_h, dtype=settings.dtype)
     stats = _stats(video_id, frames, num_frames, width, height, tracking)
     write_parquet(part, table, metadata={"fingerprint": fingerprint, "stats": stats,
                                          **file_metadata(name, version, settings.dtype, settings.max_persons)})
@@ -185,9 +210,9 @@ def run_pose_stage(manifest_path: Path, frames_table_path: Path | None, out_path
     decoded = {}
     if frames_table_path is not None and Path(frames_table_path).exists():
         decoded = {r["video_id"]: r for r in pd.read_parquet(frames_table_path).to_dict("records")}
-    if settings.estimator != "groundtruth" and manifest.pose_only:
-        raise PoseStageError(f"{manifest.dataset} is pose-only (no frames): only the groundtruth "
-                             "estimator can run on it")
+    if settings.estimator not in ("groundtruth", "import") and manifest.pose_only:
+        raise PoseStageError(f"{manifest.dataset} is pose-only (no frames): only the groundtruth and "
+                             "import estimators can run on it")
     index, count = shard
     rows = manifest.videos.to_dict("records")
     jobs = [(r, decoded.get(r["video_id"])) for i, r in enumerate(rows) if i % count == index]
@@ -214,6 +239,12 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
             stale.unlink()
     tables, stats = [], []
     meta = file_metadata(settings.estimator, "", settings.dtype, settings.max_persons)
+    if settings.estimator == "import":
+        left = importer.unmatched(importer.load_source(settings.options), manifest.videos["video_id"])
+        meta["import_unmatched"] = left
+        if left:
+            print(f"pose {manifest.dataset}: {len(left)} videos of the import source match no manifest video "
+                  f"(e.g. {', '.join(left[:5])}); listed in the Parquet metadata (import_unmatched)")
     for video_id in manifest.videos["video_id"]:
         part = parts_dir / f"{video_id}.parquet"
         if not part.exists():
