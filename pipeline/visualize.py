@@ -82,11 +82,11 @@ def header_height(width: int, height: int) -> int:
 
 
 def weight_style(weight: float, display: int) -> tuple[int, tuple[int, int, int]]:
-    """(line width in pixels, RGB colour) of a skeleton of person attention ``weight`` in [0, 1],
-    for a tile ``display`` pixels wide: width grows from 1 to 6 pixels at 224 (scaled with the tile)."""
+    """(core line width in pixels, RGB colour) of a skeleton of person attention ``weight`` in
+    [0, 1], for a tile ``display`` pixels wide: from half to three times stroke_width (1 to 3
+    pixels at 224; draw_skeletons adds the casing around it)."""
     w = float(np.clip(np.nan_to_num(weight), 0.0, 1.0))
-    scale = display / 224.0
-    thickness = max(1, int(round(scale * (1.0 + 5.0 * w))))
+    thickness = max(1, int(round(stroke_width(display, display) * (0.5 + 2.5 * w))))
     colour = tuple(int(c) for c in _cmap_table(PERSON_CMAP)[int(round(w * 255))])
     return thickness, colour
 
