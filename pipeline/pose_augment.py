@@ -58,7 +58,10 @@ class PoseAugmentParams:
         if not _number(self.person_margin) or not 0.0 <= self.person_margin <= 10:
             raise PoseAugmentError(f"params.yaml: pose_augment.person_margin must be a number in [0, 10], "
                                    f"got {self.person_margin!r}")
-        for name in ("scale", "stretch", "joint_drop", "person_drop", "track_cut"):
+        if not _number(self.track_cut) or not 0.0 <= self.track_cut <= 1.0:
+            raise PoseAugmentError(f"params.yaml: pose_augment.track_cut must be a number in [0, 1], "
+                                   f"got {self.track_cut!r}")
+        for name in ("scale", "stretch", "joint_drop", "person_drop"):
             value = getattr(self, name)
             if not _number(value) or not 0.0 <= value < 1.0:
                 raise PoseAugmentError(f"params.yaml: pose_augment.{name} must be a number in [0, 1), "

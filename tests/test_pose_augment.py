@@ -295,6 +295,6 @@ def test_degradations_enter_training_augmentation_and_are_validated():
     assert p.active
     out = augment_points(_clip(t=50, n=1, missing=0.0), p, np.random.default_rng(1))
     assert 10 < (~present_mask(out).any(-1)).sum() < 40
-    for bad in ({"person_drop": 1.0}, {"track_cut": -0.1}, {"track_min": 0.0}, {"track_min": 1.5}):
+    for bad in ({"person_drop": 1.0}, {"track_cut": -0.1}, {"track_cut": 1.5}, {"track_min": 0.0}, {"track_min": 1.5}):
         with pytest.raises(PoseAugmentError):
             parse_pose_augment(bad)
