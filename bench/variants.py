@@ -3,6 +3,7 @@ one or more runs of params.yaml, through the pipeline's own train/evaluate code,
 table. Needs the run's data (run `dvc repro` first). Outputs go to --out, not to models/ or metrics/.
 
     python -m bench.variants [--runs synth_1] [--variants tmp sa tmp_sa tmp_pa parnet] [--sum-fusion]
+                             [--set train.epochs=30 pose_inputs.fill=zeros ...]
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def main():
     parser.add_argument("--variants", nargs="+", default=list(LABELS))
     parser.add_argument("--sum-fusion", action="store_true", help="also PARNet with person fusion by sum")
     parser.add_argument("--out", default="/tmp/parnet_variants")
+    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override params.yaml values (YAML values), e.g. train.epochs=30")
     args = parser.parse_args()
-    params = load_params()
+    params = load_params(overrides=args.set)
     rows = [(v, {}) for v in args.variants]
     if args.sum_fusion:
         rows.append(("parnet", {"person_fusion": "sum"}))
@@ -42,7 +45,8 @@ def main():
             data = spec.load_data()
             t0 = time.time()
             train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
-                      run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint())
+                      run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
+                      pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
             m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                              batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out)
             results.setdefault(name, []).append((m["concat"]["top1"], m["fused"]["top1"], time.time() - t0))

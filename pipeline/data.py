@@ -17,6 +17,7 @@ from PIL import Image
 
 from pipeline.keypoints import FLIP_PERM, NUM_KEYPOINTS
 from pipeline.pose_augment import PoseAugmentParams, augment_points, person_box
+from pipeline.pose_inputs import PoseInputParams, clean_video, clip_inputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -77,13 +78,6 @@ def apply_view_points(points: np.ndarray, width: float, height: float, view: Vie
     return out
 
 
-def model_pose_inputs(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[T, N, 14, 3] normalised -> (poses [T, N, 14, 2] with missing joints 0, person mask [T, N])."""
-    present = (points[..., 2] > 0) & np.isfinite(points[..., :2]).all(-1)
-    poses = np.where(present[..., None], points[..., :2], 0.0).astype(np.float32)
-    return poses, present.any(-1)
-
-
 def normalize_frames(frames: torch.Tensor) -> torch.Tensor:
     """uint8 [..., 3, H, W] -> float, ImageNet mean/std."""
     mean = torch.tensor(IMAGENET_MEAN, device=frames.device).view(3, 1, 1)
@@ -97,15 +91,23 @@ class ClipDataset(torch.utils.data.Dataset):
     Item ``i`` of epoch ``e`` is requested as index ``e * len(self) + i``: its randomness comes from
     (seed, e, i) alone, so results do not depend on the number of loader workers and a resumed run
     draws exactly what an uninterrupted one would.
+
+    The poses of the subset's videos are cleaned once, here (pipeline.pose_inputs.clean_video);
+    ``pose_frames`` names, per video, the frames the estimator ran on when that is not every frame
+    (predict estimates the sampled frames only).
     """
 
     def __init__(self, index, *, frames_dir: Path | None, poses: dict[str, np.ndarray] | None,
                  sizes: dict[str, tuple[int, int]], max_persons: int, train: bool, input_size: int,
                  resize_short: int, crop_scales, flip_prob: float, seed: int,
-                 pose_augment: PoseAugmentParams | None = None):
+                 pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None,
+                 pose_frames: dict[str, np.ndarray] | None = None):
         self.rows = index.reset_index(drop=True)
         self.frames_dir = Path(frames_dir) if frames_dir is not None else None
-        self.poses = poses
+        self.pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
+        self.poses = None if poses is None else {
+            v: clean_video(poses[v], self.pose_inputs, (pose_frames or {}).get(v))
+            for v in dict.fromkeys(self.rows["video_id"]) if v in poses}
         self.sizes = sizes
         self.max_persons = max_persons
         self.train = train
@@ -154,12 +156,13 @@ class ClipDataset(torch.utils.data.Dataset):
             points = apply_view_points(picked, width, height, view)
             if self.train and self.pose_augment.active:
                 points = augment_points(points, self.pose_augment, rng)
-            poses, mask = model_pose_inputs(points)
-            item["points"] = torch.from_numpy(points)  # [T, N, 14, 3] in the view, NaN where missing
+            poses, visibility, mask = clip_inputs(points, self.pose_inputs)
+            item["points"] = torch.from_numpy(points)  # [T, N, 14, 3] in the view; confidence 0 where filled
             item["poses"] = torch.from_numpy(poses)
+            item["visibility"] = torch.from_numpy(visibility)
             item["person_mask"] = torch.from_numpy(mask)
         else:
-            item["points"] = item["poses"] = torch.zeros(0)
+            item["points"] = item["poses"] = item["visibility"] = torch.zeros(0)
             item["person_mask"] = torch.zeros(0, dtype=torch.bool)
         return item
 

@@ -12,6 +12,7 @@ import torch
 from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json
 from pipeline.pose_augment import from_run_info
+from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.train import TrainSettings, load_model, make_dataset, make_loader, predict_logits
 
 
@@ -57,7 +58,8 @@ def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, 
     model, ckpt = load_model(model_path)
     test = make_dataset(data, "test", frames_dir=frames_dir if model.uses_frames else None,
                         max_persons=model.config.num_persons, s=s, train=False,
-                        pose_augment=from_run_info(ckpt.get("run")))  # its view, as in training
+                        pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training
+                        pose_inputs=pose_inputs_from_run_info(ckpt.get("run")))
     if len(test) == 0:
         raise ValueError(f"{model_path}: the split has no test videos")
     loader = make_loader(test, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)

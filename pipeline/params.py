@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
+from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
 
 class ParamsError(ValueError):
@@ -99,6 +100,7 @@ class TrainParams:
     amp: bool = False
     grad_clip: float = 0.0
     cuda_graphs: bool = True
+    pose_warmup_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class Params:
     evaluate: EvaluateParams
     gate: GateParams
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # keypoint augmentation (pipeline.pose_augment)
+    pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
 
     def dataset(self, name: str) -> DatasetParams:
         if name not in self.datasets:
@@ -172,7 +175,7 @@ def _check(condition: bool, message: str) -> None:
 def parse_params(raw: dict) -> Params:
     _check(isinstance(raw, dict), "the file must hold a mapping")
     sections = {"seed", "strict", "synth", "datasets", "runs", "decode", "pose", "index", "model",
-                "train", "evaluate", "gate", "pose_augment"}
+                "train", "evaluate", "gate", "pose_augment", "pose_inputs"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
@@ -181,7 +184,8 @@ def parse_params(raw: dict) -> Params:
     runs = {name: dataclasses.replace(run, split=str(run.split)) for name, run in runs.items()}
     try:
         pose_augment = parse_pose_augment(raw.get("pose_augment"))
-    except (PoseAugmentError, TypeError) as err:
+        pose_inputs = parse_pose_inputs(raw.get("pose_inputs"))
+    except (PoseAugmentError, PoseInputsError, TypeError) as err:
         raise ParamsError(str(err)) from None
     params = Params(
         seed=int(raw.get("seed", 0)),
@@ -197,6 +201,7 @@ def parse_params(raw: dict) -> Params:
         evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         gate=_build(GateParams, raw.get("gate"), "gate"),
         pose_augment=pose_augment,
+        pose_inputs=pose_inputs,
     )
     _validate(params)
     return params
@@ -227,10 +232,13 @@ def _validate(p: Params) -> None:
     _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
     _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
+    _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
+           "train.pose_warmup_epochs must be an integer >= 0")
     _check(p.gate.tolerance >= 0, "gate.tolerance must be >= 0")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple = ()) -> Params:
+    """params.yaml, with ``overrides`` ("section.key=value", the value in YAML) applied on top."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run the stage from the project root")
@@ -238,4 +246,20 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    for item in overrides:
+        apply_override(raw, item)
     return parse_params(raw)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Set ``section.key=value`` (dotted path, YAML value) in the raw params mapping."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ParamsError(f"override {item!r}: expected section.key=value")
+    *parents, last = key.split(".")
+    node = raw
+    for name in parents:
+        node = node.setdefault(name, {})
+        if not isinstance(node, dict):
+            raise ParamsError(f"override {item!r}: {name!r} is not a section")
+    node[last] = yaml.safe_load(value)

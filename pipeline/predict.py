@@ -35,6 +35,7 @@ from pipeline.pose.estimators import build_estimator
 from pipeline.pose.schema import normalise_keypoints
 from pipeline.pose.tracking import track_and_rank
 from pipeline.pose_augment import from_run_info
+from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
 from pipeline.train import load_model, pick_device, to_model_inputs
 from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array, source_size
@@ -280,7 +281,8 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
                               poses=None if poses is None else {VIDEO_ID: poses},
                               sizes={VIDEO_ID: (width, height)}, max_persons=num_persons, train=False,
                               input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
-                              crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run))
+                              crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run),
+                              pose_inputs=pose_inputs_from_run_info(run), pose_frames={VIDEO_ID: mid})
         item = dataset[0]
         batch = {k: v.unsqueeze(0) if torch.is_tensor(v) else v for k, v in item.items()}
         with torch.no_grad():

@@ -10,6 +10,7 @@ from pipeline.data import SplitData, load_split_data
 from pipeline.model import ModelConfig
 from pipeline.params import Params
 from pipeline.pose_augment import PoseAugmentParams
+from pipeline.pose_inputs import PoseInputParams
 from pipeline.train import TrainSettings
 
 
@@ -26,13 +27,15 @@ class RunSpec:
     pose: dict          # the pose settings the model was trained with (predict reuses them)
     decode: dict
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # training-time keypoint augmentation
+    pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
 
     def info(self) -> dict:
         """Saved in the checkpoint: what predict needs to prepare a new video the same way."""
         return {"name": self.name, "dataset": self.dataset, "split": self.split, "pose": self.pose,
                 "decode": self.decode, "input_size": self.train.input_size,
                 "resize_short": self.train.resize_short, "num_segments": self.num_segments,
-                "classes_from": str(self.index_path), "pose_augment": asdict(self.pose_augment)}
+                "classes_from": str(self.index_path), "pose_augment": asdict(self.pose_augment),
+                "pose_inputs": asdict(self.pose_inputs)}
 
     def input_files(self) -> list[Path]:
         return [self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset)]
@@ -71,4 +74,4 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
     return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
                    frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings,
                    num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode),
-                   pose_augment=params.pose_augment)
+                   pose_augment=params.pose_augment, pose_inputs=params.pose_inputs)

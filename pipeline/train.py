@@ -19,6 +19,7 @@ from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
 from pipeline.pose_augment import PoseAugmentParams
+from pipeline.pose_inputs import PoseInputParams
 
 CHECKPOINT_FORMAT = 1
 
@@ -48,11 +49,15 @@ class TrainSettings:
     seed: int
     grad_clip: float = 0.0      # max global gradient norm (0: off)
     cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
+    pose_warmup_epochs: int = 0  # epochs of the pose stream alone (no frames) before the joint epochs
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) -> float:
     """Multiplier of the base lr at optimiser step ``step`` (0-based): linear warm-up over
-    ``warmup_steps`` (paper section IV), then constant or cosine decay to 0 at ``total_steps``."""
+    ``warmup_steps`` (paper section IV), then constant or cosine decay to 0 at ``total_steps``.
+    The warm-up never takes more than a fifth of the run: a small dataset has few steps per epoch
+    (15 clips in batches of 8: 2), and 30 warm-up steps would last its whole 15-epoch run."""
+    warmup_steps = min(warmup_steps, max(total_steps // 5, 1))
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
@@ -60,6 +65,15 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str) 
     span = max(total_steps - warmup_steps, 1)
     progress = min((step - warmup_steps) / span, 1.0)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def phased_lr_factor(step: int, *, phase_steps: tuple[int, ...], warmup_steps: int, schedule: str) -> float:
+    """lr_factor within each phase (pose warm-up, joint training): each has its own warm-up and decay."""
+    for steps in phase_steps[:-1]:
+        if step < steps:
+            return lr_factor(step, warmup_steps=warmup_steps, total_steps=steps, schedule=schedule)
+        step -= steps
+    return lr_factor(step, warmup_steps=warmup_steps, total_steps=phase_steps[-1], schedule=schedule)
 
 
 def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
@@ -80,10 +94,12 @@ def pick_device(name: str) -> torch.device:
 
 
 def to_model_inputs(batch: dict, model, device: torch.device):
-    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if model.uses_frames else None
+    has_frames = model.uses_frames and batch["frames"].numel() > 0
+    frames = normalize_frames(batch["frames"].to(device, non_blocking=True)) if has_frames else None
     poses = batch["poses"].to(device) if model.uses_poses else None
     mask = batch["person_mask"].to(device) if model.uses_poses else None
-    return frames, poses, mask
+    visibility = batch["visibility"].to(device) if model.uses_poses else None
+    return frames, poses, mask, visibility
 
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
@@ -102,22 +118,25 @@ def _worker_init(_):
 
 
 def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
-                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None) -> ClipDataset:
+                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None,
+                 pose_inputs: PoseInputParams | None = None) -> ClipDataset:
     return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses, sizes=data.sizes,
                        max_persons=max_persons, train=train, input_size=s.input_size,
                        resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
-                       seed=s.seed, pose_augment=pose_augment)
+                       seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs)
 
 
 @torch.no_grad()
-def predict_logits(model, loader, device) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per head logits [V, C] and labels [V] over a loader, in dataset order."""
+def predict_logits(model, loader, device, pose_only: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per head logits [V, C] and labels [V] over a loader, in dataset order (``pose_only``: the
+    pose and motion heads of the pose stream alone, from a loader without frames)."""
     model.eval()
     heads: dict[str, list] = {}
     labels, order = [], []
     for batch in loader:
-        out = model(*to_model_inputs(batch, model, device))
-        for name, logits in out.logits.items():
+        inputs = to_model_inputs(batch, model, device)
+        out = model.pose_stream_logits(*inputs[1:]) if pose_only else model(*inputs).logits
+        for name, logits in out.items():
             heads.setdefault(name, []).append(logits.float().cpu())
         labels.append(batch["label"])
         order.append(batch["index"])
@@ -142,13 +161,15 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
               run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
-              pose_augment: PoseAugmentParams | None = None) -> dict:
+              pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
     ``run_dir/checkpoints/last.pt`` is written every epoch. An unfinished run resumes from it when
     the settings and ``data_fingerprint`` (a digest of the input files) are unchanged; a finished
     one is never resumed, so a re-run after any change starts afresh."""
     torch.set_num_threads(max(1, s.threads))
+    pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
+    run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
     device = pick_device(s.device)
     rank, world = _init_distributed(device)
     torch.manual_seed(s.seed)
@@ -161,18 +182,27 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         raise ValueError(f"pose_augment.view: person is for variants without appearance (model.variant: "
                          f"tmp); got {model_config.variant!r}: use view: crop")
     frames_dir = frames_dir if model.uses_frames else None
-    train_set = make_dataset(data, "train", frames_dir=frames_dir, max_persons=model_config.num_persons,
-                             s=s, train=True, pose_augment=pose_augment)
-    val_set = make_dataset(data, "val", frames_dir=frames_dir, max_persons=model_config.num_persons,
-                           s=s, train=False, pose_augment=pose_augment)
+    sets = dict(max_persons=model_config.num_persons, s=s, pose_augment=pose_augment, pose_inputs=pose_inputs)
+    train_set = make_dataset(data, "train", frames_dir=frames_dir, train=True, **sets)
+    val_set = make_dataset(data, "val", frames_dir=frames_dir, train=False, **sets)
     if len(train_set) == 0:
         raise ValueError(f"{run_info.get('dataset')} split {run_info.get('split')}: no training videos")
+    # The pose stream's warm-up: the cheap stream alone (no frames read, no CNN) for some epochs,
+    # so that it learns within a CPU budget before the joint epochs (the paper trains jointly for
+    # ~140k steps; a few hundred joint steps leave the pose stream at chance).
+    warmup_epochs = s.pose_warmup_epochs if (model.uses_poses and model.uses_frames) else 0
+    pose_train_set = make_dataset(data, "train", frames_dir=None, train=True, **sets) if warmup_epochs else None
+    pose_val_set = make_dataset(data, "val", frames_dir=None, train=False, **sets) if warmup_epochs else None
     local_batch = max(1, s.batch_size // world)
-    steps_per_epoch = len(train_set) // (local_batch * world) or 1
-    total_steps = steps_per_epoch * s.epochs
+    # One process keeps the last short batch (a small split would lose up to batch-1 clips an
+    # epoch); DDP drops it so that every rank takes the same number of steps.
+    drop_last = world > 1
+    steps_per_epoch = (len(train_set) // (local_batch * world) if drop_last
+                       else math.ceil(len(train_set) / local_batch)) or 1
+    phase_steps = ((steps_per_epoch * warmup_epochs,) if warmup_epochs else ()) + (steps_per_epoch * s.epochs,)
     optimizer = make_optimizer(model, s)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(
-        step, warmup_steps=s.warmup_steps, total_steps=total_steps, schedule=s.schedule))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
+        step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule))
     use_amp = s.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
@@ -183,11 +213,13 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                    "videos": sorted(train_set.rows["video_id"])}
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
+    fingerprint["pose_inputs"] = asdict(pose_inputs)
+    total_epochs = warmup_epochs + s.epochs
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ckpt.get("fingerprint") == fingerprint and ckpt["epoch"] + 1 < s.epochs:
+        if ckpt.get("fingerprint") == fingerprint and ckpt["epoch"] + 1 < total_epochs:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -199,20 +231,24 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             print(f"{ckpt_path}: from a finished run or other settings/data; starting afresh")
     live = _open_live(run_dir, resume=start_epoch > 0) if rank == 0 else None
 
-    for epoch in range(start_epoch, s.epochs):
+    for epoch in range(start_epoch, total_epochs):
         torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
+        pose_phase = epoch < warmup_epochs
         ddp_model.train()
-        loader = make_loader(train_set, batch_size=local_batch, epoch=epoch, seed=s.seed, shuffle=True,
-                             workers=s.workers, rank=rank, world=world, drop_last=True)
+        loader = make_loader(pose_train_set if pose_phase else train_set, batch_size=local_batch, epoch=epoch,
+                             seed=s.seed, shuffle=True, workers=s.workers, rank=rank, world=world,
+                             drop_last=drop_last)
         t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", disable=None if rank == 0 else True,
-                   leave=False, dynamic_ncols=True)
+        desc = f"{'pose warm-up' if pose_phase else 'epoch'} {epoch + 1}/{total_epochs}"
+        bar = tqdm(loader, desc=desc, disable=None if rank == 0 else True, leave=False, dynamic_ncols=True)
         for batch in bar:
             labels = batch["label"].to(device)
             # CUDA graphs need autocast's weight cache off (it is a per-forward saving only)
             with torch.autocast(device.type, enabled=use_amp, cache_enabled=not s.cuda_graphs):
-                out = ddp_model(*to_model_inputs(batch, model, device))
-                loss = parnet_loss(out, labels)
+                inputs = to_model_inputs(batch, model, device)
+                logits = (model.pose_stream_logits(*inputs[1:]) if pose_phase
+                          else ddp_model(*inputs).logits)
+                loss = parnet_loss(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if s.grad_clip > 0:
@@ -224,26 +260,32 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             n = len(labels)
             seen += n
             loss_sum += loss.item() * n
-            correct += int((out.logits["concat"].argmax(1) == labels).sum())
+            correct += int((logits["pose" if pose_phase else "concat"].argmax(1) == labels).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         if not all(torch.isfinite(p).all() for p in model.parameters()):
             raise TrainingDiverged(
                 f"{run_dir}: training diverged in epoch {epoch + 1} (non-finite weights, mean loss "
                 f"{loss_sum / max(seen, 1):.4g}); lower train.lr, lengthen train.warmup_steps or set "
                 f"train.grad_clip (e.g. 1.0). The last good epoch's checkpoint is kept.")
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                  "train_top1": correct / max(seen, 1), "lr": scheduler.get_last_lr()[0],
-                  "seconds": time.time() - t0, "clips_per_second": seen / max(time.time() - t0, 1e-9)}
+        record = {"epoch": epoch + 1, "phase": "pose" if pose_phase else "joint",
+                  "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
+                  "lr": scheduler.get_last_lr()[0], "seconds": time.time() - t0,
+                  "clips_per_second": seen / max(time.time() - t0, 1e-9)}
         if rank == 0:
-            if len(val_set):
-                val_loader = make_loader(val_set, batch_size=s.batch_size, epoch=0, seed=s.seed,
+            eval_set = pose_val_set if pose_phase else val_set
+            if len(eval_set):
+                val_loader = make_loader(eval_set, batch_size=s.batch_size, epoch=0, seed=s.seed,
                                          shuffle=False, workers=s.workers)
-                logits, labels_np = predict_logits(model, val_loader, device)
-                record["val_top1"] = float((logits["concat"].argmax(1) == labels_np).mean())
-            score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
-            if score >= best["top1"]:
-                best = {"top1": score, "epoch": epoch + 1}
-                _save_model(run_dir / "model.pt", model, model_config, data, run_info, best)
+                logits, labels_np = predict_logits(model, val_loader, device, pose_only=pose_phase)
+                for head, values in logits.items():
+                    record[f"val_top1_{head}"] = float((values.argmax(1) == labels_np).mean())
+                if not pose_phase:
+                    record["val_top1"] = record["val_top1_concat"]
+            if not pose_phase:
+                score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
+                if score >= best["top1"]:
+                    best = {"top1": score, "epoch": epoch + 1}
+                    _save_model(run_dir / "model.pt", model, model_config, data, run_info, best)
             history.append(record)
             _log_live(live, record)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -314,20 +356,32 @@ def _log_live(live, record: dict) -> None:
     live.next_step()
 
 
+HEAD_ORDER = ("pose", "motion", "relation", "appearance", "concat")
+
+
 def plot_training_curves(history: list[dict], path: Path, title: str = "") -> None:
+    """Training loss, and every head's validation top-1 per epoch (the concat head alone would hide
+    a stream that never learns); the pose warm-up epochs are shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", markersize=3)
     ax_loss.set(xlabel="epoch", ylabel="training loss (sum of heads)")
-    ax_acc.plot(epochs, [h["train_top1"] for h in history], marker="o", label="train")
-    if any("val_top1" in h for h in history):
-        ax_acc.plot(epochs, [h.get("val_top1", np.nan) for h in history], marker="o", label="validation")
-    ax_acc.set(xlabel="epoch", ylabel="top-1 (concat head)", ylim=(0, 1))
-    ax_acc.legend()
+    warm = [h["epoch"] for h in history if h.get("phase") == "pose"]
+    for ax in (ax_loss, ax_acc):
+        if warm:
+            ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="0.9", label="pose warm-up" if ax is ax_acc else None)
+    ax_acc.plot(epochs, [h["train_top1"] for h in history], color="0.5", linestyle="--", label="train (concat; pose in warm-up)")
+    for head in HEAD_ORDER:
+        key = f"val_top1_{head}"
+        if any(key in h for h in history):
+            ax_acc.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", markersize=3,
+                        linewidth=2 if head == "concat" else 1, label=f"val {head}")
+    ax_acc.set(xlabel="epoch", ylabel="validation top-1 per head", ylim=(0, 1))
+    ax_acc.legend(fontsize=7, loc="upper left")
     fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:

@@ -12,6 +12,6 @@ if __name__ == "__main__":
     try:
         train_run(spec.load_data(), frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
                   run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info(),
-                  data_fingerprint=spec.data_fingerprint(), pose_augment=spec.pose_augment)
+                  data_fingerprint=spec.data_fingerprint(), pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
     except TrainingDiverged as err:
         sys.exit(f"error: {err}")

@@ -6,7 +6,7 @@ from PIL import Image
 
 from pipeline import data as D
 from pipeline.data import (ClipDataset, EpochSampler, View, apply_view_image, apply_view_points,
-                           model_pose_inputs, normalize_frames, sample_indices, train_view)
+                           normalize_frames, sample_indices, train_view)
 from pipeline.keypoints import FLIP_PERM
 
 W, H = 160, 120
@@ -85,16 +85,6 @@ def test_sampling_train_random_within_segments_test_middle():
     assert ((draws >= lo) & (draws < hi)).all()
     assert len(np.unique(draws[:, 0])) == 10  # every frame of the segment gets drawn
     assert list(sample_indices(lo, hi, mid, False, None)) == [4, 14, 22]
-
-
-def test_model_pose_inputs_zero_missing_and_mask_absent_people():
-    pts = np.full((2, 3, 14, 3), np.nan, np.float32)
-    pts[..., 2] = 0
-    pts[0, 1, 4] = (0.3, 0.4, 0.9)
-    poses, mask = model_pose_inputs(pts)
-    assert mask.tolist() == [[False, True, False], [False, False, False]]
-    assert np.isfinite(poses).all() and poses[0, 1, 4].tolist() == pytest.approx([0.3, 0.4])
-    assert poses.sum() == pytest.approx(0.7)
 
 
 def test_normalize_frames():

@@ -172,8 +172,11 @@ def test_clip_dataset_augments_training_clips_only():
     plain_train, aug_train = _dataset(True, None)[1], _dataset(True, aug)[1]
     assert plain_train["frame_indices"].tolist() == aug_train["frame_indices"].tolist()  # same draws first
     assert not np.allclose(plain_train["poses"].numpy(), aug_train["poses"].numpy())
-    # The never-visible joint stays missing (zero input, NaN point) after augmentation.
-    assert aug_train["points"][..., 5, :2].isnan().all() and (aug_train["poses"][..., 5, :] == 0).all()
+    # The never-visible joint is never reported: visibility 0 (filled from the body, pipeline.pose_inputs).
+    assert (aug_train["visibility"][..., 5] == 0).all() and (aug_train["points"][..., 5, 2] == 0).all()
+    # Dropped joints are filled, not zero, and marked as not reported.
+    dropped = (aug_train["visibility"] == 0) & (plain_train["visibility"] == 1)
+    assert dropped.any() and (aug_train["poses"][dropped] != 0).all()
     test_plain, test_aug = _dataset(False, None)[1], _dataset(False, aug)[1]
     assert np.array_equal(test_plain["poses"].numpy(), test_aug["poses"].numpy())
 

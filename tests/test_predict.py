@@ -15,7 +15,8 @@ import torch
 
 from pipeline import visualize
 from pipeline import data as clip_data  # its `test_view` must not be imported here: pytest would collect it
-from pipeline.data import apply_view_image, apply_view_points, model_pose_inputs, normalize_frames
+from pipeline.data import apply_view_image, apply_view_points, normalize_frames
+from pipeline.pose_inputs import PoseInputParams, clip_inputs
 from pipeline.evaluate import softmax
 from pipeline.io import read_json
 from pipeline.keypoints import INDEX
@@ -120,11 +121,13 @@ def _independent_probabilities(files) -> np.ndarray:
         det = FakeEstimator()(np.asarray(read_frame(frames_dir, f)))
         kps, _ = rank_and_limit(det.keypoints, det.scores, N)
         points[t, :len(kps)] = kps / np.array([info.width, info.height, 1.0], np.float32)
-    poses, mask = model_pose_inputs(apply_view_points(points, info.width, info.height, view))
+    poses, visibility, mask = clip_inputs(apply_view_points(points, info.width, info.height, view),
+                                          PoseInputParams())
     model, _ = load_model(files.model)
     with torch.no_grad():
         out = model(normalize_frames(torch.from_numpy(frames).permute(0, 3, 1, 2))[None],
-                    torch.from_numpy(poses)[None], torch.from_numpy(mask)[None])
+                    torch.from_numpy(poses)[None], torch.from_numpy(mask)[None],
+                    torch.from_numpy(visibility)[None])
     return softmax(out.logits["concat"].numpy())[0]
 
 

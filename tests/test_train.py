@@ -151,3 +151,70 @@ def test_equal_training_writes_byte_identical_models(tmp_path):
     assert (tmp_path / "x" / "run" / "model.pt").read_bytes() == (tmp_path / "y" / "run" / "model.pt").read_bytes()
     model, _ = load_model(tmp_path / "x" / "run" / "model.pt")
     assert model.config == CONFIG
+
+
+def test_warmup_never_lasts_more_than_a_fifth_of_the_run():
+    """15 clips in batches of 8 for 15 epochs: 30 steps; 30 warm-up steps would never reach the lr."""
+    f = [lr_factor(s, warmup_steps=30, total_steps=30, schedule="cosine") for s in range(30)]
+    assert f[5] == pytest.approx(1.0) and f[4] < 1.0 and max(f) == pytest.approx(1.0)
+    assert lr_factor(0, warmup_steps=200, total_steps=10_000, schedule="cosine") == pytest.approx(1 / 200)
+
+
+def test_every_training_clip_is_seen_each_epoch(tmp_path, monkeypatch):
+    """12 training clips in batches of 5: the last short batch is kept (one process)."""
+    seen = []
+    real = T.make_loader
+
+    def counting(dataset, **kw):
+        loader = real(dataset, **kw)
+        if kw.get("shuffle"):
+            seen.append(sum(len(b["label"]) for b in loader))
+        return loader
+
+    monkeypatch.setattr(T, "make_loader", counting)
+    _train(tmp_path, "all", s=dataclasses.replace(SETTINGS, batch_size=5))
+    assert seen == [12, 12, 12]
+
+
+def _frames_split(tmp_path, num_videos=18, frames=10):
+    from PIL import Image
+
+    data = _split(num_videos=num_videos, frames=frames)
+    for v in data.index["video_id"]:
+        (tmp_path / "frames" / v).mkdir(parents=True)
+        for f in range(frames):
+            Image.fromarray(np.full((48, 64, 3), 20 * f, np.uint8)).save(tmp_path / "frames" / v / f"{f:06d}.jpg")
+    return dataclasses.replace(data, pose_only=False)
+
+
+def test_pose_warmup_trains_the_pose_stream_alone_then_everything(tmp_path, monkeypatch):
+    data = _frames_split(tmp_path)
+    config = dataclasses.replace(CONFIG, variant="tmp_sa", backbone="resnet_tiny", backbone_width=4,
+                                 appearance_dim=8, joint_visibility=True)
+    s = dataclasses.replace(SETTINGS, epochs=2, pose_warmup_epochs=2)
+    real = T.make_loader
+
+    def crash_in_epoch_3(dataset, **kw):
+        if kw.get("epoch") == 2 and kw.get("shuffle"):
+            raise KeyboardInterrupt
+        return real(dataset, **kw)
+
+    run = dict(frames_dir=tmp_path / "frames", model_config=config, s=s, run_dir=tmp_path / "run",
+               plots_dir=tmp_path / "plots", run_info={"name": "w"})
+    monkeypatch.setattr(T, "make_loader", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(data, **run)
+    after_warmup = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    torch.manual_seed(s.seed)
+    init = build_model(config).state_dict()
+    changed = {k for k, v in after_warmup["model"].items() if not torch.equal(v, init[k])}
+    assert changed and all(k.startswith(("tmp.", "heads.heads.pose", "heads.heads.motion")) for k in changed)
+    assert any(k.startswith("tmp.") for k in changed)
+    assert not (tmp_path / "run" / "model.pt").exists()   # models are chosen among joint epochs only
+    monkeypatch.setattr(T, "make_loader", real)
+    train_run(data, **run)                                  # resumes in the joint phase
+    history = read_json(tmp_path / "run" / "history.json")
+    assert [h["phase"] for h in history] == ["pose", "pose", "joint", "joint"]
+    assert {"val_top1_pose", "val_top1_motion"} <= set(history[0]) and "val_top1" not in history[0]
+    assert {"val_top1", "val_top1_concat", "val_top1_appearance", "val_top1_pose"} <= set(history[3])
+    assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["best"]["epoch"] in (3, 4)

@@ -35,6 +35,7 @@ class ModelConfig:
     appearance_dim: int = 512
     bidirectional: bool = True
     dropout: float = 0.5
+    joint_visibility: bool = False   # the pose RNN also reads per-joint visibility (pipeline/pose_inputs.py)
 
     def __post_init__(self):
         self.validate()
@@ -64,6 +65,8 @@ class ModelConfig:
                                             or not str(self.pretrained)):
             raise ValueError(f"model.pretrained must be null or the path of a backbone state_dict "
                              f"file, got {self.pretrained!r}")
+        if not isinstance(self.joint_visibility, bool):
+            raise ValueError(f"model.joint_visibility must be true or false, got {self.joint_visibility!r}")
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"model.bidirectional must be true or false, got {self.bidirectional!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \

@@ -31,8 +31,9 @@ class Heads(nn.Module):
 
 def parnet_loss(output, labels: torch.Tensor) -> torch.Tensor:
     """Sum of the heads' cross-entropies with coefficient 1 (eq. 21); the L2 term of eq. 21 is the
-    optimiser's weight decay."""
-    return sum(F.cross_entropy(logits.float(), labels) for logits in output.logits.values())
+    optimiser's weight decay. ``output``: a ParnetOutput or a dict of logits per head."""
+    logits = output.logits if hasattr(output, "logits") else output
+    return sum(F.cross_entropy(v.float(), labels) for v in logits.values())
 
 
 def fused_probabilities(output) -> torch.Tensor:

@@ -37,7 +37,8 @@ class PARNet(nn.Module):
             self.tmp = TMPModule(part_hidden=config.part_hidden, part_dim=config.part_dim,
                                  pose_dim=config.pose_dim, hidden_size=config.hidden_size,
                                  window=config.window, bidirectional=config.bidirectional,
-                                 person_fusion=config.person_fusion)
+                                 person_fusion=config.person_fusion,
+                                 joint_visibility=config.joint_visibility)
             sizes["pose"] = sizes["motion"] = self.tmp.output_size
         if self.uses_frames:
             # Without the SA module nothing reads the stride-32 map: the backbone stops at the tap.
@@ -71,22 +72,41 @@ class PARNet(nn.Module):
         if self.tmp is None:
             return
         runner = _TMPAsTuple(self.tmp)
-        torch.cuda.make_graphed_callables(runner, (poses, person_mask.bool()))
+        inputs = (poses, person_mask.bool())
+        if self.tmp.joint_visibility:
+            inputs += (poses.new_ones(poses.shape[:-1]),)
+        torch.cuda.make_graphed_callables(runner, inputs)
         # A plain attribute, not a submodule: the graphs add nothing to state_dict().
         self.__dict__["_graphed_pose_stream"] = (runner, tuple(poses.shape))
 
-    def _pose_stream(self, poses: torch.Tensor, mask: torch.Tensor) -> TMPOutput:
+    def _pose_stream(self, poses: torch.Tensor, mask: torch.Tensor,
+                     visibility: torch.Tensor | None) -> TMPOutput:
+        if self.tmp.joint_visibility and visibility is None:
+            visibility = poses.new_ones(poses.shape[:-1])
         graphed = self.__dict__.get("_graphed_pose_stream")
         if graphed is not None and self.training and tuple(poses.shape) == graphed[1]:
-            return TMPOutput(*graphed[0](poses, mask))
-        return self.tmp(poses, mask)
+            args = (poses, mask, visibility) if self.tmp.joint_visibility else (poses, mask)
+            return TMPOutput(*graphed[0](*args))
+        return self.tmp(poses, mask, visibility)
+
+    def pose_stream_logits(self, poses: torch.Tensor, person_mask: torch.Tensor,
+                           visibility: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The pose and motion heads on the pose stream alone, without frames (training's pose
+        warm-up). Variants with one stream head only (tmp alone has pose and motion heads too)."""
+        if self.tmp is None or "pose" not in self.heads.heads:
+            raise ValueError(f"variant {self.config.variant!r} has no pose and motion heads")
+        tmp = self._pose_stream(poses, person_mask.bool(), visibility)
+        return {"pose": self.heads.heads["pose"](tmp.pose), "motion": self.heads.heads["motion"](tmp.motion)}
 
     def forward(self, frames: torch.Tensor | None, poses: torch.Tensor | None = None,
-                person_mask: torch.Tensor | None = None) -> ParnetOutput:
+                person_mask: torch.Tensor | None = None,
+                visibility: torch.Tensor | None = None) -> ParnetOutput:
+        """frames [B, T, 3, H, W], poses [B, T, N, 14, 2], person_mask [B, T, N], visibility
+        [B, T, N, 14] (read with model.joint_visibility)."""
         batch, steps = self._check_inputs(frames, poses, person_mask)
         reps, person_weights, spatial = {}, None, None
         if self.tmp is not None:
-            tmp = self._pose_stream(poses, person_mask.bool())
+            tmp = self._pose_stream(poses, person_mask.bool(), visibility)
             reps["pose"], reps["motion"], person_weights = tmp.pose, tmp.motion, tmp.person_weights
         if self.backbone is not None:
             mid, last = self.backbone(frames.flatten(0, 1))
@@ -127,8 +147,8 @@ class _TMPAsTuple(nn.Module):
         super().__init__()
         self.tmp = tmp
 
-    def forward(self, poses: torch.Tensor, mask: torch.Tensor):
-        out = self.tmp(poses, mask)
+    def forward(self, poses: torch.Tensor, mask: torch.Tensor, visibility: torch.Tensor | None = None):
+        out = self.tmp(poses, mask, visibility)
         return out.pose, out.motion, out.fused, out.person_weights
 
 

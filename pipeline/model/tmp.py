@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pipeline.keypoints import BODY_PART, LIMB_PARTS
+from pipeline.keypoints import BODY_PART, LIMB_PARTS, NUM_KEYPOINTS
 from pipeline.model.ta_lstm import TALSTM, TALSTMCell
 
 
@@ -83,41 +83,61 @@ class TMPModule(nn.Module):
     query (eq. 13), so the two directions have their own P_t; the time-aligned pair is
     concatenated into the P_t used downstream (motion RNN, pose-aware attention) and the reported
     person weights are the mean of the two directions' weights. With sum fusion (Table II) P_t is
-    the sum of the present persons' codes."""
+    the sum of the present persons' codes.
+
+    Beyond the paper (pipeline/pose_inputs.py): with ``joint_visibility`` the pose TA-LSTM also
+    reads the selected persons' per-joint visibility (1 reported, 0 filled), so it knows what was
+    filled; it enters the pose RNN's input beside P_t, not P_t itself, so that a joint's flicker
+    does not become motion for the motion stream. A frame with nobody, or one after it, gives the
+    motion stream a zero difference instead of a jump to or from the empty P_t."""
 
     def __init__(self, *, part_hidden: int, part_dim: int, pose_dim: int, hidden_size: int,
-                 window: int, bidirectional: bool, person_fusion: str):
+                 window: int, bidirectional: bool, person_fusion: str, joint_visibility: bool = False):
         super().__init__()
         self.encoder = PartEncoder(part_hidden, part_dim, pose_dim)
         self.person_fusion = person_fusion
+        self.joint_visibility = joint_visibility
         directions = 2 if bidirectional else 1
+        rnn_in = pose_dim + (NUM_KEYPOINTS if joint_visibility else 0)
         if person_fusion == "attention":
-            self.pose_cells = nn.ModuleList(TALSTMCell(pose_dim, hidden_size, window)
+            self.pose_cells = nn.ModuleList(TALSTMCell(rnn_in, hidden_size, window)
                                             for _ in range(directions))
             self.person_attention = nn.ModuleList(PersonAttention(pose_dim, hidden_size, hidden_size)
                                                   for _ in range(directions))
             self.fused_dim = directions * pose_dim
         else:
-            self.pose_rnn = TALSTM(pose_dim, hidden_size, window, bidirectional)
+            self.pose_rnn = TALSTM(rnn_in, hidden_size, window, bidirectional)
             self.fused_dim = pose_dim
         self.motion_rnn = TALSTM(self.fused_dim, hidden_size, window, bidirectional)
         self.output_size = directions * hidden_size
 
-    def forward(self, poses: torch.Tensor, mask: torch.Tensor) -> TMPOutput:
-        """poses [B, T, N, 14, 2], mask [B, T, N] bool."""
+    def forward(self, poses: torch.Tensor, mask: torch.Tensor,
+                visibility: torch.Tensor | None = None) -> TMPOutput:
+        """poses [B, T, N, 14, 2], mask [B, T, N] bool, visibility [B, T, N, 14] (with
+        joint_visibility; None: every joint counts as reported)."""
         # Padded persons are zeroed so that nothing about them (not even NaN) reaches the output.
         poses = poses.masked_fill(~mask[..., None, None], 0.0)
         persons = self.encoder(poses)                                        # [B, T, N, D]
+        vis = None
+        if self.joint_visibility:
+            vis = poses.new_ones(poses.shape[:-1]) if visibility is None else visibility.to(poses.dtype)
+            vis = vis.masked_fill(~mask[..., None], 0.0)
         if self.person_fusion == "attention":
-            pose_rep, fused, weights = self._attend_and_run(persons, mask)
+            pose_rep, fused, weights = self._attend_and_run(persons, mask, vis)
         else:
             fused = (persons * mask.unsqueeze(-1)).sum(2)
             weights = mask.to(persons.dtype)
-            _, pose_rep = self.pose_rnn(fused)
-        _, motion_rep = self.motion_rnn(fused[:, 1:] - fused[:, :-1])        # eq. 15
+            rnn_in = fused
+            if vis is not None:
+                share = weights / weights.sum(-1, keepdim=True).clamp_min(1.0)
+                rnn_in = torch.cat([fused, (share.unsqueeze(-1) * vis).sum(2)], -1)
+            _, pose_rep = self.pose_rnn(rnn_in)
+        anyone = mask.any(-1)
+        both = (anyone[:, 1:] & anyone[:, :-1]).unsqueeze(-1).to(fused.dtype)
+        _, motion_rep = self.motion_rnn((fused[:, 1:] - fused[:, :-1]) * both)   # eq. 15
         return TMPOutput(pose_rep, motion_rep, fused, weights)
 
-    def _attend_and_run(self, persons, mask):
+    def _attend_and_run(self, persons, mask, vis):
         steps = persons.shape[1]
         reps, fused, weights = [], [], []
         for d, (cell, attention) in enumerate(zip(self.pose_cells, self.person_attention)):
@@ -128,7 +148,10 @@ class TMPModule(nn.Module):
             fused_d, weights_d = [None] * steps, [None] * steps
             for t in order:
                 fused_d[t], weights_d[t] = attention(keys[:, t], persons[:, t], out, mask[:, t])
-                out, state = cell(fused_d[t], state)                         # eq. 14
+                step_in = fused_d[t]
+                if vis is not None:
+                    step_in = torch.cat([step_in, (weights_d[t].unsqueeze(-1) * vis[:, t]).sum(1)], -1)
+                out, state = cell(step_in, state)                            # eq. 14
             reps.append(out)  # the direction's last output (frame T-1 forward, frame 0 backward)
             fused.append(torch.stack(fused_d, dim=1))
             weights.append(torch.stack(weights_d, dim=1))
