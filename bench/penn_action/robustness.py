@@ -2,7 +2,9 @@
 degraded the way a real estimator degrades poses: joints missing (10 %, 30 %), jitter, the
 person lost in some frames (flicker), tracks that start late or end early, and all of these at
 once. The degradations are pipeline.pose_augment's (one home), applied to each test video's
-whole pose array (normalised to the frame) with a seed per video, before the model's view.
+whole pose array (normalised to the frame) with a seed per video, where an estimator's errors
+would be: before the model's pose-input preparation (pipeline.pose_inputs, as the checkpoint
+records it) and view.
 
   python -m bench.penn_action.robustness --params bench/penn_action/zoo.yaml --run penn_zoo_1
       [--model models/penn_zoo_1/model.pt] [--out metrics/runs/penn_zoo_1.robustness.json]
@@ -26,6 +28,7 @@ from pipeline.evaluate import classification_metrics
 from pipeline.io import write_json
 from pipeline.params import load_params
 from pipeline.pose_augment import PoseAugmentParams, degrade_points, from_run_info
+from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.runs import run_spec
 from pipeline.train import load_model, make_dataset, make_loader, predict_logits
 
@@ -65,7 +68,8 @@ def measure(params_path: str, run: str, model_path: Path, conditions=CONDITIONS,
         start = time.perf_counter()
         degraded = dataclasses.replace(data, poses={**data.poses, **degrade_videos(test_poses, p, seed)})
         test = make_dataset(degraded, "test", frames_dir=None, max_persons=model.config.num_persons,
-                            s=spec.train, train=False, pose_augment=from_run_info(ckpt.get("run")))
+                            s=spec.train, train=False, pose_augment=from_run_info(ckpt.get("run")),
+                            pose_inputs=pose_inputs_from_run_info(ckpt.get("run")))
         loader = make_loader(test, batch_size=batch_size, epoch=0, seed=spec.train.seed, shuffle=False,
                              workers=0)
         heads, labels = predict_logits(model, loader, torch.device("cpu"))
