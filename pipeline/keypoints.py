@@ -134,3 +134,11 @@ def flip_horizontal(points: np.ndarray, width: float = 1.0) -> np.ndarray:
     flipped = np.array(points, dtype=np.float32, copy=True)[..., FLIP_PERM, :]
     flipped[..., 0] = width - flipped[..., 0]
     return flipped
+
+
+def head_top_estimated(layout: str) -> bool:
+    """Whether ``layout`` has no head-top joint of its own (to_aic14 extrapolates it from the nose,
+    which in profile lands in front of the face rather than on the crown)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown keypoint layout {layout!r}; known: {sorted(LAYOUTS)}")
+    return len(LAYOUTS[layout][INDEX["head_top"]]) > 1
