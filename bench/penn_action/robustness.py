@@ -8,6 +8,7 @@ records it) and view.
 
   python -m bench.penn_action.robustness --params bench/penn_action/zoo.yaml --run penn_zoo_1
       [--model models/penn_zoo_1/model.pt] [--out metrics/runs/penn_zoo_1.robustness.json]
+      [--conditions joints_10 joints_30 flicker_20] [--set seed=1 ...]
 
 Prints one line per condition (top-1, top-5, mean class accuracy of the concatenation head) and
 writes them as JSON.
@@ -53,8 +54,8 @@ def degrade_videos(poses: dict[str, np.ndarray], p: PoseAugmentParams, seed: int
 
 
 def measure(params_path: str, run: str, model_path: Path, conditions=CONDITIONS, seed: int = 0,
-            batch_size: int = 64) -> dict:
-    params = load_params(params_path)
+            batch_size: int = 64, overrides: list[str] | tuple = ()) -> dict:
+    params = load_params(params_path, overrides)
     spec = run_spec(params, run)
     data = spec.load_data()
     model, ckpt = load_model(model_path)
@@ -93,13 +94,18 @@ def main(argv=None) -> int:
     parser.add_argument("--run", default="penn_zoo_1")
     parser.add_argument("--model", type=Path, help="default: models/<run>/model.pt")
     parser.add_argument("--out", type=Path, help="default: metrics/runs/<run>.robustness.json")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the degradations (the same for every model)")
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS),
+                        help="default: all of them")
+    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
+                        help="params overrides, as the stages take them (e.g. the run's entry under runs:)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = args.model or paths.run_dir(args.run) / "model.pt"
     out = args.out or Path(f"metrics/runs/{args.run}.robustness.json")
     try:
-        result = measure(args.params, args.run, model, seed=args.seed)
+        result = measure(args.params, args.run, model, seed=args.seed, overrides=args.set,
+                         conditions={name: CONDITIONS[name] for name in args.conditions})
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
