@@ -20,7 +20,8 @@
 #                                                 # seeds 1-2 (kept if the profile is chosen)
 #
 # Runs penn_<candidate>_s<seed> (models/, metrics/runs/, metrics/plots/), logs in
-# metrics/runs/penn_protocol/, the summary in metrics/runs/penn_protocol.json. Re-running retrains.
+# metrics/runs/penn_protocol/, the summary in metrics/runs/penn_protocol.json. Re-running resumes
+# unfinished trainings from their last epoch (same settings and data) and retrains finished ones.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PARAMS=${PARAMS:-bench/penn_action/params.yaml}
