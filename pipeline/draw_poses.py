@@ -7,7 +7,10 @@ Two sources of poses:
   whole dataset goes through the pose stage.
 
 Each person slot keeps one colour (slot 0 = the best-ranked person) and is labelled with its slot
-and person score, so ranking and identity switches are visible frame to frame.
+and person score, so ranking and identity switches are visible frame to frame; right and left
+limbs have distinct core colours (pipeline.visualize.draw_skeletons). People scored under
+``low_score`` are drawn faded (false people on objects stand out), and a head top the estimator's
+layout does not have (it is extrapolated from the nose) is drawn dashed with a ring.
 """
 from __future__ import annotations
 
@@ -21,17 +24,17 @@ from tqdm import tqdm
 
 from pipeline import paths
 from pipeline.io import read_parquet_metadata
-from pipeline.keypoints import NUM_KEYPOINTS
+from pipeline.keypoints import NUM_KEYPOINTS, head_top_estimated
 from pipeline.pose.base import PoseEstimator
 from pipeline.pose.schema import rank_and_limit, read_poses, to_dense
 from pipeline.pose.tracking import track_and_rank
 from pipeline.video import DecodeError, read_frame_array, read_video_rgb
-from pipeline.visualize import draw_skeletons, save_png, with_header, write_mp4
+from pipeline.visualize import SLOT_COLOURS, draw_skeletons, save_png, with_header, write_mp4
 
-# One colour per person slot (colour-blind-safe Okabe-Ito order), slot 0 first.
-SLOT_COLOURS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
-                (213, 94, 0), (204, 121, 167), (255, 255, 255))
 DEFAULT_FPS = 10.0
+LOW_SCORE = 0.4             # people scored below are drawn faded
+# The layout each image estimator maps from (mmpose says its own, in its `layout` attribute).
+ESTIMATOR_LAYOUTS = {"blazepose": "blazepose33", "openpose": "body25"}
 
 
 class DrawPosesError(RuntimeError):
@@ -50,10 +53,24 @@ class PoseVideo:
     fps: float
     estimator: str
     frame_reader: object            # callable f -> RGB array
+    head_estimated: bool = False    # the head top is extrapolated from the nose, not detected
 
     @property
     def num_frames(self) -> int:
         return self.points.shape[0]
+
+
+def estimator_head_estimated(name: str, layout: str | None = None, version: str = "") -> bool:
+    """Whether an estimator's head-top points are estimated (its layout has none): ``layout`` when
+    the estimator says it, else its known layout; mmpose's version string ends in its layout;
+    ground truth and unknown estimators are taken as drawn faithfully."""
+    if layout is None and name == "mmpose":
+        layout = version.rsplit("/", 1)[-1] or None
+    layout = layout or ESTIMATOR_LAYOUTS.get(name)
+    try:
+        return layout is not None and head_top_estimated(layout)
+    except ValueError:
+        return False
 
 
 def _black(width: int, height: int):
@@ -105,7 +122,9 @@ def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> Pose
     frame, person = table["frame"].to_numpy(), table["person"].to_numpy()
     keep = (frame < num_frames) & (person < max_persons)
     scores[frame[keep], person[keep]] = table["score"].to_numpy()[keep]
-    return PoseVideo(video_id, points, scores, width, height, fps, str(meta.get("estimator", "?")), reader)
+    name = str(meta.get("estimator", "?"))
+    head = estimator_head_estimated(name, version=str(meta.get("estimator_version", "")))
+    return PoseVideo(video_id, points, scores, width, height, fps, name, reader, head)
 
 
 def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
@@ -135,12 +154,15 @@ def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
             kps, sc = rank_and_limit(det.keypoints, det.scores, max_persons)
             points[f, :len(kps)], scores[f, :len(kps)] = kps, sc
     height, width = frames.shape[1:3]
-    return PoseVideo(video.stem, points, scores, width, height, fps or DEFAULT_FPS,
-                     str(getattr(estimator, "name", type(estimator).__name__)), lambda f: frames[f])
+    name = str(getattr(estimator, "name", type(estimator).__name__))
+    layout = getattr(estimator, "layout", None) or getattr(getattr(estimator, "spec", None), "layout", None)
+    return PoseVideo(video.stem, points, scores, width, height, fps or DEFAULT_FPS, name, lambda f: frames[f],
+                     estimator_head_estimated(name, layout if isinstance(layout, str) else None))
 
 
-def render_frame(pose: PoseVideo, f: int) -> np.ndarray:
-    """Frame ``f`` with its skeletons, under a header naming the video, frame and people found."""
+def render_frame(pose: PoseVideo, f: int, low_score: float = LOW_SCORE) -> np.ndarray:
+    """Frame ``f`` with its skeletons, under a header naming the video, frame and people found;
+    people scored under ``low_score`` are faded and marked "low"."""
     image = pose.frame_reader(f)
     if image.shape[:2] != (pose.height, pose.width):
         raise DrawPosesError(f"{pose.name}: frame {f} is {image.shape[1]}x{image.shape[0]}, "
@@ -150,16 +172,18 @@ def render_frame(pose: PoseVideo, f: int) -> np.ndarray:
     out = image
     if len(slots):
         colours = [SLOT_COLOURS[s % len(SLOT_COLOURS)] for s in slots]
-        labels = [f"#{s} {pose.scores[f, s]:.2f}" for s in slots]
-        # draw the best-ranked person last (on top): weights only set the drawing order here
-        order_weights = 1.0 - slots / max(len(present), 1)
-        out = draw_skeletons(image, pose.points[f, slots], order_weights, colours=colours, labels=labels)
+        scores = pose.scores[f, slots]
+        faded = [bool(np.isfinite(sc) and sc < low_score) for sc in scores]
+        labels = [f"#{s} {sc:.2f}" + (" low" if low else "") for s, sc, low in zip(slots, scores, faded)]
+        out = draw_skeletons(image, pose.points[f, slots], colours=colours, labels=labels, faded=faded,
+                             head_estimated=pose.head_estimated)
+    head_note = "  head top estimated (dashed)" if pose.head_estimated and len(slots) else ""
     return with_header(out, f"{pose.name}  frame {f + 1}/{pose.num_frames}  "
-                            f"{len(slots)} person(s)  {pose.estimator}")
+                            f"{len(slots)} person(s)  {pose.estimator}{head_note}")
 
 
 def draw_pose_video(pose: PoseVideo, *, png_dir: Path | None = None, mp4_path: Path | None = None,
-                    every: int = 1, fps: float | None = None) -> dict:
+                    every: int = 1, fps: float | None = None, low_score: float = LOW_SCORE) -> dict:
     """Render every ``every``-th frame; write ``png_dir/frame_000000.png``... and/or an MP4.
     Returns what was written and per-video counts."""
     if png_dir is None and mp4_path is None:
@@ -169,7 +193,7 @@ def draw_pose_video(pose: PoseVideo, *, png_dir: Path | None = None, mp4_path: P
     frames = list(range(0, pose.num_frames, every))
     images = []
     for f in tqdm(frames, desc=f"draw {pose.name}", unit="frame"):
-        image = render_frame(pose, f)
+        image = render_frame(pose, f, low_score)
         if png_dir is not None:
             save_png(Path(png_dir) / f"frame_{f:06d}.png", image)
         if mp4_path is not None:

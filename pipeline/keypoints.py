@@ -179,3 +179,11 @@ def from_aic14(points: np.ndarray, layout: str) -> np.ndarray:
     out[..., :2][bad] = np.nan
     out[..., 2][bad] = 0.0
     return out
+
+
+def head_top_estimated(layout: str) -> bool:
+    """Whether ``layout`` has no head-top joint of its own (to_aic14 extrapolates it from the nose,
+    which in profile lands in front of the face rather than on the crown)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown keypoint layout {layout!r}; known: {sorted(LAYOUTS)}")
+    return len(LAYOUTS[layout][INDEX["head_top"]]) > 1

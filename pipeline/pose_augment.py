@@ -4,7 +4,10 @@ params.yaml).
 Augmentation is applied by ClipDataset to a training clip's keypoints after the view (so on top of
 the view's flip with the left/right swap), never at test time. One random similarity (plus a small
 anisotropic stretch) per clip, the same for all its frames and persons, so the motion between
-frames is kept; joint drop-out and jitter are drawn per joint and frame.
+frames is kept; joint drop-out and jitter are drawn per joint and frame. Three degradations
+imitate what a real estimator does to ground truth: joints it misses (``joint_drop``), people it
+loses in some frames (``person_drop``: the whole person missing from a frame, "flicker") and tracks
+that start late or end early (``track_cut``: a person kept only in a contiguous part of the clip).
 
 ``view: person`` replaces the crop view of a clip that has no frames (variants without
 appearance, e.g. tmp on a pose-only dataset) by a square box around the people of the clip's
@@ -45,6 +48,9 @@ class PoseAugmentParams:
     shift: float = 0.0        # translation ~ U(-shift, shift) per axis, as a fraction of the view side
     joint_drop: float = 0.0   # probability that a present joint goes missing (per joint and frame)
     jitter: float = 0.0       # Gaussian std of per-joint noise, as a fraction of the view side
+    person_drop: float = 0.0  # probability that a present person is missing from a frame (per person and frame)
+    track_cut: float = 0.0    # probability that a person's track is cut to a random contiguous part of the clip
+    track_min: float = 0.25   # track_cut: the part kept is at least this fraction of the clip's frames
     view: str = "crop"        # crop: the frame crop of train/test; person: a box around the clip's people
     person_margin: float = 0.2  # view: person: the box side is (1 + margin) x the people's larger extent
 
@@ -54,7 +60,10 @@ class PoseAugmentParams:
         if not _number(self.person_margin) or not 0.0 <= self.person_margin <= 10:
             raise PoseAugmentError(f"params.yaml: pose_augment.person_margin must be a number in [0, 10], "
                                    f"got {self.person_margin!r}")
-        for name in ("scale", "stretch", "joint_drop"):
+        if not _number(self.track_cut) or not 0.0 <= self.track_cut <= 1.0:
+            raise PoseAugmentError(f"params.yaml: pose_augment.track_cut must be a number in [0, 1], "
+                                   f"got {self.track_cut!r}")
+        for name in ("scale", "stretch", "joint_drop", "person_drop"):
             value = getattr(self, name)
             if not _number(value) or not 0.0 <= value < 1.0:
                 raise PoseAugmentError(f"params.yaml: pose_augment.{name} must be a number in [0, 1), "
@@ -63,6 +72,9 @@ class PoseAugmentParams:
             value = getattr(self, name)
             if not _number(value) or value < 0:
                 raise PoseAugmentError(f"params.yaml: pose_augment.{name} must be a number >= 0, got {value!r}")
+        if not _number(self.track_min) or not 0.0 < self.track_min <= 1.0:
+            raise PoseAugmentError(f"params.yaml: pose_augment.track_min must be a number in (0, 1], "
+                                   f"got {self.track_min!r}")
         if self.rotation > 180:
             raise PoseAugmentError(f"params.yaml: pose_augment.rotation is in degrees, at most 180, "
                                    f"got {self.rotation!r}")
@@ -77,7 +89,7 @@ class PoseAugmentParams:
         return self == PoseAugmentParams()
 
 
-RANDOM_FIELDS = ("scale", "stretch", "rotation", "shift", "joint_drop", "jitter")
+RANDOM_FIELDS = ("scale", "stretch", "rotation", "shift", "joint_drop", "jitter", "person_drop", "track_cut")
 
 
 def _number(value) -> bool:
@@ -155,6 +167,54 @@ def drop_joints(points: np.ndarray, prob: float, rng: np.random.Generator) -> np
     return out
 
 
+def _remove(points: np.ndarray, gone: np.ndarray) -> np.ndarray:
+    """``points`` with the joints where ``gone`` [..., 14] made missing (NaN, confidence 0)."""
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., :2][gone] = np.nan
+    out[..., 2][gone] = 0.0
+    return out
+
+
+def drop_persons(points: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
+    """Each person of each frame of ``points`` [T, N, 14, 3] goes missing as a whole with
+    probability ``prob`` (an estimator losing someone for a frame)."""
+    if prob <= 0:
+        return np.array(points, dtype=np.float32, copy=True)
+    lost = rng.random(points.shape[:2]) < prob
+    return _remove(points, np.broadcast_to(lost[..., None], points.shape[:-1]))
+
+
+def cut_tracks(points: np.ndarray, prob: float, min_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """With probability ``prob`` per person, keep each person of ``points`` [T, N, 14, 3] only in a
+    random contiguous run of at least ``min_fraction`` of the T frames (a track that starts late
+    or ends early); the other frames lose that person."""
+    if prob <= 0:
+        return np.array(points, dtype=np.float32, copy=True)
+    steps, persons = points.shape[:2]
+    gone = np.zeros(points.shape[:-1], bool)
+    shortest = max(1, int(np.ceil(min_fraction * steps)))
+    for n in np.flatnonzero(rng.random(persons) < prob):
+        length = int(rng.integers(shortest, steps + 1))
+        start = int(rng.integers(0, steps - length + 1))
+        gone[:start, n] = True
+        gone[start + length:, n] = True
+    return _remove(points, gone)
+
+
+def degrade_points(points: np.ndarray, p: PoseAugmentParams, rng: np.random.Generator) -> np.ndarray:
+    """The estimator-like degradations of ``p`` (jitter, joint_drop, person_drop, track_cut) on
+    ``points`` [T, N, 14, 3]; the augmentation's last steps, and on their own the way the
+    robustness benchmark degrades ground truth."""
+    out = np.array(points, dtype=np.float32, copy=True)
+    if p.jitter:
+        present = present_mask(out)
+        noise = rng.normal(0.0, p.jitter, size=out[..., :2].shape).astype(np.float32)
+        out[..., :2] += np.where(present[..., None], noise, 0.0)
+    out = drop_joints(out, p.joint_drop, rng)
+    out = drop_persons(out, p.person_drop, rng)
+    return cut_tracks(out, p.track_cut, p.track_min, rng)
+
+
 def augment_points(points: np.ndarray, p: PoseAugmentParams, rng: np.random.Generator) -> np.ndarray:
     """One training draw of ``p`` on a clip's points [T, N, 14, 3] (normalised to the view)."""
     out = np.array(points, dtype=np.float32, copy=True)
@@ -163,11 +223,7 @@ def augment_points(points: np.ndarray, p: PoseAugmentParams, rng: np.random.Gene
     if p.rotation or p.scale or p.stretch or p.shift:
         linear, shift = affine_matrix(p, rng)
         out = transform_points(out, linear, shift, clip_centre(out))
-    if p.jitter:
-        present = present_mask(out)
-        noise = rng.normal(0.0, p.jitter, size=out[..., :2].shape).astype(np.float32)
-        out[..., :2] += np.where(present[..., None], noise, 0.0)
-    return drop_joints(out, p.joint_drop, rng)
+    return degrade_points(out, p, rng)
 
 
 def from_run_info(run_info: dict | None) -> PoseAugmentParams:

@@ -1,9 +1,12 @@
 """Recognise the actions in any video with a trained model and show why (issue 7).
 
-The video goes through the same code as the training data: ``decode_to_frames`` at the
-checkpoint's decode settings, TSN segments over the decoded frames (middle frame of each),
-the pose estimator on those sampled frames (ranked, limited to N people and normalised to the
-frame as the pose stage stores them), then ``ClipDataset`` itself, in its test mode, for the
+The video goes through the same code as the training data. ``decode_to_frames`` decodes it once
+at the pose resolution (the video's own size, its short side capped at ``pose_short_side``: the
+estimator sees the detail it needs whatever the model's input size), at the checkpoint's frame
+rate; a model that sees frames gets them from those, brought to the checkpoint's decode size by
+``decode_to_frames`` again. Then TSN segments over the decoded frames (middle frame of each), the
+pose estimator on those sampled frames (ranked, limited to N people, linked across frames and
+normalised to the frame as the pose stage stores them), then ``ClipDataset`` itself, in its test mode, for the
 centre-crop view, keypoint transform, person mask and frame tensors, and ``to_model_inputs`` for
 the model. The result is the top-k of the concatenation head's softmax (what evaluation ranks) and
 of the fused average of the stream heads, plus what the model attended to: per-step person weights
@@ -21,7 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline import visualize
+from pipeline import visualize, zoo
+from pipeline.draw_poses import LOW_SCORE, estimator_head_estimated
 from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, empty_poses
 from pipeline.evaluate import softmax
 from pipeline.io import write_json
@@ -35,10 +39,11 @@ from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
 from pipeline.model_io import load_model, to_model_inputs
 from pipeline.train import pick_device
-from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array
+from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array, source_size
 
 FALLBACK_ESTIMATOR = "blazepose"
 VIDEO_ID = "video"
+POSE_SHORT_SIDE = 480       # the estimator sees the video at its own size, short side at most this
 # What a checkpoint's `run` entry must hold for predict (written since pipeline.runs.RunSpec.info).
 REQUIRED_RUN_KEYS = ("decode", "input_size", "resize_short", "num_segments")
 
@@ -106,23 +111,35 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
 
 
 def detect_people(estimator: PoseEstimator, video_dir: Path, frames, *, num_frames: int, width: int,
-                  height: int, max_persons: int) -> np.ndarray:
+                  height: int, max_persons: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense poses [num_frames, N, 14, 3] (normalised; absent people NaN / confidence 0) holding
     the estimator's best ``max_persons`` people on ``frames`` only, linked across those frames
-    into fixed slots as the pose stage links them (pipeline.pose.tracking)."""
+    into fixed slots as the pose stage links them (pipeline.pose.tracking), and their person
+    scores [num_frames, N] (NaN where a slot is empty)."""
     dense = empty_poses(num_frames, max_persons)
+    scores = np.full((num_frames, max_persons), np.nan, np.float32)
     frames = sorted({int(f) for f in frames})
     found = [estimator(read_frame_array(video_dir, f)) for f in frames]
-    kps, _ = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons, max_gap=len(frames))
+    kps, found_scores = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons,
+                                       max_gap=len(frames))
     for i, f in enumerate(frames):
         dense[f] = normalise_keypoints(kps[i], width, height)
-    return dense
+        scores[f] = found_scores[i]
+    return dense, scores
+
+
+def pose_resolution(width: int, height: int, cap: int | None) -> int:
+    """Short side to decode at for the estimator: the video's own (even), at most ``cap``."""
+    native = min(width, height) - min(width, height) % 2
+    return max(2, native if not cap else min(native, int(cap) - int(cap) % 2))
 
 
 @dataclass
 class Prediction:
     video: str
     model: str
+    model_name: str
+    model_source: str       # "zoo" (a shipped model), "yours" (a path or models/<run>/model.pt)
     run: str
     variant: str
     num_frames: int
@@ -138,26 +155,34 @@ class Prediction:
     person_weights: list[list[float]] | None
     attention_size: list[int] | None
     warnings: list[str]
+    pose_size: list[int] | None = None        # frames the estimator saw, [width, height]
+    default_model: bool = False               # no --model given: the zoo's default entry
     outputs: dict[str, str] = field(default_factory=dict)
     # Not in the JSON: the pose-aware attention maps [T, h, w] (None without PA) and the rendered
     # images (display-size crops as the model saw them, and the annotated ones).
     attention: np.ndarray | None = field(default=None, repr=False)
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     tiles: list[np.ndarray] = field(default_factory=list, repr=False)
+    person_scores: np.ndarray | None = field(default=None, repr=False)   # [T, N] estimator scores
 
     def to_json(self) -> dict:
         data = asdict(self)
-        for key in ("attention", "frames", "tiles"):
+        for key in ("attention", "frames", "tiles", "person_scores"):
             data.pop(key)
         return data
 
     def text(self) -> str:
         lines = [f"video: {self.video} ({self.num_frames} frames, {self.width}x{self.height}"
                  + (f" @ {self.fps:g} fps)" if self.fps else ")"),
-                 f"model: {self.model} (run {self.run or '?'}, variant {self.variant})"]
+                 f"model: {self.model_name} ({'model zoo' if self.model_source == 'zoo' else 'your model'}: "
+                 f"{self.model}; run {self.run or '?'}, variant {self.variant})"]
+        if self.default_model:
+            lines.append("  (the default model: --model to choose another, --list-models to see them)")
         if self.estimator:
             seen = sum(1 for c in self.persons_per_step or [] if c)
-            lines.append(f"poses: {self.estimator}; people in {seen}/{len(self.sampled_frames)} sampled frames")
+            size = f" on {self.pose_size[0]}x{self.pose_size[1]} frames" if self.pose_size else ""
+            lines.append(f"poses: {self.estimator}{size}; people in {seen}/{len(self.sampled_frames)} "
+                         "sampled frames")
         lines += [f"warning: {w}" for w in self.warnings]
         width = max([len("action")] + [len(e["label"]) for e in self.top])
         lines += ["", f"{'rank':>4}  {'action':<{width}}  probability"]
@@ -174,16 +199,20 @@ def _top(probs: np.ndarray, classes: list[str], k: int) -> list[dict]:
     return [{"label": classes[i], "probability": float(probs[i])} for i in order]
 
 
-def predict_video(video: str | Path, model_path: str | Path, *, estimator: str | PoseEstimator | None = None,
-                  pose_options: dict | None = None, top: int = 5, json_path: str | Path | None = None,
-                  sheet_path: str | Path | None = None, mp4_path: str | Path | None = None,
-                  mp4_fps: float = 2.0, display_size: int = 224, device: str = "cpu",
-                  render: bool = False) -> Prediction:
-    """Predict the actions in ``video`` with the model at ``model_path``.
+def predict_video(video: str | Path, model_path: str | Path | None = None, *,
+                  estimator: str | PoseEstimator | None = None, pose_options: dict | None = None,
+                  top: int = 5, json_path: str | Path | None = None, sheet_path: str | Path | None = None,
+                  mp4_path: str | Path | None = None, mp4_fps: float = 2.0, display_size: int = 224,
+                  device: str = "cpu", render: bool = False, pose_short_side: int | None = POSE_SHORT_SIDE,
+                  low_score: float = LOW_SCORE) -> Prediction:
+    """Predict the actions in ``video`` with the model ``model_path``: a checkpoint path, a zoo
+    entry's name, or None for the zoo's default entry (pipeline.zoo).
 
     estimator: None (the checkpoint's, see choose_estimator), a backend name, or a ready
-    PoseEstimator object. Images are rendered when ``sheet_path`` or ``mp4_path`` is given or
-    ``render`` is true; ``json_path`` receives Prediction.to_json(). Raises PredictError."""
+    PoseEstimator object; it runs on frames of the video's own size with the short side at most
+    ``pose_short_side`` (None: no cap). Images are rendered when ``sheet_path`` or ``mp4_path`` is
+    given or ``render`` is true, people scored under ``low_score`` faded; ``json_path`` receives
+    Prediction.to_json(). Raises PredictError."""
     if top < 1:
         raise PredictError(f"--top must be at least 1, got {top}")
     if not mp4_fps > 0:
@@ -194,7 +223,13 @@ def predict_video(video: str | Path, model_path: str | Path, *, estimator: str |
         torch_device = pick_device(device)
     except RuntimeError as err:
         raise PredictError(str(err)) from None
-    model, ckpt, run = load_checkpoint(model_path, torch_device)
+    if pose_short_side is not None and pose_short_side < 16:
+        raise PredictError(f"the pose resolution (short side) must be at least 16 pixels, got {pose_short_side}")
+    try:
+        entry = zoo.resolve_model(model_path)
+    except zoo.ZooError as err:
+        raise PredictError(str(err)) from None
+    model, ckpt, run = load_checkpoint(entry.path, torch_device)
     video = Path(video)
     if not video.exists():
         raise PredictError(f"{video}: file not found")
@@ -203,25 +238,41 @@ def predict_video(video: str | Path, model_path: str | Path, *, estimator: str |
     decode = run["decode"]
     warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix="parnet-predict-") as tmp:
-        frames_root = Path(tmp)
+        pose_dir = Path(tmp) / "pose" / VIDEO_ID
+        frames_root = Path(tmp) / "model"
         video_dir = frames_root / VIDEO_ID
-        video_dir.mkdir()
+        pose_dir.mkdir(parents=True)
+        video_dir.mkdir(parents=True)
+        quality = int(decode.get("jpeg_quality", 3))
         try:
-            decoded = decode_to_frames(video, video_dir, short_side=int(decode["short_side"]),
-                                       fps=decode.get("fps"), jpeg_quality=int(decode.get("jpeg_quality", 3)))
+            short = pose_resolution(*source_size(video), pose_short_side)
+            decoded = decode_to_frames(video, pose_dir, short_side=short, fps=decode.get("fps"),
+                                       jpeg_quality=quality)
+            pose_width, pose_height = decoded.width, decoded.height
+            if model.uses_frames:   # the model's frames: the same frames at the checkpoint's size
+                model_frames = decode_to_frames(pose_dir, video_dir, short_side=int(decode["short_side"]),
+                                                jpeg_quality=quality)
+                if model_frames.num_frames != decoded.num_frames:
+                    raise DecodeError(f"{video}: {model_frames.num_frames} model frames from "
+                                      f"{decoded.num_frames} decoded ones")
+                width, height = model_frames.width, model_frames.height
+            else:
+                video_dir, frames_root = pose_dir, pose_dir.parent
+                width, height = pose_width, pose_height
         except DecodeError as err:
             raise PredictError(f"cannot decode the video: {err}") from None
-        width, height = decoded.width, decoded.height
         lo, hi = segment_bounds(0, decoded.num_frames, int(run["num_segments"]))
         mid = middle_frames(lo, hi)
 
-        poses, estimator_name = None, None
+        poses, scores, estimator_name, head_estimated = None, None, None, False
         if model.uses_poses:
             pose_estimator, estimator_name = _make_estimator(estimator, run["pose"], pose_options,
                                                              num_persons, warnings)
+            layout = getattr(pose_estimator, "layout", None)
+            head_estimated = estimator_head_estimated(estimator_name, layout if isinstance(layout, str) else None)
             try:
-                poses = detect_people(pose_estimator, video_dir, mid, num_frames=decoded.num_frames,
-                                      width=width, height=height, max_persons=num_persons)
+                poses, scores = detect_people(pose_estimator, pose_dir, mid, num_frames=decoded.num_frames,
+                                              width=pose_width, height=pose_height, max_persons=num_persons)
             except (ValueError, OSError, RuntimeError) as err:
                 raise PredictError(f"{video}: pose estimator {estimator_name} failed: {err}") from None
 
@@ -263,7 +314,8 @@ def predict_video(video: str | Path, model_path: str | Path, *, estimator: str |
                             "no attention map")
 
         result = Prediction(
-            video=str(video), model=str(model_path), run=str(run.get("name", "")),
+            video=str(video), model=str(entry.path), model_name=entry.name, model_source=entry.source,
+            run=str(run.get("name", "")),
             variant=model.config.variant, num_frames=decoded.num_frames, fps=decoded.fps, width=width,
             height=height, sampled_frames=[int(f) for f in item["frame_indices"]],
             top=_top(concat, classes, k),
@@ -271,16 +323,24 @@ def predict_video(video: str | Path, model_path: str | Path, *, estimator: str |
             estimator=estimator_name, persons_per_step=persons_per_step, no_person_detected=no_person,
             person_weights=None if person_weights is None else np.round(person_weights, 4).tolist(),
             attention_size=None if spatial is None else list(spatial.shape[1:]), warnings=warnings,
-            attention=spatial)
+            pose_size=[pose_width, pose_height] if model.uses_poses else None,
+            default_model=model_path is None, attention=spatial)
 
         if render or sheet_path or mp4_path:
+            # drawn from the pose-resolution frames: the model's view box scaled to them
             view = dataset.view_for(width, height, None)
+            sx, sy = pose_width / width, pose_height / height
+            x0, y0, x1, y1 = view.box
+            pose_view = View((x0 * sx, y0 * sy, x1 * sx, y1 * sy), view.size, view.flip)
+            steps = np.minimum(item["frame_indices"].numpy(), decoded.num_frames - 1)
             points = None if poses is None else apply_view_points(
-                poses[np.minimum(item["frame_indices"].numpy(), len(poses) - 1), :num_persons],
-                width, height, view)
+                poses[steps, :num_persons], pose_width, pose_height, pose_view)
+            if scores is not None:
+                result.person_scores = scores[steps]
             result.frames, result.tiles = render_steps(
-                video_dir, result.sampled_frames, view, display_size, points=points,
-                person_weights=person_weights, attention=spatial)
+                pose_dir, result.sampled_frames, pose_view, display_size, points=points,
+                person_weights=person_weights, attention=spatial, person_scores=result.person_scores,
+                low_score=low_score, head_estimated=head_estimated)
 
     if sheet_path:
         sheet = visualize.contact_sheet(result.tiles, sheet_lines(result, spatial is not None))
@@ -314,11 +374,14 @@ def _make_estimator(estimator, trained: dict, options: dict | None, max_persons:
 
 def render_steps(video_dir: Path, frames: list[int], view: View, display: int, *,
                  points: np.ndarray | None, person_weights: np.ndarray | None,
-                 attention: np.ndarray | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                 attention: np.ndarray | None, person_scores: np.ndarray | None = None,
+                 low_score: float = LOW_SCORE, head_estimated: bool = False
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(plain, annotated) display x display images of the sampled frames: the model's crop (the
     same box, resampled from the decoded frame at display size), with the heat map of each step's
     attention (scaled by the clip's maximum, so steps compare) and the skeletons ``points``
-    [T, N, 14, 3] (normalised to the view) weighted by ``person_weights`` [T, N]."""
+    [T, N, 14, 3] (normalised to the view) in their slot's colour, as wide as ``person_weights``
+    [T, N] and labelled with it, faded under ``low_score`` of ``person_scores`` [T, N]."""
     display_view = View(view.box, display, view.flip)
     vmax = float(attention.max()) if attention is not None else None
     plain, tiles = [], []
@@ -328,10 +391,17 @@ def render_steps(video_dir: Path, frames: list[int], view: View, display: int, *
         if points is not None:
             pts = points[t].copy()
             pts[..., :2] *= display
+        labels = faded = None
+        if pts is not None:
+            weights = person_weights[t] if person_weights is not None else np.ones(len(pts))
+            sc = person_scores[t] if person_scores is not None else np.full(len(pts), np.nan)
+            faded = [bool(np.isfinite(v) and v < low_score) for v in sc]
+            labels = [f"#{n} w{weights[n]:.2f}" + (f" s{sc[n]:.2f}" if np.isfinite(sc[n]) else "")
+                      for n in range(len(pts))]
         tile = visualize.render_tile(
             image, points=pts, weights=None if person_weights is None else person_weights[t],
             attention=None if attention is None else attention[t], attention_max=vmax,
-            caption=f"t{t + 1} frame {f}")
+            caption=f"t{t + 1} frame {f}", labels=labels, faded=faded, head_estimated=head_estimated)
         plain.append(image)
         tiles.append(tile)
     return plain, tiles
@@ -340,12 +410,13 @@ def render_steps(video_dir: Path, frames: list[int], view: View, display: int, *
 def sheet_lines(result: Prediction, has_attention: bool) -> list[str]:
     """The contact sheet's two header lines: the top classes, then the legend and warnings."""
     best = ", ".join(f"{e['label']} {e['probability']:.1%}" for e in result.top[:3])
-    first = f"{best}   ({Path(result.video).name}; {result.run or Path(result.model).name}, {result.variant})"
+    first = f"{best}   ({Path(result.video).name}; {result.model_name}, {result.variant})"
     notes = []
     if result.no_person_detected:
         notes.append("NO PERSON DETECTED")
     if result.person_weights is not None:
-        notes.append("skeleton width/colour: person attention (thin cyan low, thick magenta high)")
+        notes.append("skeleton: colour = person slot, width = person attention; red core right limbs, "
+                     "blue left; faded: low estimator score")
     else:
         notes.append("no poses in this variant")
     notes.append("heat map: pose-aware attention" if has_attention else "no attention map (no PA module)")

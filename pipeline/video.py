@@ -176,6 +176,28 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
                         warning=_shortfall(source, len(frames), expected, stderr))
 
 
+def source_size(source: Path) -> tuple[int, int]:
+    """(width, height) of a video file's first video stream or of a frame folder's first image,
+    before any scaling; DecodeError naming the file when neither can be read."""
+    source = Path(source)
+    if not source.exists():
+        raise DecodeError(f"{source}: file not found")
+    if source.is_dir():
+        images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise DecodeError(f"{source}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
+        with Image.open(images[0]) as first:
+            return first.size
+    try:
+        info = ffmpeg.probe(str(source), select_streams="v:0")
+    except ffmpeg.Error as err:
+        raise DecodeError(f"{source}: ffprobe cannot read it: {_stderr(err)}") from None
+    streams = info.get("streams") or []
+    if not streams or "width" not in streams[0]:
+        raise DecodeError(f"{source}: no video stream")
+    return int(streams[0]["width"]), int(streams[0]["height"])
+
+
 def frame_path(video_dir: Path, index: int) -> Path:
     return Path(video_dir) / (FRAME_PATTERN % index)
 

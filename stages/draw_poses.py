@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.draw_poses import DrawPosesError, draw_pose_video, from_estimator, from_pose_stage
+from pipeline.draw_poses import LOW_SCORE, DrawPosesError, draw_pose_video, from_estimator, from_pose_stage
 from pipeline.params import load_params
 from pipeline.pose.estimators import IMAGE_BACKENDS, build_estimator
 
@@ -32,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mp4", type=Path, help="write an H.264 MP4 here")
     parser.add_argument("--every", type=int, default=1, help="draw every k-th frame (default 1)")
     parser.add_argument("--fps", type=float, help="MP4 frame rate (default: the video's / every)")
+    parser.add_argument("--low-score", type=float, default=LOW_SCORE,
+                        help=f"people scored below are drawn faded and marked low (default {LOW_SCORE})")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     if bool(args.video_file) == bool(args.dataset):
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
                                   max_frames=args.max_frames, tracking=p.tracking,
                                   track_filter=p.track_filter_options())
         summary = draw_pose_video(pose, png_dir=args.png_dir, mp4_path=args.mp4, every=args.every,
-                                  fps=args.fps)
+                                  fps=args.fps, low_score=args.low_score)
     except (DrawPosesError, OSError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

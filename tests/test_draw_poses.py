@@ -5,14 +5,14 @@ from PIL import Image
 
 from pipeline import paths
 from pipeline.datasets.base import Manifest
-from pipeline.draw_poses import (SLOT_COLOURS, DrawPosesError, PoseVideo, draw_pose_video, from_estimator,
-                                 from_pose_stage, render_frame)
+from pipeline.draw_poses import (SLOT_COLOURS, DrawPosesError, PoseVideo, draw_pose_video,
+                                 estimator_head_estimated, from_estimator, from_pose_stage, render_frame)
 from pipeline.keypoints import INDEX
 from pipeline.pose import runner
 from pipeline.pose.base import Detections
 from pipeline.pose.runner import PoseSettings, run_pose_stage
 from pipeline.video import read_video_rgb
-from pipeline.visualize import MP4_HEADER, write_mp4
+from pipeline.visualize import LEFT_COLOUR, MP4_HEADER, RIGHT_COLOUR, label_size, write_mp4
 from stages import draw_poses as cli
 
 W, H, F = 160, 120, 4
@@ -136,3 +136,83 @@ def test_cli_rejects_ambiguous_input_and_reports_errors(tmp_path, capsys):
     assert cli.main([str(tmp_path / "missing.mp4"), "--estimator", "blazepose", "--mp4",
                      str(tmp_path / "o.mp4")]) == 1
     assert "no such video file" in capsys.readouterr().err
+
+
+def _one_person_video(width: int, height: int, score: float = 0.9, estimator: str = "fake",
+                      head_estimated: bool = False) -> PoseVideo:
+    s = height / 256
+    points = _person(width / 2, 30 * s, 200 * s)[None, None]
+    frame = np.full((height, width, 3), 128, np.uint8)
+    return PoseVideo("one", points, np.array([[score]], np.float32), width, height, 10.0, estimator,
+                     lambda f: frame, head_estimated)
+
+
+def _shin_mid(pose: PoseVideo, side: str) -> np.ndarray:
+    p = pose.points[0, 0]
+    return (p[INDEX[f"{side}_knee"], :2] + p[INDEX[f"{side}_ankle"], :2]) / 2
+
+
+@pytest.mark.parametrize("size", [(340, 256), (1920, 1080)])
+def test_right_and_left_limbs_have_distinct_core_colours(size):
+    pose = _one_person_video(*size)
+    image = render_frame(pose, 0)
+    top = image.shape[0] - size[1]                       # the header band
+    for side, colour, other in (("right", RIGHT_COLOUR, LEFT_COLOUR), ("left", LEFT_COLOUR, RIGHT_COLOUR)):
+        x, y = _shin_mid(pose, side)
+        half = 3 * size[1] // 256                        # the line's half width grows with the frame
+        row = image[int(round(y)) + top, int(x) - half:int(x) + half + 1].astype(int)
+        near = lambda c: (np.abs(row - np.array(c)).max(-1) <= 40).any()  # noqa: E731
+        assert near(colour) and not near(other), (side, row)
+        assert near(SLOT_COLOURS[0])                     # the casing keeps the slot's hue
+    # torso lines (hip to hip) carry no side colour
+    p = pose.points[0, 0]
+    x, y = (p[INDEX["right_hip"], :2] + p[INDEX["left_hip"], :2]) / 2
+    col = image[int(y) + top - 3:int(y) + top + 4, int(round(x))].astype(int)
+    assert not any((np.abs(col - np.array(c)).max(-1) <= 40).any() for c in (RIGHT_COLOUR, LEFT_COLOUR))
+
+
+def _inked_width(image: np.ndarray, y: int, x0: int, x1: int) -> int:
+    return int((np.abs(image[y, x0:x1].astype(int) - 128).max(-1) > 30).sum())
+
+
+def test_line_width_label_and_header_scale_with_the_frame():
+    small, large = _one_person_video(340, 256), _one_person_video(1920, 1080)
+    img_s, img_l = render_frame(small, 0), render_frame(large, 0)
+    top_s, top_l = img_s.shape[0] - 256, img_l.shape[0] - 1080
+    x, y = _shin_mid(small, "right")
+    w_s = _inked_width(img_s, int(y) + top_s, int(x) - 10, int(x) + 11)
+    x, y = _shin_mid(large, "right")
+    w_l = _inked_width(img_l, int(y) + top_l, int(x) - 40, int(x) + 41)
+    # thin at 340x256 (a few pixels, not hiding the limb), about 1080/256 times wider at 1080p
+    assert 3 <= w_s <= 7 and 2.5 * w_s <= w_l <= 6 * w_s, (w_s, w_l)
+    assert label_size(1920, 1080) >= 3.5 * label_size(340, 256)
+    assert top_s == MP4_HEADER and top_l >= 2 * MP4_HEADER
+
+
+def test_low_score_people_are_faded_and_marked():
+    strong = render_frame(_one_person_video(340, 256, score=0.9), 0)
+    weak = render_frame(_one_person_video(340, 256, score=0.2), 0)
+    pose = _one_person_video(340, 256)
+    x, y = _shin_mid(pose, "right")
+    y = int(y) + MP4_HEADER
+    strong_ink = np.abs(strong[y, int(x) - 4:int(x) + 5].astype(int) - 128).sum()
+    weak_ink = np.abs(weak[y, int(x) - 4:int(x) + 5].astype(int) - 128).sum()
+    assert 0 < weak_ink < 0.6 * strong_ink
+    # a threshold below the score draws it in full (the limbs; the label prints another score)
+    full = render_frame(_one_person_video(340, 256, score=0.2), 0, low_score=0.1)
+    assert (full[y - 20:y + 20] == strong[y - 20:y + 20]).all()
+
+
+def test_estimated_head_top_is_a_ring_not_a_dot():
+    detected = render_frame(_one_person_video(1920, 1080), 0)
+    estimated = render_frame(_one_person_video(1920, 1080, head_estimated=True), 0)
+    pose = _one_person_video(1920, 1080)
+    x, y = pose.points[0, 0, INDEX["head_top"], :2]
+    top = detected.shape[0] - 1080
+    centre = lambda img: img[int(round(y)) + top, int(round(x))].astype(int)  # noqa: E731
+    assert np.abs(centre(detected) - SLOT_COLOURS[0]).max() <= 40      # a filled dot in the slot colour
+    assert np.abs(centre(estimated) - 128).max() <= 10                 # the ring's centre shows the frame
+    assert estimator_head_estimated("blazepose") and estimator_head_estimated("openpose")
+    assert estimator_head_estimated("mmpose", version="mmpose-1.3.2/rtmo/abc/coco17")
+    assert not estimator_head_estimated("mmpose", version="mmpose-1.3.2/hrnet/abc/aic14")
+    assert not estimator_head_estimated("groundtruth") and not estimator_head_estimated("fake")

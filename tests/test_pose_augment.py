@@ -264,3 +264,40 @@ def test_the_view_travels_in_the_checkpoint_run_info():
     assert from_run_info({}) == PoseAugmentParams() == from_run_info(None)  # older checkpoints: crop view
     with pytest.raises(PoseAugmentError, match="view"):
         parse_pose_augment({"view": "full"})
+
+
+def test_person_drop_removes_whole_people_from_frames():
+    from pipeline.pose_augment import drop_persons
+    pts = _clip(t=200, n=2, missing=0.0)
+    out = drop_persons(pts, 0.3, np.random.default_rng(0))
+    present = present_mask(out)
+    whole = present.all(-1) | ~present.any(-1)
+    assert whole.all()                                     # a person is kept or lost as a whole
+    lost = ~present.any(-1)
+    assert 0.22 < lost.mean() < 0.38
+    np.testing.assert_array_equal(out[~lost], pts[~lost])  # kept people are untouched
+    assert (drop_persons(pts, 0.0, np.random.default_rng(0)) == pts).all()
+
+
+def test_track_cut_keeps_one_contiguous_run_per_person():
+    from pipeline.pose_augment import cut_tracks
+    pts = _clip(t=16, n=3, missing=0.0)
+    shortened = 0
+    for seed in range(20):
+        out = cut_tracks(pts, 1.0, 0.25, np.random.default_rng(seed))
+        for n in range(3):
+            frames = np.flatnonzero(present_mask(out[:, n]).any(-1))
+            assert len(frames) >= 4 and (np.diff(frames) == 1).all()
+            np.testing.assert_array_equal(out[frames, n], pts[frames, n])
+            shortened += len(frames) < 16
+    assert shortened > 40
+
+
+def test_degradations_enter_training_augmentation_and_are_validated():
+    p = PoseAugmentParams(person_drop=0.5)
+    assert p.active
+    out = augment_points(_clip(t=50, n=1, missing=0.0), p, np.random.default_rng(1))
+    assert 10 < (~present_mask(out).any(-1)).sum() < 40
+    for bad in ({"person_drop": 1.0}, {"track_cut": -0.1}, {"track_cut": 1.5}, {"track_min": 0.0}, {"track_min": 1.5}):
+        with pytest.raises(PoseAugmentError):
+            parse_pose_augment(bad)

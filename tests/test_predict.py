@@ -72,10 +72,11 @@ class FakeEstimator:
     name, version = "fake", "1"
 
     def __init__(self, empty: bool = False):
-        self.empty, self.calls = empty, 0
+        self.empty, self.calls, self.sizes = empty, 0, set()
 
     def __call__(self, frame: np.ndarray) -> Detections:
         self.calls += 1
+        self.sizes.add(frame.shape[1::-1])
         if self.empty:
             return Detections.empty()
         h, w = frame.shape[:2]
@@ -105,10 +106,14 @@ def result(files):
 
 
 def _independent_probabilities(files) -> np.ndarray:
-    """The concat softmax from pipeline primitives, the way ClipDataset builds a test clip."""
-    frames_dir = files.root / "independent"
+    """The concat softmax from pipeline primitives, the way ClipDataset builds a test clip: the
+    model's frames come from the pose-resolution frames (the video's own 160x120) brought to the
+    checkpoint's short side; poses are normalised, so the same at either size."""
+    native_dir, frames_dir = files.root / "independent_native", files.root / "independent"
+    native_dir.mkdir(exist_ok=True)
     frames_dir.mkdir(exist_ok=True)
-    info = decode_to_frames(files.video, frames_dir, short_side=SHORT_SIDE)
+    decode_to_frames(files.video, native_dir, short_side=120)
+    info = decode_to_frames(native_dir, frames_dir, short_side=SHORT_SIDE)
     mid = middle_frames(*segment_bounds(0, info.num_frames, T))
     view = clip_data.center_view(info.width, info.height, INPUT, RESIZE_SHORT)
     frames = np.stack([np.asarray(apply_view_image(read_frame(frames_dir, f), view)) for f in mid])
@@ -270,3 +275,60 @@ def test_cli_error_exit_without_traceback(files, tmp_path):
                            str(files.model)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode != 0
     assert "missing.mp4: file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_estimator_sees_the_video_at_its_own_size_not_the_models(files):
+    estimator = FakeEstimator()
+    res = predict_video(files.video, files.model, estimator=estimator)
+    assert estimator.sizes == {(160, 120)}                 # the checkpoint decodes at 64: 85x64
+    assert res.pose_size == [160, 120] and "on 160x120 frames" in res.text()
+    capped = FakeEstimator()
+    again = predict_video(files.video, files.model, estimator=capped, pose_short_side=80)
+    assert capped.sizes == {(106, 80)}
+    with pytest.raises(PredictError, match="at least 16"):
+        predict_video(files.video, files.model, estimator=FakeEstimator(), pose_short_side=8)
+    assert [e["label"] for e in again.top] and np.isfinite([e["probability"] for e in again.top]).all()
+
+
+@pytest.fixture
+def zoo_project(files, tmp_path, monkeypatch):
+    """A project with a one-entry zoo (the toy checkpoint, the default) and one user model."""
+    from pipeline import zoo
+    (tmp_path / "zoo" / "toy").mkdir(parents=True)
+    (tmp_path / "zoo" / "toy" / "model.pt").write_bytes(files.model.read_bytes())
+    (tmp_path / "zoo" / "registry.yaml").write_text(
+        "default: toy\nmodels:\n  toy: {path: zoo/toy/model.pt, summary: a toy model}\n"
+        "  gone: {path: zoo/gone/model.pt}\n")
+    (tmp_path / "models" / "mine_1").mkdir(parents=True)
+    (tmp_path / "models" / "mine_1" / "model.pt").write_bytes(files.model.read_bytes())
+    monkeypatch.setattr(zoo, "REGISTRY", tmp_path / "zoo" / "registry.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_without_model_the_zoo_default_is_used_and_said(files, zoo_project):
+    res = predict_video(files.video, estimator=FakeEstimator())
+    assert res.model_name == "toy" and res.model_source == "zoo" and res.default_model
+    assert res.model == str(zoo_project / "zoo" / "toy" / "model.pt")
+    text = res.text()
+    assert "model: toy (model zoo" in text and "the default model" in text
+    by_name = predict_video(files.video, "toy", estimator=FakeEstimator())
+    assert by_name.top == res.top and not by_name.default_model
+    mine = predict_video(files.video, "models/mine_1/model.pt", estimator=FakeEstimator())
+    assert mine.model_name == "mine_1" and mine.model_source == "yours" and "your model" in mine.text()
+    with pytest.raises(PredictError, match="zoo/gone/model.pt"):
+        predict_video(files.video, "gone", estimator=FakeEstimator())
+    (zoo_project / "zoo" / "toy" / "model.pt").unlink()
+    with pytest.raises(PredictError, match="default zoo model toy is missing"):
+        predict_video(files.video, estimator=FakeEstimator())
+
+
+def test_list_models_shows_the_zoo_and_your_models(zoo_project, capsys):
+    from stages.predict import main
+    assert main(["--list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    toy = next(line for line in lines if line.startswith("toy "))
+    assert "[zoo, default]" in toy
+    assert any(line.startswith("gone ") and "MISSING" in line for line in lines)
+    assert any(line.startswith("mine_1 ") and "[yours]" in line for line in lines)
+    assert any("a toy model" in line for line in lines)
