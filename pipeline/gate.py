@@ -185,8 +185,9 @@ def format_report(result: Comparison, title: str = "", note: str = "") -> str:
 
 
 FAIL_HELP = ("FAIL means: on the same test videos the current models lose more videos than they gain, by "
-             "more than two equally good models disagree by chance (reruns on other CPUs, thread counts or "
-             "seeds stay far below this), or the test set changed. If the change is a bug, fix it. If it "
+             "more than chance allows between two equally good models (what a rerun on another CPU or "
+             "thread count produces) at the gate's alpha, or the test set changed. If the change is a bug, "
+             "fix it. If it "
              f"is intended (new params, model or data), record a new baseline deliberately: `{UPDATE_COMMAND}`, "
              "then commit metrics/baseline.json with the change (never edit it by hand).")
 
