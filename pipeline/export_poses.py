@@ -49,9 +49,9 @@ def pyskl_split_names(split: str) -> tuple[str, str]:
 
 def _frame_size(row: dict, stats: dict, root: Path | None) -> tuple[int, int]:
     if root is not None and row.get("path"):
-        from pipeline.video import DecodeError, probe_size
+        from pipeline.video import DecodeError, source_size
         try:
-            return probe_size(root / row["path"])
+            return source_size(root / row["path"])
         except DecodeError:
             pass
     return int(stats["width"]), int(stats["height"])

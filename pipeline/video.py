@@ -110,20 +110,6 @@ def _shortfall(source: Path, decoded: int, expected: int, stderr: bytes) -> str:
     return f"{source}: decoded {decoded} of the {expected} frames the container lists; truncated or corrupt?{detail}"
 
 
-def probe_size(path: Path) -> tuple[int, int]:
-    """(width, height) of a video file as displayed (rotation applied, as decoding does), or of
-    the first image of a frame folder."""
-    path = Path(path)
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise DecodeError(f"{path}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
-        with Image.open(images[0]) as im:
-            return im.size
-    info = probe_video(path)
-    return info.width, info.height
-
-
 def _stderr(err: ffmpeg.Error) -> str:
     text = (err.stderr or b"").decode(errors="replace").strip().splitlines()
     return text[-1] if text else "unknown ffmpeg error"
@@ -177,8 +163,9 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
 
 
 def source_size(source: Path) -> tuple[int, int]:
-    """(width, height) of a video file's first video stream or of a frame folder's first image,
-    before any scaling; DecodeError naming the file when neither can be read."""
+    """(width, height) of a video file as displayed (rotation applied, as decoding does) or of a
+    frame folder's first image, before any scaling; DecodeError naming the file when neither can
+    be read."""
     source = Path(source)
     if not source.exists():
         raise DecodeError(f"{source}: file not found")
@@ -188,14 +175,8 @@ def source_size(source: Path) -> tuple[int, int]:
             raise DecodeError(f"{source}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
         with Image.open(images[0]) as first:
             return first.size
-    try:
-        info = ffmpeg.probe(str(source), select_streams="v:0")
-    except ffmpeg.Error as err:
-        raise DecodeError(f"{source}: ffprobe cannot read it: {_stderr(err)}") from None
-    streams = info.get("streams") or []
-    if not streams or "width" not in streams[0]:
-        raise DecodeError(f"{source}: no video stream")
-    return int(streams[0]["width"]), int(streams[0]["height"])
+    info = probe_video(source)
+    return info.width, info.height
 
 
 def frame_path(video_dir: Path, index: int) -> Path:

@@ -202,12 +202,12 @@ def import_video(source: ImportSource, row: dict, decoded: dict | None, root: st
 
 
 def _probe(root: str, row: dict, vid: str) -> tuple[int, int]:
-    from pipeline.video import DecodeError, probe_size
+    from pipeline.video import DecodeError, source_size
     if not row.get("path"):
         raise ValueError(f"{vid}: OpenPose JSON holds pixels, and the frame size is unknown (pose-only "
                          "dataset). Fix: set pose.import.frame_size: [width, height]")
     try:
-        return probe_size(Path(root) / row["path"])
+        return source_size(Path(root) / row["path"])
     except DecodeError as err:
         raise ValueError(f"{vid}: cannot read the frame size of the OpenPose input video ({err}). Fix: set "
                          "pose.import.frame_size: [width, height]") from None
