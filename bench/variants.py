@@ -3,7 +3,11 @@ one or more runs of params.yaml, through the pipeline's own train/evaluate code,
 table. Needs the run's data (run `dvc repro` first). Outputs go to --out, not to models/ or metrics/.
 
     python -m bench.variants [--runs synth_1] [--variants tmp sa tmp_sa tmp_pa parnet] [--sum-fusion]
-                             [--set train.epochs=30 pose_inputs.fill=zeros ...]
+                             [--set train.epochs=30 pose_inputs.fill=zeros ...] [--validation-only]
+
+--validation-only compares settings the honest way: it prints each run's validation top-1 at the
+epoch training keeps (the best one on validation; every head at that epoch) and never evaluates
+the test set, so settings chosen from its table were not chosen on test.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.evaluate import evaluate_run
+from pipeline.io import read_json
 from pipeline.params import load_params
 from pipeline.runs import run_spec
 from pipeline.train import train_run
@@ -30,6 +35,8 @@ def main():
     parser.add_argument("--out", default="/tmp/parnet_variants")
     parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                         help="override params.yaml values (YAML values), e.g. train.epochs=30")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="report validation top-1 at the kept epoch; do not evaluate the test set")
     args = parser.parse_args()
     params = load_params(overrides=args.set)
     rows = [(v, {}) for v in args.variants]
@@ -47,6 +54,13 @@ def main():
             train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
                       run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
                       pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
+            if args.validation_only:
+                kept = kept_epoch_validation(out / "history.json")
+                results.setdefault(name, []).append({**kept, "videos": len(data.subset("val")),
+                                                     "seconds": time.time() - t0})
+                print(f"{run} {name}: validation (epoch {kept['epoch']}) concat top-1 {kept['concat']:.3f}, "
+                      f"heads {kept['heads']}", flush=True)
+                continue
             m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
                              batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out)
             results.setdefault(name, []).append({"concat": m["concat"]["top1"], "fused": m["fused"]["top1"],
@@ -54,17 +68,32 @@ def main():
                                                  "seconds": time.time() - t0})
             print(f"{run} {name}: concat top-1 {m['concat']['top1']:.3f}, fused {m['fused']['top1']:.3f}, "
                   f"heads {m['heads_top1']}", flush=True)
-    print(format_table(results, args.runs))
+    print(format_table(results, args.runs, "validation" if args.validation_only else "test"))
+
+
+def kept_epoch_validation(history_path: Path) -> dict:
+    """The validation top-1 of every head at the epoch training kept (model.pt: the last of the
+    epochs with the highest concat top-1, as pipeline.train keeps it)."""
+    joint = [r for r in read_json(history_path) if "val_top1" in r]
+    if not joint:
+        raise SystemExit(f"error: {history_path}: no validation top-1 recorded (empty validation subset?). "
+                         f"Fix: set index.val_fraction > 0")
+    kept = max(joint, key=lambda r: (r["val_top1"], r["epoch"]))
+    heads = {k.removeprefix("val_top1_"): v for k, v in kept.items()
+             if k.startswith("val_top1_") and k != "val_top1_concat"}
+    return {"concat": kept["val_top1"], "fused": float("nan"), "heads": heads, "epoch": kept["epoch"]}
 
 
 def _mean_std(values) -> str:
     values = 100 * np.asarray(values, dtype=float)
+    if np.isnan(values).any():
+        return "-"
     return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values.mean():.1f}"
 
 
-def format_table(results: dict, runs: list[str]) -> str:
+def format_table(results: dict, runs: list[str], subset: str = "test") -> str:
     """Mean ± std over the runs (sample std), the per-run concat top-1 and the heads' mean top-1."""
-    lines = [f"\n| variant | concat top-1 | fused top-1 | per run (concat) | heads (mean top-1) | test videos | "
+    lines = [f"\n| variant | concat top-1 | fused top-1 | per run (concat) | heads (mean top-1) | {subset} videos | "
              f"train+eval s |", "|---|---|---|---|---|---|---|"]
     for name, vals in results.items():
         label = LABELS[name.removesuffix("_sum")] + (" (person fusion: sum)" if name.endswith("_sum") else "")

@@ -21,7 +21,7 @@
 #
 # Runs penn_<candidate>_s<seed> (models/, metrics/runs/, metrics/plots/), logs in
 # metrics/runs/penn_protocol/, the summary in metrics/runs/penn_protocol.json. Re-running resumes
-# unfinished trainings from their last epoch (same settings and data) and retrains finished ones.
+# unfinished trainings from their last epoch (same settings and data); finished ones are not trained again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PARAMS=${PARAMS:-bench/penn_action/params.yaml}
