@@ -35,17 +35,31 @@ def middle_frames(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str]:
     """Video ids moved from train to val: ``fraction`` of each class (at least one where a class has
-    two or more training videos), chosen by a seeded RNG."""
+    two or more training videos), chosen by a seeded RNG.
+
+    Where a class's videos name their source (``group``: UCF101's and the synthetic dataset's
+    actor groups, NTU's subjects) and it has two or more, whole groups move (``fraction`` of the
+    class's groups, at least one, never all): no actor is in both train and val, as the official
+    splits keep test groups apart, so validation measures what test measures (new actors) and
+    cannot reward remembering an actor. Otherwise single videos move."""
     rng = np.random.default_rng(seed)
     val = set()
     if fraction <= 0:
         return val
-    for _, group in train.sort_values("video_id").groupby("label_id"):
-        ids = group["video_id"].to_numpy()
-        n = int(round(fraction * len(ids)))
-        if len(ids) >= 2:
-            n = min(max(n, 1), len(ids) - 1)
-        val.update(rng.choice(ids, size=n, replace=False).tolist() if n else [])
+    has_group = "group" in train.columns
+    for _, videos in train.sort_values("video_id").groupby("label_id"):
+        ids = videos["video_id"].to_numpy()
+        groups = sorted({str(g) for g in videos["group"] if str(g)}) if has_group else []
+        grouped = len(groups) >= 2 and bool(videos["group"].astype(str).str.len().gt(0).all())
+        units = groups if grouped else ids
+        n = int(round(fraction * len(units)))
+        if len(units) >= 2:
+            n = min(max(n, 1), len(units) - 1)
+        chosen = rng.choice(units, size=n, replace=False).tolist() if n else []
+        if grouped:
+            val.update(ids[videos["group"].astype(str).isin(chosen).to_numpy()].tolist())
+        else:
+            val.update(chosen)
     return val
 
 

@@ -38,6 +38,24 @@ def test_validation_is_seeded_per_class_and_keeps_a_training_video():
     assert len(carve_validation(tiny, 0.9, seed=0)) == 1
 
 
+def test_validation_moves_whole_groups_where_videos_name_their_source():
+    # 2 classes x 5 groups x 3 clips: a group is one actor, as in UCF101 and the synthetic dataset
+    rows = [(f"c{c}_g{g}_{k}", c, f"g{g}") for c in range(2) for g in range(5) for k in range(3)]
+    train = pd.DataFrame(rows, columns=["video_id", "label_id", "group"])
+    val = carve_validation(train, 0.2, seed=0)
+    for _, videos in train.groupby("label_id"):
+        split_groups = videos.groupby("group")["video_id"].apply(lambda v: set(v.isin(val)))
+        assert all(len(s) == 1 for s in split_groups)            # no group on both sides
+        assert videos["video_id"].isin(val).sum() == 3           # one of the class's 5 groups
+    assert carve_validation(train, 0.2, seed=0) == val and carve_validation(train, 0.2, seed=3) != val
+    # a class whose only group is one actor keeps it in training: single videos move instead
+    one = pd.DataFrame({"video_id": ["a", "b", "c", "d"], "label_id": 0, "group": "g1"})
+    assert len(carve_validation(one, 0.5, seed=0)) == 2
+    # no sources named (Penn Action, HMDB51): single videos, as before
+    singles = carve_validation(train.assign(group=""), 0.2, seed=0)
+    assert len(singles) == 6 and any(train[train["video_id"].isin(singles)].groupby("group").size() < 3)
+
+
 def test_build_indexes_uses_decoded_counts_skips_failures_and_never_validates_on_test(tmp_path):
     n = 20
     videos = pd.DataFrame({
