@@ -63,7 +63,8 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
             raise FileNotFoundError(f"{index_path}: no index for run {name}; run the index stage first")
         num_classes = len(read_parquet_metadata(index_path)["classes"])
     try:
-        model_config = ModelConfig(num_classes=num_classes, num_persons=params.pose.max_persons, **params.model)
+        model_config = ModelConfig(num_classes=num_classes, num_persons=params.pose.max_persons,
+                                   pose_centred=params.pose_inputs.centre, **params.model)
     except TypeError as err:
         raise ValueError(f"params.yaml: `model`: {err}") from None
     t = params.train

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.model import VARIANTS, ModelConfig, ParnetOutput, build_model, fused_probabilities, parnet_loss
+from pipeline.model.pa import PoseAwareAttention, joint_heatmaps
 
 B, T, N, C = 2, 4, 3, 5
 
@@ -123,11 +124,12 @@ MODULES = {"tmp": {"tmp", "heads"}, "sa": {"backbone", "sa", "heads"},
            "parnet": {"tmp", "backbone", "sa", "pa", "heads"}}
 
 
-@pytest.mark.parametrize("variant, fusion", [(v, "attention") for v in VARIANTS] + [("parnet", "sum")])
-def test_gradients_reach_every_parameter_of_every_stream(variant, fusion):
+@pytest.mark.parametrize("variant, fusion, joint_map", [(v, "attention", False) for v in VARIANTS]
+                         + [("parnet", "sum", False), ("parnet", "attention", True)])
+def test_gradients_reach_every_parameter_of_every_stream(variant, fusion, joint_map):
     # Also what DistributedDataParallel (without find_unused_parameters) needs from every variant.
     torch.manual_seed(0)
-    model = build_model(tiny(variant=variant, person_fusion=fusion))
+    model = build_model(tiny(variant=variant, person_fusion=fusion, pa_joint_map=joint_map))
     frames, poses, mask = inputs()
     parnet_loss(model(frames, poses, mask), torch.tensor([0, 3])).backward()
     dead = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
@@ -176,6 +178,7 @@ def test_plain_lstm_unidirectional_variant_runs():
     ("backbone", "vgg", "backbone"), ("window", -1, "window"), ("dropout", 1.0, "dropout"),
     ("person_fusion", "max", "person_fusion"), ("hidden_size", 2.5, "hidden_size"),
     ("bidirectional", "yes", "bidirectional"), ("pretrained", "", "pretrained"),
+    ("pa_joint_map", 1, "pa_joint_map"), ("pose_centred", "true", "pose_centred"),
 ])
 def test_config_rejects_bad_values(field, value, words):
     with pytest.raises(ValueError, match=words):
@@ -200,3 +203,47 @@ def test_bad_inputs_are_clear_errors():
         model(frames[:, :3], poses, mask)
     with pytest.raises(ValueError, match="T >= 2"):
         model(frames[:, :1], poses[:, :1], mask[:, :1])
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_joint_heatmaps_peak_at_each_present_persons_joint(centred):
+    # a 4 x 8 grid; person 0 has every joint at x = 0.8, y = 0.1 of the view except joint 3 at the
+    # bottom-left corner; person 1 is absent (its joints would light cell (2, 2))
+    view = torch.zeros(1, 1, 2, 14, 2)
+    view[0, 0, 0, :] = torch.tensor([0.8, 0.1])
+    view[0, 0, 0, 3] = torch.tensor([0.0, 1.0])
+    view[0, 0, 1, :] = torch.tensor([0.3, 0.6])
+    poses = 2 * view - 1 if centred else view
+    mask = torch.tensor([[[True, False]]])
+    maps = joint_heatmaps(poses, mask, (4, 8), centred=centred)
+    assert maps.shape == (1, 14, 4, 8)
+    assert divmod(int(maps[0, 0].argmax()), 8) == (0, 6) and divmod(int(maps[0, 3].argmax()), 8) == (3, 0)
+    assert maps[0, 0, 2, 2] < 1e-3                      # the absent person lights nothing
+    mask[0, 0, 1] = True
+    both = joint_heatmaps(poses, mask, (4, 8), centred=centred)
+    assert both[0, 0, 2, 2] > 0.5 and torch.equal(both[0, 0, 0, 6], maps[0, 0, 0, 6])   # max over persons
+
+
+@pytest.mark.parametrize("joint_map", [False, True])
+def test_only_the_joint_map_lets_pa_attention_follow_where_the_joints_are(joint_map):
+    # A mid-level map that is the same at every position: whatever P_t says, eq. 18's additive
+    # attention has nothing to tell positions apart (P_t is one vector per frame, broadcast); with
+    # the joint map the attention goes where the joints are.
+    torch.manual_seed(0)
+    attention = PoseAwareAttention(map_channels=6, query_dim=5, attn_dim=4, joint_map=joint_map)
+    if joint_map:
+        with torch.no_grad():
+            attention.joints.weight.fill_(1.0)       # "look where the joints are"
+            attention.score.weight.fill_(1.0)
+    mid = torch.ones(2, 6, 4, 8)                     # B*T = 2 frames
+    fused = torch.randn(1, 2, 5)
+    poses = torch.zeros(1, 2, 1, 14, 2)
+    poses[0, 0, ..., 0], poses[0, 1, ..., 0] = 0.1, 0.9    # frame 0: person on the left; 1: right
+    poses[..., 1] = 0.5
+    joints = joint_heatmaps(poses, torch.ones(1, 2, 1, dtype=torch.bool), (4, 8), centred=False)
+    _, weights = attention(mid, fused, joints if joint_map else None)
+    left, right = weights[0, 0], weights[0, 1]
+    if joint_map:
+        assert left[:, :4].sum() > 0.6 and right[:, 4:].sum() > 0.6
+    else:
+        assert torch.allclose(weights, torch.full_like(weights, 1 / 32))

@@ -36,6 +36,8 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.5
     joint_visibility: bool = False   # the pose RNN also reads per-joint visibility (pipeline/pose_inputs.py)
+    pa_joint_map: bool = False       # PA attention also sees where the joints are (not in the paper; pa.py)
+    pose_centred: bool = False       # pose coordinates in [-1, 1] about the view's centre (pose_inputs.centre), else [0, 1]
 
     def __post_init__(self):
         self.validate()
@@ -65,6 +67,9 @@ class ModelConfig:
                                             or not str(self.pretrained)):
             raise ValueError(f"model.pretrained must be null or the path of a backbone state_dict "
                              f"file, got {self.pretrained!r}")
+        for name in ("pa_joint_map", "pose_centred"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"model.{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.joint_visibility, bool):
             raise ValueError(f"model.joint_visibility must be true or false, got {self.joint_visibility!r}")
         if not isinstance(self.bidirectional, bool):

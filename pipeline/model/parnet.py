@@ -11,7 +11,7 @@ from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model.backbones import build_backbone, load_backbone_weights
 from pipeline.model.config import ModelConfig
 from pipeline.model.heads import Heads
-from pipeline.model.pa import PAModule
+from pipeline.model.pa import PAModule, joint_heatmaps
 from pipeline.model.sa import SAModule
 from pipeline.model.tmp import TMPModule, TMPOutput
 
@@ -49,7 +49,7 @@ class PARNet(nn.Module):
             sizes["appearance"] = config.appearance_dim
         if "relation" in streams:
             self.pa = PAModule(self.backbone.mid_channels, self.tmp.fused_dim, config.hidden_size,
-                               config.window)
+                               config.window, joint_map=config.pa_joint_map)
             sizes["relation"] = self.pa.output_size
         self.heads = Heads(sizes, config.num_classes)
 
@@ -113,7 +113,11 @@ class PARNet(nn.Module):
             if self.sa is not None:
                 reps["appearance"] = self.sa(last, steps)
             if self.pa is not None:
-                reps["relation"], spatial = self.pa(mid, tmp.fused)
+                joints = None
+                if self.config.pa_joint_map:
+                    joints = joint_heatmaps(poses, person_mask, tuple(mid.shape[-2:]),
+                                            centred=self.config.pose_centred)
+                reps["relation"], spatial = self.pa(mid, tmp.fused, joints)
         return ParnetOutput(self.heads(reps), person_weights, spatial)
 
     def _check_inputs(self, frames, poses, mask) -> tuple[int, int]:
