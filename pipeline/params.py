@@ -20,7 +20,7 @@ class ParamsError(InputError, ValueError):
 
 @dataclass(frozen=True)
 class SynthParams:
-    videos_per_class: int = 24
+    videos_per_class: int = 48
     num_frames: int = 40
     width: int = 160
     height: int = 120

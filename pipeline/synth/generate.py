@@ -38,8 +38,8 @@ NUM_GROUPS = 8            # groups per class (UCF101 has 25); fewer when there a
 NUM_SPLITS = 3
 PARAMS_FILE = "synth_params.json"
 MIN_SIDE = 32
-# The default size: 10 classes x 24 videos of 40 frames at 160x120, 15 fps.
-DEFAULTS = dict(videos_per_class=24, num_frames=40, width=160, height=120, fps=15, seed=0)
+# The default size: 10 classes x 48 videos of 40 frames at 160x120, 15 fps.
+DEFAULTS = dict(videos_per_class=48, num_frames=40, width=160, height=120, fps=15, seed=0)
 
 
 @dataclass(frozen=True)
