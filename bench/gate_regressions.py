@@ -87,7 +87,7 @@ def inject(name: str, run: str, first_run: str) -> dict:
     elif name == "uniform_attention":
         from pipeline.model.pa import PoseAwareAttention
 
-        def uniform(self, mid, fused):
+        def uniform(self, mid, fused, joints=None):
             batch, steps = fused.shape[:2]
             weights = torch.full(mid.shape[:1] + mid.shape[-2:], 1.0 / (mid.shape[-1] * mid.shape[-2]),
                                  dtype=mid.dtype, device=mid.device)

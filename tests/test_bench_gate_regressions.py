@@ -48,7 +48,7 @@ mid, fused = torch.randn(2 * 3, 8, 4, 5), torch.randn(2, 3, 4)
 _, weights = attention(mid, fused)
 assert weights.std() > 0
 inject("uniform_attention", "r", "r")
-feature, weights = attention(mid, fused)
+feature, weights = attention(mid, fused, None)   # as PAModule calls it (joints: model.pa_joint_map)
 assert torch.allclose(weights, torch.full_like(weights, 1 / 20))
 assert torch.allclose(feature, mid.mean((2, 3)).unflatten(0, (2, 3)), atol=1e-6)
 print("ok")
