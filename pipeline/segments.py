@@ -38,10 +38,12 @@ def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str
     two or more training videos), chosen by a seeded RNG.
 
     Where a class's videos name their source (``group``: UCF101's and the synthetic dataset's
-    actor groups, NTU's subjects) and it has two or more, whole groups move (``fraction`` of the
-    class's groups, at least one, never all): no actor is in both train and val, as the official
-    splits keep test groups apart, so validation measures what test measures (new actors) and
-    cannot reward remembering an actor. Otherwise single videos move."""
+    actor groups, KTH's and NTU's subjects) and it has two or more, whole groups move (``fraction``
+    of the class's groups, at least one, never all): no group of a class is in both train and val,
+    as the official splits keep test groups apart, so validation measures what test measures (new
+    actors) and cannot reward remembering an actor. The groups are drawn per class, so where one
+    subject acts in every class (KTH, NTU) they may be in val for one class and train for another.
+    Otherwise single videos move."""
     rng = np.random.default_rng(seed)
     val = set()
     if fraction <= 0:
