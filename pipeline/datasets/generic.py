@@ -154,20 +154,18 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
         rel = col.locate(root, rel, where, check)
         if rel is None:
             continue
+        problem = fix = None
         if r["label"] in rare:
             problem = (f"label {r['label']!r} is on {rare[r['label']]} row(s), fewer than min_class_videos "
                        f"({min_videos})" + (f": a typo of one of {classes}?" if classes else ""))
-            if o["strict"]:
-                raise fail(path, line, problem, "correct the label, add videos of the class, or lower "
-                           "datasets.<name>.options.min_class_videos (strict: false records the row as excluded)")
-            col.exclude(rel, f"{problem} (at {where})")
-            listed.add(media_key(rel))
-            continue
-        if r["label"] not in index:
+            fix = ("correct the label, add videos of the class, or lower "
+                   "datasets.<name>.options.min_class_videos")
+        elif r["label"] not in index:
             problem = f"label {r['label']!r} is not in the classes option {classes}"
+            fix = "add it to datasets.<name>.options.classes or correct the row"
+        if problem:
             if o["strict"]:
-                raise fail(path, line, problem, "add it to datasets.<name>.options.classes or correct the "
-                           "row (strict: false records the row as excluded)")
+                raise fail(path, line, problem, f"{fix} (strict: false records the row as excluded)")
             col.exclude(rel, f"{problem} (at {where})")
             listed.add(media_key(rel))
             continue
