@@ -59,23 +59,13 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
     _train(tmp_path, "straight")
     straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
 
-    real = T.make_loader
-
-    def crash_in_epoch_2(dataset, **kw):
-        if kw.get("epoch") == 2 and kw.get("shuffle"):
-            raise KeyboardInterrupt
-        return real(dataset, **kw)
-
-    monkeypatch.setattr(T, "make_loader", crash_in_epoch_2)
+    _kill_before_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path, "resumed")
     assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
-    monkeypatch.setattr(T, "make_loader", real)
+    monkeypatch.setattr(T, "make_loader", make_loader)
     _train(tmp_path, "resumed")
-    resumed = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
-    assert resumed["best"] == straight["best"]
-    for key, value in straight["state_dict"].items():
-        assert torch.equal(value, resumed["state_dict"][key]), key
+    _assert_same_model(tmp_path / "resumed" / "model.pt", straight)
     history = read_json(tmp_path / "resumed" / "history.json")
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert (tmp_path / "resumed" / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
@@ -97,6 +87,13 @@ def _validation_scores(monkeypatch, scores: list[float]):
         predicted = np.where(np.arange(len(labels)) < right, labels, (labels + 1) % 3)
         return {head: np.eye(3, dtype=np.float32)[predicted] for head in logits}, labels
     monkeypatch.setattr(T, "predict_logits", forced)
+
+
+def _assert_same_model(model_path, expected: dict) -> None:
+    got = torch.load(model_path, weights_only=True)
+    assert got["best"] == expected["best"]
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(value, got["state_dict"][key]), key
 
 
 def _kill_before_epoch(monkeypatch, epoch: int):
@@ -123,10 +120,7 @@ def test_a_run_killed_after_its_best_epoch_keeps_its_model(tmp_path, monkeypatch
     _validation_scores(monkeypatch, [0.0])
     monkeypatch.setattr(T, "make_loader", make_loader)
     _train(tmp_path, "killed")
-    resumed = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)
-    assert resumed["best"] == straight["best"]
-    for key, value in straight["state_dict"].items():
-        assert torch.equal(value, resumed["state_dict"][key]), key
+    _assert_same_model(tmp_path / "killed" / "model.pt", straight)
 
     # the finished run re-run (dvc repro after a kill in its last moments, or with model.pt gone):
     # model.pt is written again from the kept best epoch, nothing is retrained
@@ -154,9 +148,7 @@ def test_a_kill_between_the_checkpoint_and_the_best_model_loses_nothing(tmp_path
     torch.save(epoch_1, best_path)  # as if killed after last.pt of epoch 2, before its best.pt
     monkeypatch.setattr(T, "make_loader", make_loader)
     _train(tmp_path, "killed")
-    resumed = torch.load(tmp_path / "killed" / "model.pt", weights_only=True)
-    assert resumed["best"] == straight["best"]
-    assert all(torch.equal(v, resumed["state_dict"][k]) for k, v in straight["state_dict"].items())
+    _assert_same_model(tmp_path / "killed" / "model.pt", straight)
 
 
 def test_resumed_run_logs_every_epoch_like_an_uninterrupted_run(tmp_path, monkeypatch):
