@@ -51,11 +51,11 @@ def main():
             out = Path(args.out) / f"{run}_{name}"
             data = spec.load_data()
             t0 = time.time()
-            train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
+            trained = train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
                       run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
                       pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
             if args.validation_only:
-                kept = kept_epoch_validation(out / "history.json")
+                kept = kept_epoch_validation(out / "history.json", trained["best"]["epoch"])
                 results.setdefault(name, []).append({**kept, "videos": len(data.subset("val")),
                                                      "seconds": time.time() - t0})
                 print(f"{run} {name}: validation (epoch {kept['epoch']}) concat top-1 {kept['concat']:.3f}, "
@@ -71,14 +71,12 @@ def main():
     print(format_table(results, args.runs, "validation" if args.validation_only else "test"))
 
 
-def kept_epoch_validation(history_path: Path) -> dict:
-    """The validation top-1 of every head at the epoch training kept (model.pt: the last of the
-    epochs with the highest concat top-1, as pipeline.train keeps it)."""
-    joint = [r for r in read_json(history_path) if "val_top1" in r]
-    if not joint:
-        raise SystemExit(f"error: {history_path}: no validation top-1 recorded (empty validation subset?). "
-                         f"Fix: set index.val_fraction > 0")
-    kept = max(joint, key=lambda r: (r["val_top1"], r["epoch"]))
+def kept_epoch_validation(history_path: Path, epoch: int) -> dict:
+    """The validation top-1 of every head at ``epoch``, the one training kept (train_run's best)."""
+    kept = next((r for r in read_json(history_path) if r["epoch"] == epoch and "val_top1" in r), None)
+    if kept is None:
+        raise SystemExit(f"error: {history_path}: no validation top-1 at epoch {epoch} (empty validation "
+                         f"subset?). Fix: set index.val_fraction > 0")
     heads = {k.removeprefix("val_top1_"): v for k, v in kept.items()
              if k.startswith("val_top1_") and k != "val_top1_concat"}
     return {"concat": kept["val_top1"], "fused": float("nan"), "heads": heads, "epoch": kept["epoch"]}
