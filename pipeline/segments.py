@@ -48,20 +48,17 @@ def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str
     val = set()
     if fraction <= 0:
         return val
-    has_group = "group" in train.columns
     for _, videos in train.sort_values("video_id").groupby("label_id"):
         ids = videos["video_id"].to_numpy()
-        groups = sorted({str(g) for g in videos["group"] if str(g)}) if has_group else []
-        grouped = len(groups) >= 2 and bool(videos["group"].astype(str).str.len().gt(0).all())
+        sources = videos["group"].astype(str).to_numpy() if "group" in videos else np.full(len(ids), "")
+        groups = sorted(set(sources))
+        grouped = len(groups) >= 2 and "" not in groups
         units = groups if grouped else ids
         n = int(round(fraction * len(units)))
         if len(units) >= 2:
             n = min(max(n, 1), len(units) - 1)
         chosen = rng.choice(units, size=n, replace=False).tolist() if n else []
-        if grouped:
-            val.update(ids[videos["group"].astype(str).isin(chosen).to_numpy()].tolist())
-        else:
-            val.update(chosen)
+        val.update(ids[np.isin(sources, chosen)].tolist() if grouped else chosen)
     return val
 
 
