@@ -19,6 +19,7 @@ from pipeline.keypoints import FLIP_PERM, NUM_KEYPOINTS
 from pipeline.pose_augment import PoseAugmentParams, augment_points, person_box
 from pipeline.pixels import RGB_IMAGENET, InputConvention, to_pixels
 from pipeline.pose_inputs import PoseInputParams, clean_video, clip_inputs
+from pipeline.segments import middle_frames
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,16 @@ def sample_indices(seg_start, seg_end, mid, train: bool, rng: np.random.Generato
         return np.asarray(mid, dtype=np.int64)
     lo, hi = np.asarray(seg_start), np.asarray(seg_end)
     return (lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)).astype(np.int64)
+
+
+def coarser_segments(seg_start, seg_end, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` consecutive runs of a clip's segments merged into one segment each (the appearance
+    warm-up's short clips: ``count`` frames spread over the whole video, as the T segments are)."""
+    lo, hi = np.asarray(seg_start), np.asarray(seg_end)
+    if count >= len(lo):
+        return lo, hi
+    edges = (np.arange(count + 1) * len(lo)) // count
+    return lo[edges[:-1]], hi[edges[1:] - 1]
 
 
 def train_view(width: int, height: int, size: int, scales, flip_prob: float,
@@ -97,7 +108,7 @@ class ClipDataset(torch.utils.data.Dataset):
                  sizes: dict[str, tuple[int, int]], max_persons: int, train: bool, input_size: int,
                  resize_short: int, crop_scales, flip_prob: float, seed: int,
                  pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None,
-                 pose_frames: dict[str, np.ndarray] | None = None):
+                 pose_frames: dict[str, np.ndarray] | None = None, num_segments: int | None = None):
         self.rows = index.reset_index(drop=True)
         self.frames_dir = Path(frames_dir) if frames_dir is not None else None
         self.pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
@@ -112,6 +123,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.crop_scales = tuple(crop_scales)
         self.flip_prob = flip_prob
         self.seed = seed
+        self.num_segments = num_segments  # fewer segments than the index's (merged runs of them), or all
         self.pose_augment = pose_augment if pose_augment is not None else PoseAugmentParams()
         self.person_view = self.pose_augment.view == "person"
         if self.person_view and self.frames_dir is not None:
@@ -130,7 +142,11 @@ class ClipDataset(torch.utils.data.Dataset):
         epoch, idx = divmod(int(i), len(self.rows))
         row = self.rows.iloc[idx]
         rng = np.random.default_rng([self.seed, epoch, idx])
-        frames_idx = sample_indices(row.seg_start, row.seg_end, row.mid, self.train, rng)
+        seg_start, seg_end, mid = row.seg_start, row.seg_end, row.mid
+        if self.num_segments is not None and self.num_segments < len(seg_start):
+            seg_start, seg_end = coarser_segments(seg_start, seg_end, self.num_segments)
+            mid = middle_frames(seg_start, seg_end)
+        frames_idx = sample_indices(seg_start, seg_end, mid, self.train, rng)
         width, height = self.sizes[row.video_id]
         view = self.view_for(width, height, rng)
         item = {"label": int(row.label_id), "index": idx, "frame_indices": torch.from_numpy(frames_idx.copy())}

@@ -37,16 +37,26 @@ def to_model_inputs(batch: dict, model, device: torch.device):
     return frames, poses, mask, visibility
 
 
+def stream_logits(model, inputs: tuple, stream: str | None) -> dict:
+    """Logits per head of the whole model (``stream`` None), of the pose stream alone ("pose": the
+    pose and motion heads, no frames) or of the appearance stream alone ("appearance": no poses)."""
+    if stream == "pose":
+        return model.pose_stream_logits(*inputs[1:])
+    if stream == "appearance":
+        return model.appearance_stream_logits(inputs[0])
+    return model(*inputs).logits
+
+
 @torch.no_grad()
-def predict_logits(model, loader, device, pose_only: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per head logits [V, C] and labels [V] over a loader, in dataset order (``pose_only``: the
-    pose and motion heads of the pose stream alone, from a loader without frames)."""
+def predict_logits(model, loader, device, stream: str | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per head logits [V, C] and labels [V] over a loader, in dataset order; ``stream``: one
+    stream's heads alone (``stream_logits``; the warm-ups' validation)."""
     model.eval()
     heads: dict[str, list] = {}
     labels, order = [], []
     for batch in loader:
         inputs = to_model_inputs(batch, model, device)
-        out = model.pose_stream_logits(*inputs[1:]) if pose_only else model(*inputs).logits
+        out = stream_logits(model, inputs, stream)
         for name, logits in out.items():
             heads.setdefault(name, []).append(logits.float().cpu())
         labels.append(batch["label"])

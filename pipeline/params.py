@@ -138,6 +138,9 @@ class TrainParams:
     cuda_graphs: bool = True
     pose_warmup_epochs: int = 0
     pose_warmup_lr: float = 0.0
+    appearance_warmup_epochs: int = 0
+    appearance_warmup_frames: int = 4
+    appearance_warmup_lr: float = 0.0
     lr_milestones: tuple = ()       # schedule: step; fractions of the training steps
     lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
     partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
@@ -312,6 +315,11 @@ def _validate(p: Params) -> None:
     _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
            "train.pose_warmup_epochs must be an integer >= 0")
     _check(t.pose_warmup_lr >= 0, "train.pose_warmup_lr must be >= 0 (0: train.lr)")
+    _check(isinstance(t.appearance_warmup_epochs, int) and t.appearance_warmup_epochs >= 0,
+           "train.appearance_warmup_epochs must be an integer >= 0")
+    _check(isinstance(t.appearance_warmup_frames, int) and t.appearance_warmup_frames >= 1,
+           "train.appearance_warmup_frames must be an integer >= 1 (frames per warm-up clip)")
+    _check(t.appearance_warmup_lr >= 0, "train.appearance_warmup_lr must be >= 0 (0: train.lr)")
     _check(0 < p.gate.alpha < 1, "gate.alpha must be in (0, 1), e.g. 0.01")
 
 

@@ -22,7 +22,7 @@ from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
 from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, _save_model,
-                               predict_logits, to_model_inputs)
+                               predict_logits, stream_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
 
@@ -54,6 +54,9 @@ class TrainSettings:
     cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
     pose_warmup_epochs: int = 0  # epochs of the pose stream alone (no frames) before the joint epochs
     pose_warmup_lr: float = 0.0  # their base lr (0: lr)
+    appearance_warmup_epochs: int = 0   # then epochs of the appearance stream alone (no poses) on short clips
+    appearance_warmup_frames: int = 4   # their clips' frames (merged runs of the T segments)
+    appearance_warmup_lr: float = 0.0   # their base lr (0: lr)
     lr_milestones: tuple = ()   # schedule step: fractions of the training steps where lr *= lr_decay
     lr_decay: float = 0.1
     partial_bn: bool = True     # with model.pretrained: freeze all backbone BN but the first (pipeline.finetune)
@@ -132,11 +135,13 @@ def _worker_init(_):
 
 def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
                  s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None,
-                 pose_inputs: PoseInputParams | None = None) -> ClipDataset:
-    return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses, sizes=data.sizes,
-                       max_persons=max_persons, train=train, input_size=s.input_size,
+                 pose_inputs: PoseInputParams | None = None, with_poses: bool = True,
+                 num_segments: int | None = None) -> ClipDataset:
+    return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses if with_poses else None,
+                       sizes=data.sizes, max_persons=max_persons, train=train, input_size=s.input_size,
                        resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
-                       seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs)
+                       seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs,
+                       num_segments=num_segments)
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int]:
@@ -180,16 +185,29 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     # paper trains jointly for ~140k steps; a few hundred joint steps leave the pose stream at chance).
     # Variants without frames (tmp) get the same pose-stream budget as inside PARNet.
     warmup_epochs = s.pose_warmup_epochs if (model.uses_poses and "pose" in model.heads.heads) else 0
-    pose_train_set = make_dataset(data, "train", frames_dir=None, train=True, **sets) if warmup_epochs else None
-    pose_val_set = make_dataset(data, "val", frames_dir=None, train=False, **sets) if warmup_epochs else None
+    # Then the appearance stream's warm-up: the CNN, the SA module and the appearance head alone on
+    # clips of a few frames (each spread over the whole video), at a fraction of a joint epoch's
+    # cost. A joint epoch spends most of its time in the CNN, and a from-scratch CNN needs many
+    # steps to find small objects (the ball, the chair) that the relation stream needs.
+    app_epochs = s.appearance_warmup_epochs if model.sa is not None else 0
+    short = dict(sets, frames_dir=frames_dir, with_poses=False, num_segments=s.appearance_warmup_frames)
+    phase_sets = {"pose": (make_dataset(data, "train", frames_dir=None, train=True, **sets),
+                           make_dataset(data, "val", frames_dir=None, train=False, **sets)) if warmup_epochs else None,
+                  "appearance": (make_dataset(data, "train", train=True, **short),
+                                 make_dataset(data, "val", train=False, **short)) if app_epochs else None,
+                  "joint": (train_set, val_set)}
     local_batch = max(1, s.batch_size // world)
     # One process keeps the last short batch (a small split would lose up to batch-1 clips an
     # epoch); DDP drops it so that every rank takes the same number of steps.
     drop_last = world > 1
     steps_per_epoch = (len(train_set) // (local_batch * world) if drop_last
                        else math.ceil(len(train_set) / local_batch)) or 1
-    phase_steps = ((steps_per_epoch * warmup_epochs,) if warmup_epochs else ()) + (steps_per_epoch * s.epochs,)
-    phase_scales = ((s.pose_warmup_lr / s.lr if s.pose_warmup_lr > 0 else 1.0,) if warmup_epochs else ()) + (1.0,)
+    phases = [("pose", warmup_epochs, s.pose_warmup_lr), ("appearance", app_epochs, s.appearance_warmup_lr),
+              ("joint", s.epochs, s.lr)]
+    phases = [(name, epochs, lr) for name, epochs, lr in phases if epochs]
+    phase_steps = tuple(steps_per_epoch * epochs for _, epochs, _ in phases)
+    phase_scales = tuple(lr / s.lr if lr > 0 else 1.0 for _, _, lr in phases)
+    epoch_phases = [name for name, epochs, _ in phases for _ in range(epochs)]
     # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (README "Reproduce the paper")
     finetune = model_config.pretrained is not None and model.backbone is not None
     freeze_bn = finetune and s.partial_bn
@@ -210,7 +228,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)
-    total_epochs = warmup_epochs + s.epochs
+    total_epochs = len(epoch_phases)
     # checkpoints/ is kept by DVC across runs (persist), model.pt is not: the best epoch's model
     # lives in checkpoints/best.pt and model.pt is copied from it at the end, so no kill loses it.
     ckpt_path = run_dir / "checkpoints" / "last.pt"
@@ -239,26 +257,29 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
 
     for epoch in range(start_epoch, total_epochs):
         torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
-        pose_phase = epoch < warmup_epochs
+        phase = epoch_phases[epoch]
+        stream = None if phase == "joint" else phase   # the warm-ups train one stream's heads alone
+        phase_train_set, phase_val_set = phase_sets[phase]
         ddp_model.train()
         if freeze_bn:
             partial_bn(model.backbone)
-        loader = make_loader(pose_train_set if pose_phase else train_set, batch_size=local_batch, epoch=epoch,
+        loader = make_loader(phase_train_set, batch_size=local_batch, epoch=epoch,
                              seed=s.seed, shuffle=True, workers=s.workers, rank=rank, world=world,
                              drop_last=drop_last)
         t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
-        desc = f"{'pose warm-up' if pose_phase else 'epoch'} {epoch + 1}/{total_epochs}"
+        desc = f"{phase + ' warm-up' if stream else 'epoch'} {epoch + 1}/{total_epochs}"
         bar = tqdm(loader, desc=desc, disable=None if rank == 0 else True, leave=False, dynamic_ncols=True)
         for batch in bar:
             labels = batch["label"].to(device)
             # CUDA graphs need autocast's weight cache off (it is a per-forward saving only)
             with torch.autocast(device.type, enabled=use_amp, cache_enabled=not s.cuda_graphs):
                 inputs = to_model_inputs(batch, model, device)
-                logits = (model.pose_stream_logits(*inputs[1:]) if pose_phase
-                          else ddp_model(*inputs).logits)
+                logits = stream_logits(model if stream else ddp_model, inputs, stream)
                 loss = parnet_loss(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if stream and world > 1:
+                _average_gradients(model, world)
             if s.grad_clip > 0:
                 scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
@@ -268,29 +289,28 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             n = len(labels)
             seen += n
             loss_sum += loss.item() * n
-            correct += int((logits["pose" if pose_phase else "concat"].argmax(1) == labels).sum())
+            correct += int((logits[stream or "concat"].argmax(1) == labels).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         if not all(torch.isfinite(p).all() for p in model.parameters()):
             raise TrainingDiverged(
                 f"{run_dir}: training diverged in epoch {epoch + 1} (non-finite weights, mean loss "
                 f"{loss_sum / max(seen, 1):.4g}); lower train.lr, lengthen train.warmup_steps or set "
                 f"train.grad_clip (e.g. 1.0). The last good epoch's checkpoint is kept.")
-        record = {"epoch": epoch + 1, "phase": "pose" if pose_phase else "joint",
+        record = {"epoch": epoch + 1, "phase": phase,
                   "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
                   "lr": scheduler.get_last_lr()[0], "seconds": time.time() - t0,
                   "clips_per_second": seen / max(time.time() - t0, 1e-9)}
         if rank == 0:
-            eval_set = pose_val_set if pose_phase else val_set
-            if len(eval_set):
-                val_loader = make_loader(eval_set, batch_size=s.batch_size, epoch=0, seed=s.seed,
+            if len(phase_val_set):
+                val_loader = make_loader(phase_val_set, batch_size=s.batch_size, epoch=0, seed=s.seed,
                                          shuffle=False, workers=s.workers)
-                logits, labels_np = predict_logits(model, val_loader, device, pose_only=pose_phase)
+                logits, labels_np = predict_logits(model, val_loader, device, stream=stream)
                 for head, values in logits.items():
                     record[f"val_top1_{head}"] = float((values.argmax(1) == labels_np).mean())
-                if not pose_phase:
+                if not stream:
                     record["val_top1"] = record["val_top1_concat"]
             improved = False
-            if not pose_phase:
+            if not stream:
                 score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
                 improved = score >= best["top1"]
                 if improved:
@@ -317,6 +337,15 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     if world > 1:
         dist.destroy_process_group()
     return {"best": best, "epochs": len(history)}
+
+
+def _average_gradients(model: torch.nn.Module, world: int) -> None:
+    """What DDP does for the joint epochs, for the warm-ups: their forward is one stream's method,
+    not the DDP wrapper's forward, so DDP would not synchronise their gradients."""
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
 
 
 def _capture_pose_stream(model, data: SplitData, batch: int, persons: int, device, amp: bool) -> None:

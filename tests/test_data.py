@@ -6,7 +6,7 @@ from PIL import Image
 
 from pipeline import data as D
 from pipeline.data import (ClipDataset, EpochSampler, View, apply_view_image, apply_view_points,
-                           normalize_frames, sample_indices, train_view)
+                           coarser_segments, normalize_frames, sample_indices, train_view)
 from pipeline.keypoints import FLIP_PERM
 
 W, H = 160, 120
@@ -93,7 +93,21 @@ def test_normalize_frames():
     assert out[0, 0, 0, 0] == pytest.approx((1 - 0.485) / 0.229)
 
 
-def _toy_dataset(tmp_path, train):
+def test_short_clips_merge_runs_of_segments_and_span_the_video(tmp_path):
+    lo, hi = coarser_segments([0, 2, 5, 7, 9, 12], [2, 5, 7, 9, 12, 15], 4)
+    assert lo.tolist() == [0, 2, 7, 9] and hi.tolist() == [2, 7, 9, 15]   # runs of 1, 2, 1, 2 segments
+    assert [a.tolist() for a in coarser_segments([0, 5], [5, 9], 4)] == [[0, 5], [5, 9]]  # never more
+    ds = _toy_dataset(tmp_path, train=True, num_segments=2)
+    draws = np.stack([ds[k]["frame_indices"].numpy() for k in range(200)])   # 200 epochs of one video
+    assert draws.shape == (200, 2) and (draws[:, 0] < 10).all() and (draws[:, 1] >= 10).all()
+    assert len(np.unique(draws[:, 0])) == 10 and len(np.unique(draws[:, 1])) == 10
+    item = ds[0]
+    brightness = item["frames"].float().mean((1, 2, 3)) / 10          # the frames read are the ones drawn
+    assert item["frames"].shape[0] == 2 and torch.allclose(brightness, item["frame_indices"].float(), atol=1.0)
+    assert _toy_dataset(tmp_path, train=False, num_segments=2)[0]["frame_indices"].tolist() == [4, 14]
+
+
+def _toy_dataset(tmp_path, train, num_segments=None):
     frames_dir = tmp_path / "frames"
     (frames_dir / "v0").mkdir(parents=True, exist_ok=True)
     for f in range(20):
@@ -105,7 +119,8 @@ def _toy_dataset(tmp_path, train):
     poses[:, 0, :, :2] = 0.5
     poses[:, 0, :, 2] = 1
     return ClipDataset(index, frames_dir=frames_dir, poses={"v0": poses}, sizes={"v0": (W, H)}, max_persons=2,
-                       train=train, input_size=32, resize_short=40, crop_scales=(1.0, 0.75), flip_prob=0.5, seed=3)
+                       train=train, input_size=32, resize_short=40, crop_scales=(1.0, 0.75), flip_prob=0.5, seed=3,
+                       num_segments=num_segments)
 
 
 def test_dataset_items_frames_and_poses_together_and_epoch_seeded(tmp_path):

@@ -343,6 +343,44 @@ def test_pose_warmup_trains_the_pose_stream_alone_then_everything(tmp_path, monk
     assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["best"]["epoch"] in (3, 4)
 
 
+def test_appearance_warmup_trains_the_cnn_and_appearance_head_alone_on_short_clips(tmp_path, monkeypatch):
+    data = _frames_split(tmp_path)
+    config = dataclasses.replace(CONFIG, variant="parnet", backbone="resnet_tiny", backbone_width=4,
+                                 appearance_dim=8, joint_visibility=True)
+    s = dataclasses.replace(SETTINGS, epochs=1, pose_warmup_epochs=1, appearance_warmup_epochs=1,
+                            appearance_warmup_frames=2)
+    real, clips = T.make_loader, []
+
+    def record_clips(dataset, **kw):
+        loader = real(dataset, **kw)
+        if kw.get("shuffle"):
+            clips.append(next(iter(loader))["frames"].shape[1:2])
+        if kw.get("epoch") == stop[0] and kw.get("shuffle"):
+            raise KeyboardInterrupt
+        return loader
+
+    run = dict(frames_dir=tmp_path / "frames", model_config=config, s=s, run_dir=tmp_path / "run",
+               plots_dir=tmp_path / "plots", run_info={"name": "w"})
+    monkeypatch.setattr(T, "make_loader", record_clips)
+    states = []
+    for stop in ([1], [2]):                     # stop before the appearance warm-up, then before the joint epoch
+        with pytest.raises(KeyboardInterrupt):
+            train_run(data, **run)
+        states.append(torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["model"])
+    changed = {k for k, v in states[1].items() if not torch.equal(v, states[0][k])}
+    assert changed and all(k.startswith(("backbone.", "sa.", "heads.heads.appearance")) for k in changed)
+    assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("sa.") for k in changed)
+    stop = [-1]
+    train_run(data, **run)
+    history = read_json(tmp_path / "run" / "history.json")
+    assert [h["phase"] for h in history] == ["pose", "appearance", "joint"]
+    assert set(k for k in history[1] if k.startswith("val_top1")) == {"val_top1_appearance"}
+    # the pose warm-up reads no frames, the appearance warm-up 2 per clip, the joint epoch all 4
+    # (the two interrupted epochs opened their loaders too)
+    assert [tuple(c) for c in clips] == [(0,), (2,), (2,), (4,), (4,)]
+    assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["best"]["epoch"] == 3
+
+
 def test_each_phase_has_its_own_warmup_decay_and_lr():
     f = [T.phased_lr_factor(s, phase_steps=(50, 100), warmup_steps=10, schedule="cosine", phase_scales=(3.0, 1.0))
          for s in range(150)]

@@ -98,6 +98,16 @@ class PARNet(nn.Module):
         tmp = self._pose_stream(poses, person_mask.bool(), visibility)
         return {"pose": self.heads.heads["pose"](tmp.pose), "motion": self.heads.heads["motion"](tmp.motion)}
 
+    def appearance_stream_logits(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The appearance head on the CNN and SA module alone, without poses (training's appearance
+        warm-up, on clips of any number of frames): frames [B, T', 3, H, W]. In the sa variant the
+        appearance head is its only ("concat") head."""
+        if self.sa is None:
+            raise ValueError(f"variant {self.config.variant!r} has no appearance head")
+        _, last = self.backbone(frames.flatten(0, 1))
+        head = self.heads.heads["appearance" if "appearance" in self.heads.heads else "concat"]
+        return {"appearance": head(self.sa(last, frames.shape[1]))}
+
     def forward(self, frames: torch.Tensor | None, poses: torch.Tensor | None = None,
                 person_mask: torch.Tensor | None = None,
                 visibility: torch.Tensor | None = None) -> ParnetOutput:
