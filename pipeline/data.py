@@ -24,10 +24,15 @@ from pipeline.segments import middle_frames
 
 @dataclass(frozen=True)
 class View:
-    """A crop box (x0, y0, x1, y1) in source pixels, resized to size x size, optionally mirrored."""
+    """A crop box (x0, y0, x1, y1) in source pixels, resized to ``size`` (an int: a square; or
+    (width, height)), optionally mirrored."""
     box: tuple[float, float, float, float]
-    size: int
+    size: int | tuple[int, int]
     flip: bool = False
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return (self.size, self.size) if isinstance(self.size, int) else (int(self.size[0]), int(self.size[1]))
 
 
 def sample_indices(seg_start, seg_end, mid, train: bool, rng: np.random.Generator | None) -> np.ndarray:
@@ -48,15 +53,16 @@ def coarser_segments(seg_start, seg_end, count: int) -> tuple[np.ndarray, np.nda
     return lo[edges[:-1]], hi[edges[1:] - 1]
 
 
-def train_view(width: int, height: int, size: int, scales, flip_prob: float,
+def train_view(width: int, height: int, size: int | tuple[int, int], scales, flip_prob: float,
                rng: np.random.Generator) -> View:
-    """Multi-scale random crop (TSN): crop sides are the short side times a scale each, the two
-    scales at most one step apart in ``scales``; the offset is uniform; then a flip with
+    """Multi-scale random crop (TSN): crop sides are the short side (a square ``size``) or the
+    frame's own sides (a (width, height) ``size``: the whole-frame view) times a scale each, the
+    two scales at most one step apart in ``scales``; the offset is uniform; then a flip with
     probability ``flip_prob``."""
-    base = min(width, height)
+    base_w, base_h = (min(width, height),) * 2 if isinstance(size, int) else (width, height)
     i = int(rng.integers(len(scales)))
     j = int(np.clip(i + rng.integers(-1, 2), 0, len(scales) - 1))
-    cw, ch = base * scales[i], base * scales[j]
+    cw, ch = base_w * scales[i], base_h * scales[j]
     x0 = float(rng.random() * (width - cw))
     y0 = float(rng.random() * (height - ch))
     return View((x0, y0, x0 + cw, y0 + ch), size, bool(rng.random() < flip_prob))
@@ -69,8 +75,18 @@ def center_view(width: int, height: int, size: int, resize_short: int) -> View:
     return View((x0, y0, x0 + side, y0 + side), size, False)
 
 
+def frame_view(width: int, height: int, size: tuple[int, int]) -> View:
+    """The whole frame resized to ``size`` (width, height)."""
+    return View((0.0, 0.0, float(width), float(height)), tuple(size), False)
+
+
+def view_frame_size(view: str, frame_size) -> tuple[int, int] | None:
+    """ClipDataset's ``frame_size`` for train.view: crop (square crops: None) or frame."""
+    return tuple(frame_size) if view == "frame" else None
+
+
 def apply_view_image(img: Image.Image, view: View) -> Image.Image:
-    out = img.resize((view.size, view.size), Image.BILINEAR, box=view.box)
+    out = img.resize(view.out_size, Image.BILINEAR, box=view.box)
     return out.transpose(Image.FLIP_LEFT_RIGHT) if view.flip else out
 
 
@@ -108,7 +124,8 @@ class ClipDataset(torch.utils.data.Dataset):
                  sizes: dict[str, tuple[int, int]], max_persons: int, train: bool, input_size: int,
                  resize_short: int, crop_scales, flip_prob: float, seed: int,
                  pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None,
-                 pose_frames: dict[str, np.ndarray] | None = None, num_segments: int | None = None):
+                 pose_frames: dict[str, np.ndarray] | None = None, num_segments: int | None = None,
+                 frame_size: tuple[int, int] | None = None):
         self.rows = index.reset_index(drop=True)
         self.frames_dir = Path(frames_dir) if frames_dir is not None else None
         self.pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
@@ -123,6 +140,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.crop_scales = tuple(crop_scales)
         self.flip_prob = flip_prob
         self.seed = seed
+        self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
         self.num_segments = num_segments  # fewer segments than the index's (merged runs of them), or all
         self.pose_augment = pose_augment if pose_augment is not None else PoseAugmentParams()
         self.person_view = self.pose_augment.view == "person"
@@ -134,8 +152,13 @@ class ClipDataset(torch.utils.data.Dataset):
         return len(self.rows)
 
     def view_for(self, width: int, height: int, rng: np.random.Generator | None) -> View:
+        """Square crops of ``input_size`` (the paper's), or with ``frame_size`` the whole frame
+        resized to it (training: crops of it at the frame's aspect ratio)."""
         if self.train:
-            return train_view(width, height, self.input_size, self.crop_scales, self.flip_prob, rng)
+            return train_view(width, height, self.frame_size or self.input_size, self.crop_scales,
+                              self.flip_prob, rng)
+        if self.frame_size is not None:
+            return frame_view(width, height, self.frame_size)
         return center_view(width, height, self.input_size, self.resize_short)
 
     def __getitem__(self, i: int) -> dict:

@@ -141,6 +141,8 @@ class TrainParams:
     appearance_warmup_epochs: int = 0
     appearance_warmup_frames: int = 4
     appearance_warmup_lr: float = 0.0
+    view: str = "crop"              # crop: square input_size crops | frame: the whole frame at frame_size
+    frame_size: tuple = (128, 96)   # view frame: the model input's (width, height)
     lr_milestones: tuple = ()       # schedule: step; fractions of the training steps
     lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
     partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
@@ -320,6 +322,10 @@ def _validate(p: Params) -> None:
     _check(isinstance(t.appearance_warmup_frames, int) and t.appearance_warmup_frames >= 1,
            "train.appearance_warmup_frames must be an integer >= 1 (frames per warm-up clip)")
     _check(t.appearance_warmup_lr >= 0, "train.appearance_warmup_lr must be >= 0 (0: train.lr)")
+    _check(t.view in ("crop", "frame"), "train.view must be crop (square crops) or frame (the whole frame)")
+    size = list(t.frame_size)
+    _check(len(size) == 2 and all(isinstance(v, int) and v >= 16 for v in size),
+           "train.frame_size must be [width, height] in pixels, each an integer >= 16, e.g. [128, 96]")
     _check(0 < p.gate.alpha < 1, "gate.alpha must be in (0, 1), e.g. 0.01")
 
 

@@ -26,7 +26,8 @@ import torch
 
 from pipeline import visualize, zoo
 from pipeline.draw_poses import LOW_SCORE, estimator_head_estimated
-from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, empty_poses
+from pipeline.data import (ClipDataset, View, apply_view_image, apply_view_points, empty_poses,
+                           view_frame_size)
 from pipeline.evaluate import softmax
 from pipeline.io import write_json
 from pipeline.model import fused_probabilities
@@ -283,7 +284,9 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
                               sizes={VIDEO_ID: (width, height)}, max_persons=num_persons, train=False,
                               input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
                               crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run),
-                              pose_inputs=pose_inputs_from_run_info(run), pose_frames={VIDEO_ID: mid})
+                              pose_inputs=pose_inputs_from_run_info(run), pose_frames={VIDEO_ID: mid},
+                              # models trained before train.view existed saw square crops
+                              frame_size=view_frame_size(run.get("view", "crop"), run.get("frame_size", ())))
         item = dataset[0]
         batch = {k: v.unsqueeze(0) if torch.is_tensor(v) else v for k, v in item.items()}
         with torch.no_grad():
@@ -377,12 +380,14 @@ def render_steps(video_dir: Path, frames: list[int], view: View, display: int, *
                  attention: np.ndarray | None, person_scores: np.ndarray | None = None,
                  low_score: float = LOW_SCORE, head_estimated: bool = False
                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(plain, annotated) display x display images of the sampled frames: the model's crop (the
+    """(plain, annotated) images ``display`` wide of the sampled frames: the model's view (the
     same box, resampled from the decoded frame at display size), with the heat map of each step's
     attention (scaled by the clip's maximum, so steps compare) and the skeletons ``points``
     [T, N, 14, 3] (normalised to the view) in their slot's colour, as wide as ``person_weights``
     [T, N] and labelled with it, faded under ``low_score`` of ``person_scores`` [T, N]."""
-    display_view = View(view.box, display, view.flip)
+    out_w, out_h = view.out_size
+    size = (display, 2 * round(display * out_h / out_w / 2))    # the view's aspect, even sides (mp4)
+    display_view = View(view.box, size, view.flip)
     vmax = float(attention.max()) if attention is not None else None
     plain, tiles = [], []
     for t, f in enumerate(frames):
@@ -390,7 +395,7 @@ def render_steps(video_dir: Path, frames: list[int], view: View, display: int, *
         pts = None
         if points is not None:
             pts = points[t].copy()
-            pts[..., :2] *= display
+            pts[..., :2] *= size
         labels = faded = None
         if pts is not None:
             weights = person_weights[t] if person_weights is not None else np.ones(len(pts))

@@ -34,6 +34,7 @@ class RunSpec:
         return {"name": self.name, "dataset": self.dataset, "split": self.split, "pose": self.pose,
                 "decode": self.decode, "input_size": self.train.input_size,
                 "resize_short": self.train.resize_short, "num_segments": self.num_segments,
+                "view": self.train.view, "frame_size": list(self.train.frame_size),
                 "classes_from": str(self.index_path), "pose_augment": asdict(self.pose_augment),
                 "pose_inputs": asdict(self.pose_inputs)}
 

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from pipeline.data import ClipDataset, EpochSampler, SplitData
+from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
 from pipeline.errors import InputError
 from pipeline.finetune import param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
@@ -57,6 +57,8 @@ class TrainSettings:
     appearance_warmup_epochs: int = 0   # then epochs of the appearance stream alone (no poses) on short clips
     appearance_warmup_frames: int = 4   # their clips' frames (merged runs of the T segments)
     appearance_warmup_lr: float = 0.0   # their base lr (0: lr)
+    view: str = "crop"          # crop: square input_size crops (the paper's) | frame: the whole frame at frame_size
+    frame_size: tuple = (128, 96)  # view frame: (width, height) of the model's input
     lr_milestones: tuple = ()   # schedule step: fractions of the training steps where lr *= lr_decay
     lr_decay: float = 0.1
     partial_bn: bool = True     # with model.pretrained: freeze all backbone BN but the first (pipeline.finetune)
@@ -141,7 +143,7 @@ def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_p
                        sizes=data.sizes, max_persons=max_persons, train=train, input_size=s.input_size,
                        resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
                        seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs,
-                       num_segments=num_segments)
+                       num_segments=num_segments, frame_size=view_frame_size(s.view, s.frame_size))
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int]:
@@ -391,7 +393,7 @@ HEAD_ORDER = ("pose", "motion", "relation", "appearance", "concat")
 
 def plot_training_curves(history: list[dict], path: Path, title: str = "") -> None:
     """Training loss, and every head's validation top-1 per epoch (the concat head alone would hide
-    a stream that never learns); the pose warm-up epochs are shaded."""
+    a stream that never learns); the warm-up epochs are shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -400,11 +402,14 @@ def plot_training_curves(history: list[dict], path: Path, title: str = "") -> No
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", markersize=3)
     ax_loss.set(xlabel="epoch", ylabel="training loss (sum of heads)")
-    warm = [h["epoch"] for h in history if h.get("phase") == "pose"]
-    for ax in (ax_loss, ax_acc):
-        if warm:
-            ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="0.9", label="pose warm-up" if ax is ax_acc else None)
-    ax_acc.plot(epochs, [h["train_top1"] for h in history], color="0.5", linestyle="--", label="train (concat; pose in warm-up)")
+    for phase, shade in (("pose", "0.9"), ("appearance", "0.8")):
+        warm = [h["epoch"] for h in history if h.get("phase") == phase]
+        for ax in (ax_loss, ax_acc):
+            if warm:
+                ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color=shade,
+                           label=f"{phase} warm-up" if ax is ax_acc else None)
+    ax_acc.plot(epochs, [h["train_top1"] for h in history], color="0.5", linestyle="--",
+                label="train (concat; the warm-ups: their stream's head)")
     for head in HEAD_ORDER:
         key = f"val_top1_{head}"
         if any(key in h for h in history):

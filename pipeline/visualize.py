@@ -273,17 +273,17 @@ def _fit(text: str, width: int, size: int) -> str:
 
 
 def contact_sheet(tiles: list[np.ndarray], lines: list[str], columns: int = SHEET_COLUMNS) -> np.ndarray:
-    """Tiles (all D x D) in a grid of ``columns`` (rows as needed) under a header of two text lines:
-    [SHEET_HEADER + rows * D, columns * D, 3]."""
+    """Tiles (all H x W) in a grid of ``columns`` (rows as needed) under a header of two text lines:
+    [SHEET_HEADER + rows * H, columns * W, 3]."""
     if not tiles:
         raise ValueError("contact sheet: no tiles")
-    d = tiles[0].shape[0]
+    h, w = tiles[0].shape[:2]
     rows = -(-len(tiles) // columns)
-    grid = np.zeros((rows * d, columns * d, 3), np.uint8)
+    grid = np.zeros((rows * h, columns * w, 3), np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
-        grid[r * d:(r + 1) * d, c * d:(c + 1) * d] = tile
-    return np.concatenate([_header(columns * d, SHEET_HEADER, lines[:2], 15), grid])
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
+    return np.concatenate([_header(columns * w, SHEET_HEADER, lines[:2], 15), grid])
 
 
 def with_header(image: np.ndarray, text: str, height: int | None = None) -> np.ndarray:

@@ -30,8 +30,10 @@ def _check_on_pixel(view, px, py, index=2):
     pts = apply_view_points(_pose_with(index, px, py), W, H, view)
     target = FLIP_PERM[index] if view.flip else index
     assert pts[target, 2] == 1 and np.isnan(pts[index if view.flip else FLIP_PERM[index], 0])
-    x, y = pts[target, 0] * view.size, pts[target, 1] * view.size
-    inside = 0 <= x < view.size and 0 <= y < view.size
+    out_w, out_h = view.out_size
+    assert out.shape == (out_h, out_w)
+    x, y = pts[target, 0] * out_w, pts[target, 1] * out_h
+    inside = 0 <= x < out_w and 0 <= y < out_h
     if not inside:
         return False
     # The dot's intensity centroid (in continuous coordinates) is where the keypoint says.
@@ -58,6 +60,29 @@ def test_keypoint_stays_on_its_pixel_through_test_view_and_flip():
     assert _check_on_pixel(view, 80, 60) and _check_on_pixel(view, 40, 20)
     flipped = View(view.box, view.size, True)
     assert _check_on_pixel(flipped, 70, 50) and _check_on_pixel(flipped, 100, 90, index=8)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_whole_frame_view_keeps_the_edges_and_keypoints_on_their_pixels(seed):
+    rng = np.random.default_rng(seed)
+    whole = D.frame_view(W, H, (64, 48))
+    # at test nothing is cut: a dot 3 px from the left edge is seen (a centre crop loses 20 px a side)
+    assert _check_on_pixel(whole, 3, 60) and _check_on_pixel(whole, W - 4, H - 4)
+    assert not _check_on_pixel(D.center_view(W, H, 48, 48), 3, 60)
+    for _ in range(6):    # training crops are the frame's sides times the scales, keypoints follow
+        view = train_view(W, H, (64, 48), (1.0, 0.875, 0.75, 0.66), flip_prob=0.5, rng=rng)
+        x0, y0, x1, y1 = view.box
+        assert {round((x1 - x0) / W, 3), round((y1 - y0) / H, 3)} <= {1.0, 0.875, 0.75, 0.66}
+        assert 0 <= x0 and x1 <= W + 1e-6 and 0 <= y0 and y1 <= H + 1e-6
+        _check_on_pixel(view, int(rng.integers(25, W - 25)), int(rng.integers(25, H - 25)))
+
+
+def test_dataset_with_frame_size_gives_whole_frames_at_that_size(tmp_path):
+    for train in (True, False):
+        item = _toy_dataset(tmp_path, train=train, frame_size=(40, 24))[0]
+        assert item["frames"].shape == (4, 3, 24, 40)
+    # at test the person at the frame's centre stays at the view's centre, however wide the frame
+    assert _toy_dataset(tmp_path, train=False, frame_size=(40, 24))[0]["poses"][0, 0, 0].tolist() == [0, 0]
 
 
 def test_test_view_is_short_side_resize_then_centre_crop():
@@ -107,7 +132,7 @@ def test_short_clips_merge_runs_of_segments_and_span_the_video(tmp_path):
     assert _toy_dataset(tmp_path, train=False, num_segments=2)[0]["frame_indices"].tolist() == [4, 14]
 
 
-def _toy_dataset(tmp_path, train, num_segments=None):
+def _toy_dataset(tmp_path, train, num_segments=None, frame_size=None):
     frames_dir = tmp_path / "frames"
     (frames_dir / "v0").mkdir(parents=True, exist_ok=True)
     for f in range(20):
@@ -120,7 +145,7 @@ def _toy_dataset(tmp_path, train, num_segments=None):
     poses[:, 0, :, 2] = 1
     return ClipDataset(index, frames_dir=frames_dir, poses={"v0": poses}, sizes={"v0": (W, H)}, max_persons=2,
                        train=train, input_size=32, resize_short=40, crop_scales=(1.0, 0.75), flip_prob=0.5, seed=3,
-                       num_segments=num_segments)
+                       num_segments=num_segments, frame_size=frame_size)
 
 
 def test_dataset_items_frames_and_poses_together_and_epoch_seeded(tmp_path):

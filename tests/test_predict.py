@@ -40,7 +40,7 @@ RUN = {"name": "toy_1", "dataset": "toy", "split": "1",
        "pose_inputs": dataclasses.asdict(PoseInputParams())}
 
 
-def _checkpoint(path: Path, variant: str = "parnet") -> Path:
+def _checkpoint(path: Path, variant: str = "parnet", run: dict = RUN) -> Path:
     torch.manual_seed(0)
     config = ModelConfig(num_classes=len(CLASSES), variant=variant, backbone="resnet_tiny", backbone_width=4,
                          hidden_size=8, pose_dim=8, appearance_dim=8, part_hidden=8, part_dim=8,
@@ -49,7 +49,7 @@ def _checkpoint(path: Path, variant: str = "parnet") -> Path:
     if model.pa is not None:  # a peaked attention map, as a trained model's, so the heat map shows
         with torch.no_grad():
             model.pa.attention.score.weight.mul_(40.0)
-    _save_model(path, model, config, SimpleNamespace(classes=CLASSES), RUN, {"top1": 0.5, "epoch": 1})
+    _save_model(path, model, config, SimpleNamespace(classes=CLASSES), run, {"top1": 0.5, "epoch": 1})
     return path
 
 
@@ -105,7 +105,7 @@ def result(files):
     return SimpleNamespace(res=res, out=out)
 
 
-def _independent_probabilities(files) -> np.ndarray:
+def _independent_probabilities(files, model_path=None, frame_size=None) -> np.ndarray:
     """The concat softmax from pipeline primitives, the way ClipDataset builds a test clip: the
     model's frames come from the pose-resolution frames (the video's own 160x120) brought to the
     checkpoint's short side; poses are normalised, so the same at either size."""
@@ -115,7 +115,8 @@ def _independent_probabilities(files) -> np.ndarray:
     decode_to_frames(files.video, native_dir, short_side=120)
     info = decode_to_frames(native_dir, frames_dir, short_side=SHORT_SIDE)
     mid = middle_frames(*segment_bounds(0, info.num_frames, T))
-    view = clip_data.center_view(info.width, info.height, INPUT, RESIZE_SHORT)
+    view = (clip_data.center_view(info.width, info.height, INPUT, RESIZE_SHORT) if frame_size is None
+            else clip_data.frame_view(info.width, info.height, frame_size))
     frames = np.stack([np.asarray(apply_view_image(read_frame(frames_dir, f), view)) for f in mid])
     points = np.full((T, N, 14, 3), np.nan, np.float32)
     points[..., 2] = 0
@@ -126,7 +127,7 @@ def _independent_probabilities(files) -> np.ndarray:
     points = clean_video(points, PoseInputParams())   # the estimated frames are the sampled ones
     poses, visibility, mask = clip_inputs(apply_view_points(points, info.width, info.height, view),
                                           PoseInputParams())
-    model, _ = load_model(files.model)
+    model, _ = load_model(model_path or files.model)
     with torch.no_grad():
         out = model(normalize_frames(torch.from_numpy(frames).permute(0, 3, 1, 2))[None],
                     torch.from_numpy(poses)[None], torch.from_numpy(mask)[None],
@@ -166,6 +167,16 @@ def test_sheet_and_tile_sizes(result):
     res = result.res
     assert len(res.tiles) == len(res.frames) == T
     assert all(t.shape == (DISPLAY, DISPLAY, 3) and t.dtype == np.uint8 for t in res.tiles + res.frames)
+
+
+def test_a_whole_frame_model_sees_and_shows_the_whole_frame(files, tmp_path):
+    model = _checkpoint(tmp_path / "frame.pt", run={**RUN, "view": "frame", "frame_size": [64, 48]})
+    res = predict_video(files.video, model, estimator=FakeEstimator(), render=True)
+    expected = _independent_probabilities(files, model, frame_size=(64, 48))
+    for e in res.top:
+        assert e["probability"] == pytest.approx(float(expected[CLASSES.index(e["label"])]), abs=1e-5)
+    assert res.attention_size == [48 // 16, 64 // 16]
+    assert all(t.shape == (DISPLAY * 48 // 64, DISPLAY, 3) for t in res.tiles + res.frames)   # the video's 4:3
 
 
 def test_attention_overlay_differs_where_attention_is_high(files, result):
