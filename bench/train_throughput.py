@@ -6,6 +6,8 @@ side by side, on a run's real data (run `dvc repro` first).
     python -m bench.train_throughput --run synth_1 --model-from profiles/ucf101.yaml --workers 0 4 8
         # the profile's model and training settings (224 px, batch 8, AMP, graphs) on the default run's frames
     python -m bench.train_throughput --paper [--batch 8] [--variants sa tmp parnet] [--cudnn-benchmark]
+    python -m bench.train_throughput --workers --backbone-formats channels_last contiguous
+        # the backbone's weights in NHWC (the model's) against NCHW
 
 --paper measures the paper configuration (BN-Inception, 224x224, T=16, hidden 512) on random
 inputs instead, fp32 and AMP side by side with peak GPU memory; it needs a GPU to be meaningful.
@@ -136,7 +138,7 @@ def main():
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
     parser.add_argument("--loader-only", action="store_true", help="time the data loader alone (no model)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--workers", type=int, nargs="*", default=[0, 1], help="loader workers to time (none: no loader rows)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--paper", action="store_true", help="the paper configuration on random inputs")
     parser.add_argument("--batch", type=int, default=8, help="batch size of --paper (default 8)")
@@ -148,6 +150,9 @@ def main():
                         help="--paper: replay the pose stream as CUDA graphs in training (inference stays eager)")
     parser.add_argument("--profile", action="store_true", help="--paper: also print the top operators of a step")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick convolution algorithms")
+    parser.add_argument("--backbone-formats", nargs="+", default=["channels_last"],
+                        choices=("channels_last", "contiguous"),
+                        help="memory formats of the backbone's weights to time (the model uses channels_last)")
     args = parser.parse_args()
     if args.paper:
         torch.set_num_threads(args.threads or 1)
@@ -171,10 +176,11 @@ def main():
     amp = s.amp and device.type == "cuda"
     graphs = s.cuda_graphs and device.type == "cuda" and model.uses_poses
     print(f"run {args.run} ({args.params}{f', model and training from {args.model_from}' if args.model_from else ''}): "
-          f"variant {spec.model_config.variant}, backbone {spec.model_config.backbone}, {s.input_size}px, "
+          f"variant {spec.model_config.variant}, backbone {spec.model_config.backbone}, "
+          f"{'x'.join(map(str, s.frame_size)) + ' whole frames' if s.view == 'frame' else f'{s.input_size}px crops'}, "
           f"T={len(data.index['seg_start'].iloc[0])}, batch {s.batch_size}, device {device}, AMP {amp}, "
           f"pose stream as CUDA graphs {graphs}, {torch.get_num_threads()} torch threads")
-    print(f"{'what':<28} {'clips/s':>9} {'vs training':>12}")
+    print(f"{'what':<34} {'clips/s':>9} {'vs training':>12}")
     train_rate = float("nan")
     if not args.loader_only:
         batch = next(iter(make_loader(dataset, batch_size=s.batch_size, epoch=0, seed=0, shuffle=True, workers=0)))
@@ -182,13 +188,18 @@ def main():
             model.train()
             with torch.autocast(device.type, enabled=amp, cache_enabled=False):
                 model.capture_pose_stream(batch["poses"].to(device), batch["person_mask"].to(device))
-        train_rate, infer_rate = _model_rates(model, to_model_inputs(batch, model, device),
-                                              batch["label"].to(device), device, args.batches, amp=amp)
-        print(f"{'model: train step':<28} {train_rate:9.1f} {1.0:12.2f}")
-        print(f"{'model: inference':<28} {infer_rate:9.1f} {infer_rate / train_rate:12.2f}")
+        for i, fmt in enumerate(args.backbone_formats):
+            if model.backbone is not None:
+                model.backbone.to(memory_format=getattr(torch, f"{fmt}_format" if fmt == "contiguous" else fmt))
+            train, infer = _model_rates(model, to_model_inputs(batch, model, device),
+                                        batch["label"].to(device), device, args.batches, amp=amp)
+            train_rate = train if i == 0 else train_rate
+            what = f"model ({fmt})" if len(args.backbone_formats) > 1 else "model"
+            print(f"{what + ': train step':<34} {train:9.1f} {train / train_rate:12.2f}")
+            print(f"{what + ': inference':<34} {infer:9.1f} {infer / train_rate:12.2f}")
     for workers in args.workers:
         rate = _loader_rate(dataset, s.batch_size, workers, args.batches)
-        print(f"{f'loader: {workers} worker(s)':<28} {rate:9.1f} {rate / train_rate:12.2f}")
+        print(f"{f'loader: {workers} worker(s)':<34} {rate:9.1f} {rate / train_rate:12.2f}")
 
 
 if __name__ == "__main__":
