@@ -27,6 +27,8 @@ from pipeline.train import make_dataset, make_loader, pick_device
 from pipeline.model import VARIANTS, build_model, parnet_loss
 from bench.model_report import PAPER, make_inputs
 
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
 
 def _loader_rate(dataset, batch_size, workers, batches):
     loader = make_loader(dataset, batch_size=batch_size, epoch=0, seed=0, shuffle=True, workers=workers)
@@ -151,7 +153,7 @@ def main():
     parser.add_argument("--profile", action="store_true", help="--paper: also print the top operators of a step")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick convolution algorithms")
     parser.add_argument("--backbone-formats", nargs="+", default=["channels_last"],
-                        choices=("channels_last", "contiguous"),
+                        choices=tuple(MEMORY_FORMATS),
                         help="memory formats of the backbone's weights to time (the model uses channels_last)")
     args = parser.parse_args()
     if args.paper:
@@ -190,7 +192,7 @@ def main():
                 model.capture_pose_stream(batch["poses"].to(device), batch["person_mask"].to(device))
         for i, fmt in enumerate(args.backbone_formats):
             if model.backbone is not None:
-                model.backbone.to(memory_format=getattr(torch, f"{fmt}_format" if fmt == "contiguous" else fmt))
+                model.backbone.to(memory_format=MEMORY_FORMATS[fmt])
             train, infer = _model_rates(model, to_model_inputs(batch, model, device),
                                         batch["label"].to(device), device, args.batches, amp=amp)
             train_rate = train if i == 0 else train_rate

@@ -166,7 +166,7 @@ class ClipDataset(torch.utils.data.Dataset):
         row = self.rows.iloc[idx]
         rng = np.random.default_rng([self.seed, epoch, idx])
         seg_start, seg_end, mid = row.seg_start, row.seg_end, row.mid
-        if self.num_segments is not None and self.num_segments < len(seg_start):
+        if self.num_segments is not None:
             seg_start, seg_end = coarser_segments(seg_start, seg_end, self.num_segments)
             mid = middle_frames(seg_start, seg_end)
         frames_idx = sample_indices(seg_start, seg_end, mid, self.train, rng)
