@@ -7,7 +7,9 @@ table. Needs the run's data (run `dvc repro` first). Outputs go to --out, not to
 
 --validation-only compares settings the honest way: it prints each run's validation top-1 at the
 epoch training keeps (the best one on validation; every head at that epoch) and never evaluates
-the test set, so settings chosen from its table were not chosen on test.
+the test set, so settings chosen from its table were not chosen on test. It also prints the kept
+model's concat top-1 per class on validation (pooled over the runs at the end), which shows where a
+setting gains or loses (the embedded dataset's relation pairs).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.evaluate import evaluate_run
+from pipeline.evaluate import evaluate_run, subset_logits
 from pipeline.io import read_json
 from pipeline.params import load_params
 from pipeline.runs import run_spec
@@ -42,7 +44,7 @@ def main():
     rows = [(v, {}) for v in args.variants]
     if args.sum_fusion:
         rows.append(("parnet", {"person_fusion": "sum"}))
-    results = {}
+    results, per_class = {}, {}
     for variant, extra in rows:
         name = variant + ("_sum" if extra else "")
         for run in args.runs:
@@ -58,6 +60,11 @@ def main():
                 kept = kept_epoch_validation(out / "history.json", trained["best"]["epoch"])
                 results.setdefault(name, []).append({**kept, "videos": len(data.subset("val")),
                                                      "seconds": time.time() - t0})
+                heads, labels, _, _ = subset_logits(data, "val", out / "model.pt", frames_dir=spec.frames_dir,
+                                                    s=spec.train, batch_size=params.evaluate.batch_size)
+                hits = per_class.setdefault(name, {c: [] for c in data.classes})
+                for label, pred in zip(labels, heads["concat"].argmax(1)):
+                    hits[data.classes[label]].append(pred == label)
                 print(f"{run} {name}: validation (epoch {kept['epoch']}) concat top-1 {kept['concat']:.3f}, "
                       f"heads {kept['heads']}", flush=True)
                 continue
@@ -69,6 +76,9 @@ def main():
             print(f"{run} {name}: concat top-1 {m['concat']['top1']:.3f}, fused {m['fused']['top1']:.3f}, "
                   f"heads {m['heads_top1']}", flush=True)
     print(format_table(results, args.runs, "validation" if args.validation_only else "test"))
+    for name, hits in per_class.items():
+        print(f"{name} validation top-1 per class, pooled over the runs: "
+              + ", ".join(f"{c} {100 * np.mean(h):.0f} ({len(h)})" for c, h in hits.items() if h))
 
 
 def kept_epoch_validation(history_path: Path, epoch: int) -> dict:

@@ -72,6 +72,24 @@ def prediction_table(video_ids, heads: dict[str, np.ndarray], labels: np.ndarray
     return "\n".join(lines) + "\n"
 
 
+def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir: Path | None,
+                  s: TrainSettings, batch_size: int, device: str = "cpu"):
+    """Every head's logits on one subset of the split, the way the checkpoint was trained (its view
+    and pose inputs). Returns (heads, labels, dataset, checkpoint)."""
+    torch.set_num_threads(max(1, s.threads))
+    torch_device = pick_device(device)
+    model, ckpt = load_model(model_path, torch_device)
+    dataset = make_dataset(data, subset, frames_dir=frames_dir if model.uses_frames else None,
+                           max_persons=model.config.num_persons, s=s, train=False,
+                           pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training
+                           pose_inputs=pose_inputs_from_run_info(ckpt.get("run")))
+    if len(dataset) == 0:
+        raise ValueError(f"{model_path}: the split has no {subset} videos")
+    loader = make_loader(dataset, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)
+    heads, labels = predict_logits(model, loader, torch_device)
+    return heads, labels, dataset, ckpt
+
+
 def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s: TrainSettings,
                  batch_size: int, metrics_path: Path, plots_dir: Path, skipped: list[dict] = (),
                  index_path: Path | str = "the split index", device: str = "cpu",
@@ -80,17 +98,8 @@ def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, 
     (video_id, subset, reason); test videos among them are named in a warning, since the metrics
     then rest on fewer videos than the split has. ``predictions_path``: the per-video table the
     metrics gate compares."""
-    torch.set_num_threads(max(1, s.threads))
-    torch_device = pick_device(device)
-    model, ckpt = load_model(model_path, torch_device)
-    test = make_dataset(data, "test", frames_dir=frames_dir if model.uses_frames else None,
-                        max_persons=model.config.num_persons, s=s, train=False,
-                        pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training
-                        pose_inputs=pose_inputs_from_run_info(ckpt.get("run")))
-    if len(test) == 0:
-        raise ValueError(f"{model_path}: the split has no test videos")
-    loader = make_loader(test, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)
-    heads, labels = predict_logits(model, loader, torch_device)
+    heads, labels, test, ckpt = subset_logits(data, "test", model_path, frames_dir=frames_dir, s=s,
+                                              batch_size=batch_size, device=device)
     missing = [r for r in skipped if r.get("subset") == "test"]
     name = ckpt["run"].get("name", model_path.parent.name)
     print(f"evaluate {name}: scored {len(labels)} of the split's {len(labels) + len(missing)} test videos")

@@ -21,6 +21,7 @@ class ParamsError(InputError, ValueError):
 @dataclass(frozen=True)
 class SynthParams:
     videos_per_class: int = 48
+    groups: int = 8
     num_frames: int = 40
     width: int = 160
     height: int = 120

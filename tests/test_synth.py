@@ -15,7 +15,7 @@ from pipeline.synth.clip import build_clip
 from pipeline.synth.encode import decode_rgb
 from pipeline.synth.generate import clip_for, plan
 
-SIZE = dict(videos_per_class=3, num_frames=8, width=64, height=48, fps=15)
+SIZE = dict(videos_per_class=3, groups=3, num_frames=8, width=64, height=48, fps=15)
 N_VIDEOS = 3 * len(CLASS_NAMES)
 
 
@@ -141,7 +141,7 @@ def test_keypoints_match_the_drawing(ds):
     video. Keypoints displaced by a few pixels would fail this."""
     hits = shifted_hits = total = 0
     joint_diff, far_diff = [], []
-    for spec in plan(SIZE["videos_per_class"]):
+    for spec in plan(SIZE["videos_per_class"], SIZE["groups"]):
         clip = clip_for(spec, seed=0, **{k: SIZE[k] for k in ("num_frames", "width", "height",
                                                              "fps")})
         kps = clip.keypoints()
@@ -225,6 +225,7 @@ def test_resume_skips_finished_videos_and_remakes_missing_ones(ds, root):
     (dict(height=47), "even"),
     (dict(num_frames=1), "num_frames"),
     (dict(videos_per_class=2), "videos_per_class"),
+    (dict(groups=2), "groups"),
     (dict(fps=0), "fps"),
     (dict(seed=-1), "seed"),
     (dict(workers=0), "workers"),
@@ -234,3 +235,26 @@ def test_bad_arguments(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):
         generate_dataset(tmp_path / "x", **{**SIZE, "seed": 0, **bad}, progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_groups_share_the_actor_and_a_change_of_groups_remakes_the_set(tmp_path):
+    by_group = {}
+    for spec in plan(6, 2):
+        by_group.setdefault((spec.class_index, spec.group), []).append(spec)
+    assert {len(v) for v in by_group.values()} == {3}       # 2 groups of 3 videos per class
+    assert {len({s.group for s in plan(6, 24) if s.class_index == 0})} == {6}  # at most one group per video
+    sizes = {k: SIZE[k] for k in ("num_frames", "width", "height", "fps")}
+    hair = {key: {clip_for(s, seed=0, **sizes).people[0].style.hair for s in specs}
+            for key, specs in by_group.items() if key[0] == 0}
+    assert all(len(h) == 1 for h in hair.values())        # one actor per group
+    assert len(set().union(*hair.values())) == 2           # and another in the other group
+
+    out, six = tmp_path / "ds", {**SIZE, "videos_per_class": 6, "num_frames": 2}
+    generate_dataset(out, **{**six, "groups": 6}, seed=0, progress=False)
+    assert any("_g06_" in p.name for p in _videos(out))
+    summary = generate_dataset(out, **{**six, "groups": 3}, seed=0, progress=False)
+    assert summary["generated"] == 6 * len(CLASS_NAMES) and summary["groups"] == 3
+    names = [p.stem for p in _videos(out)]
+    assert len(names) == 6 * len(CLASS_NAMES)
+    assert {n.split("_g")[1][:2] for n in names} == {"01", "02", "03"}
+    assert len(list((out / "keypoints").glob("*.npz"))) == len(names)   # the old groups' files are gone

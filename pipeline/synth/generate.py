@@ -34,12 +34,12 @@ from pipeline.synth.clip import Clip, build_clip
 from pipeline.synth.encode import GOP, H264Writer, save_npz
 
 GENERATOR_VERSION = 1     # bump when the same arguments would give different videos
-NUM_GROUPS = 8            # groups per class (UCF101 has 25); fewer when there are fewer videos
 NUM_SPLITS = 3
 PARAMS_FILE = "synth_params.json"
 MIN_SIDE = 32
-# The default size: 10 classes x 48 videos of 40 frames at 160x120, 15 fps.
-DEFAULTS = dict(videos_per_class=48, num_frames=40, width=160, height=120, fps=15, seed=0)
+# The default size: 10 classes x 48 videos in 8 actor groups (UCF101 has 25), 40 frames at
+# 160x120, 15 fps.
+DEFAULTS = dict(videos_per_class=48, groups=8, num_frames=40, width=160, height=120, fps=15, seed=0)
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ class VideoSpec:
                 out_dir / "keypoints" / f"{self.video_id}.npz")
 
 
-def plan(videos_per_class: int) -> list[VideoSpec]:
-    """Every video: video i of a class goes to group i % G + 1, G = min(NUM_GROUPS, n)."""
-    groups = min(NUM_GROUPS, videos_per_class)
+def plan(videos_per_class: int, groups: int) -> list[VideoSpec]:
+    """Every video: video i of a class goes to group i % G + 1, G = min(groups, n)."""
+    groups = min(groups, videos_per_class)
     return [VideoSpec(c, i, i % groups + 1, i // groups + 1)
             for c in range(len(CLASSES)) for i in range(videos_per_class)]
 
@@ -85,8 +85,9 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
-def validate(*, videos_per_class, num_frames, width, height, fps, seed, workers) -> None:
+def validate(*, videos_per_class, groups, num_frames, width, height, fps, seed, workers) -> None:
     _check_int("videos_per_class", videos_per_class, NUM_SPLITS)
+    _check_int("groups", groups, NUM_SPLITS)
     _check_int("num_frames", num_frames, 2)
     _check_int("width", width, MIN_SIDE)
     _check_int("height", height, MIN_SIDE)
@@ -145,7 +146,8 @@ def _readme(params: dict, n_videos: int) -> str:
         "distractors), camera jitter, occluders in front of the actor and truncation at the frame "
         "edges.",
         "",
-        f"{len(CLASSES)} classes, {params['videos_per_class']} videos each ({n_videos} in all), "
+        f"{len(CLASSES)} classes, {params['videos_per_class']} videos each ({n_videos} in all) "
+        f"in {min(params['groups'], params['videos_per_class'])} groups, "
         f"{params['num_frames']} frames of {params['width']}x{params['height']} at "
         f"{params['fps']} fps, seed {params['seed']}.",
         "",
@@ -200,8 +202,8 @@ def _index_files(out_dir: Path) -> list[Path]:
         for k in range(1, NUM_SPLITS + 1)]
 
 
-def generate_dataset(out_dir: Path, *, videos_per_class: int, num_frames: int, width: int,
-                     height: int, fps: int, seed: int, workers: int = 1,
+def generate_dataset(out_dir: Path, *, videos_per_class: int, groups: int, num_frames: int,
+                     width: int, height: int, fps: int, seed: int, workers: int = 1,
                      progress: bool = True) -> dict:
     """Generate (or finish) the synthetic dataset under ``out_dir``; returns a short summary.
 
@@ -209,15 +211,16 @@ def generate_dataset(out_dir: Path, *, videos_per_class: int, num_frames: int, w
     and height must be even (yuv420p). Re-running with the same arguments skips finished videos;
     with different arguments every video is made again and files of the old set are removed.
     """
-    validate(videos_per_class=videos_per_class, num_frames=num_frames, width=width,
+    validate(videos_per_class=videos_per_class, groups=groups, num_frames=num_frames, width=width,
              height=height, fps=fps, seed=seed, workers=workers)
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"generator_version": GENERATOR_VERSION, "classes": list(CLASS_NAMES),
-              "videos_per_class": int(videos_per_class), "num_frames": int(num_frames),
+              "videos_per_class": int(videos_per_class), "groups": int(groups),
+              "num_frames": int(num_frames),
               "width": int(width), "height": int(height), "fps": int(fps), "seed": int(seed)}
-    specs = plan(videos_per_class)
+    specs = plan(videos_per_class, groups)
 
     # Outputs of other arguments are stale: drop the completion marker and the old videos.
     removed = 0
@@ -233,10 +236,12 @@ def generate_dataset(out_dir: Path, *, videos_per_class: int, num_frames: int, w
         for path in _index_files(out_dir):
             path.unlink(missing_ok=True)
         old_n = old.get("videos_per_class") if isinstance(old, dict) else None
-        if isinstance(old_n, int) and old_n >= 1 and old.get("classes") == list(CLASS_NAMES):
-            old_specs = plan(old_n)
+        old_groups = old.get("groups", 8) if isinstance(old, dict) else None   # 8 before it was a param
+        if (isinstance(old_n, int) and old_n >= 1 and isinstance(old_groups, int)
+                and old_groups >= 1 and old.get("classes") == list(CLASS_NAMES)):
+            old_specs = plan(old_n, old_groups)
         else:
-            old_specs = plan(max(videos_per_class, 1))
+            old_specs = plan(max(videos_per_class, 1), groups)
         for spec in old_specs:
             for path in spec.paths(out_dir):
                 if path.exists():
@@ -273,7 +278,7 @@ def generate_dataset(out_dir: Path, *, videos_per_class: int, num_frames: int, w
     _write_index(out_dir, specs, params)
     seconds = time.perf_counter() - start
     return {"out_dir": str(out_dir), "classes": list(CLASS_NAMES), "num_classes": len(CLASSES),
-            "videos": len(specs), "generated": len(todo), "skipped": len(specs) - len(todo),
+            "videos": len(specs), "groups": min(groups, videos_per_class), "generated": len(todo), "skipped": len(specs) - len(todo),
             "removed_stale_files": removed, "num_frames": int(num_frames), "width": int(width),
             "height": int(height), "fps": int(fps), "seed": int(seed),
             "seconds": round(seconds, 3)}
@@ -285,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
                                  description="Generate the synthetic PARNet action dataset.")
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--videos-per-class", type=int, default=DEFAULTS["videos_per_class"])
+    ap.add_argument("--groups", type=int, default=DEFAULTS["groups"],
+                    help="actor groups per class (a group's videos share the actor's clothes)")
     ap.add_argument("--num-frames", type=int, default=DEFAULTS["num_frames"])
     ap.add_argument("--width", type=int, default=DEFAULTS["width"])
     ap.add_argument("--height", type=int, default=DEFAULTS["height"])
@@ -293,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    summary = generate_dataset(a.out_dir, videos_per_class=a.videos_per_class,
+    summary = generate_dataset(a.out_dir, videos_per_class=a.videos_per_class, groups=a.groups,
                                num_frames=a.num_frames, width=a.width, height=a.height, fps=a.fps,
                                seed=a.seed, workers=a.workers, progress=not a.quiet)
     print(json.dumps(summary, indent=2))
