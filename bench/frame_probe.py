@@ -111,7 +111,7 @@ def run(pair, videos: int, identities: int, val, *, steps: int, seed: int) -> di
     return {"videos": videos, "identities": min(identities, videos), "train_frames": len(X),
             "frame_top1": float((logits.argmax(1) == Yv).mean()),
             "video_top1": float((per_video.argmax(1) == video_labels).mean()),
-            "train_loss_last": float(loss), "seconds": time.perf_counter() - start}
+            "train_loss_last": loss.item(), "seconds": time.perf_counter() - start}
 
 
 def main() -> None:
