@@ -1,6 +1,6 @@
 """How much data the CNN needs to see an actor-object relation (issue 12): a frame-level probe.
 
-    python -m bench.frame_probe [--pair sit_on_chair squat] [--configs 24x24 192x4 192x14 300x300]
+    python -m bench.frame_probe [--pair sit_on_chair squat] [--configs 24x4 24x24 192x14 192x96 300x300]
                                 [--steps 1000] [--val-videos 60] [--seed 0]
 
 PARNet's appearance and relation heads reach the two relation pairs of the embedded dataset
@@ -10,7 +10,7 @@ frames of one pair to tell its two classes apart, nothing else. Each config ``Vx
 videos per class whose actors come from A identities per class (the generator's groups: a group's
 videos share the actor's clothes), 8 frames per video, with the generator (pipeline/synth) at the
 default size, resized to the decode stage's 128-pixel short side. Training: random 112-pixel crops
-and flips (as the training view), AdamW 1e-3, 32 frames per step. Validation: ``--val-videos``
+of the frame, horizontal flips with probability 0.5, AdamW 1e-3, 32 frames per step. Validation: ``--val-videos``
 further videos per class with actors of their own (none seen in training), centre crops; printed per
 frame and per video (the mean of its frames' logits). Chance is 50 %.
 
@@ -117,7 +117,7 @@ def run(pair, videos: int, identities: int, val, *, steps: int, seed: int) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pair", nargs=2, default=["sit_on_chair", "squat"], choices=CLASS_NAMES)
-    ap.add_argument("--configs", nargs="+", default=["24x4", "24x24", "192x4", "192x14", "192x192"],
+    ap.add_argument("--configs", nargs="+", default=["24x4", "24x24", "192x14", "192x96", "300x300"],
                     help="VxA: V videos per class from A actors per class")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--val-videos", type=int, default=60)
