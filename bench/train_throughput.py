@@ -6,8 +6,10 @@ side by side, on a run's real data (run `dvc repro` first).
     python -m bench.train_throughput --run synth_1 --model-from profiles/ucf101.yaml --workers 0 4 8
         # the profile's model and training settings (224 px, batch 8, AMP, graphs) on the default run's frames
     python -m bench.train_throughput --paper [--batch 8] [--variants sa tmp parnet] [--cudnn-benchmark]
-    python -m bench.train_throughput --workers --backbone-formats channels_last contiguous
-        # the backbone's weights in NHWC (the model's) against NCHW
+    python -m bench.train_throughput --backbone-formats contiguous channels_last [--threads 2]
+        # the backbone's weights in NCHW (the model's on the CPU) against NHWC (its on CUDA); run it
+        # with ONEDNN_MAX_CPU_ISA=AVX2 too for the kernels of a CPU without AVX-512 (NHWC training
+        # corrupted the heap there: pipeline/model/parnet.py, backbone_memory_format)
 
 --paper measures the paper configuration (BN-Inception, 224x224, T=16, hidden 512) on random
 inputs instead, fp32 and AMP side by side with peak GPU memory; it needs a GPU to be meaningful.
@@ -25,6 +27,7 @@ from pipeline.runs import run_spec
 from pipeline.model_io import to_model_inputs
 from pipeline.train import make_dataset, make_loader, pick_device
 from pipeline.model import VARIANTS, build_model, parnet_loss
+from pipeline.model.parnet import backbone_memory_format
 from bench.model_report import PAPER, make_inputs
 
 MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
@@ -87,7 +90,7 @@ def paper_rates(device, batch: int, batches: int, variants: list[str], cudnn_ben
         for amp in (False, True) if device.type == "cuda" else (False,):
             torch.manual_seed(0)
             config = dataclasses.replace(setup["config"], variant=variant)
-            model = build_model(config, load_pretrained=False).to(device)
+            model = build_model(config, load_pretrained=False).to_device(device)
             if compile_mode:
                 model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
             frames, poses, mask = make_inputs(batch, setup["steps"], setup["persons"], setup["size"], device=device)
@@ -115,7 +118,7 @@ def profile_step(device, batch: int, amp: bool) -> None:
     from torch.profiler import ProfilerActivity, profile
     setup = PAPER
     torch.manual_seed(0)
-    model = build_model(setup["config"], load_pretrained=False).to(device).train()
+    model = build_model(setup["config"], load_pretrained=False).to_device(device).train()
     inputs = make_inputs(batch, setup["steps"], setup["persons"], setup["size"], device=device)
     labels = torch.arange(batch, device=device) % setup["config"].num_classes
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -152,9 +155,9 @@ def main():
                         help="--paper: replay the pose stream as CUDA graphs in training (inference stays eager)")
     parser.add_argument("--profile", action="store_true", help="--paper: also print the top operators of a step")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick convolution algorithms")
-    parser.add_argument("--backbone-formats", nargs="+", default=["channels_last"],
-                        choices=tuple(MEMORY_FORMATS),
-                        help="memory formats of the backbone's weights to time (the model uses channels_last)")
+    parser.add_argument("--backbone-formats", nargs="+", default=None, choices=tuple(MEMORY_FORMATS),
+                        help="memory formats of the backbone's weights to time (default: the model's on "
+                             "the device, backbone_memory_format: contiguous on the CPU, channels_last on CUDA)")
     args = parser.parse_args()
     if args.paper:
         torch.set_num_threads(args.threads or 1)
@@ -172,7 +175,7 @@ def main():
     torch.set_num_threads(args.threads or s.threads)
     device = pick_device(s.device)
     data = spec.load_data()
-    model = build_model(spec.model_config, load_pretrained=False).to(device)  # speed does not need the weights
+    model = build_model(spec.model_config, load_pretrained=False).to_device(device)  # speed does not need the weights
     dataset = make_dataset(data, "train", frames_dir=spec.frames_dir if model.uses_frames else None,
                            max_persons=spec.model_config.num_persons, s=s, train=True)
     amp = s.amp and device.type == "cuda"
@@ -190,13 +193,14 @@ def main():
             model.train()
             with torch.autocast(device.type, enabled=amp, cache_enabled=False):
                 model.capture_pose_stream(batch["poses"].to(device), batch["person_mask"].to(device))
-        for i, fmt in enumerate(args.backbone_formats):
+        default_format = "channels_last" if backbone_memory_format(device) == torch.channels_last else "contiguous"
+        for i, fmt in enumerate(args.backbone_formats or [default_format]):
             if model.backbone is not None:
                 model.backbone.to(memory_format=MEMORY_FORMATS[fmt])
             train, infer = _model_rates(model, to_model_inputs(batch, model, device),
                                         batch["label"].to(device), device, args.batches, amp=amp)
             train_rate = train if i == 0 else train_rate
-            what = f"model ({fmt})" if len(args.backbone_formats) > 1 else "model"
+            what = f"model ({fmt})" if len(args.backbone_formats or ()) > 1 else "model"
             print(f"{what + ': train step':<34} {train:9.1f} {train / train_rate:12.2f}")
             print(f"{what + ': inference':<34} {infer:9.1f} {infer / train_rate:12.2f}")
     for workers in args.workers:

@@ -129,4 +129,4 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: unreadable input_convention {recorded!r} ({err}); retrain") from None
         model.backbone.input_convention = convention
-    return model.to(device).eval(), ckpt
+    return model.to_device(device).eval(), ckpt

@@ -61,7 +61,7 @@ def test_paper_configuration_trains_under_amp():
     give finite losses, settle to finite gradients and change every part of the model."""
     torch.manual_seed(0)
     config = ModelConfig(num_classes=51, backbone="bninception", num_persons=4)
-    model = build_model(config, load_pretrained=False).to(CUDA).train()
+    model = build_model(config, load_pretrained=False).to_device(CUDA).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=4e-5)
     scaler = torch.amp.GradScaler("cuda")
     frames, poses, mask = (x.to(CUDA) for x in _inputs(b=2, t=16, n=4, size=224))
@@ -91,7 +91,7 @@ def test_pose_stream_replayed_as_cuda_graphs_trains_like_eager(exact_fp32):
     models = []
     for graphed in (False, True):
         torch.manual_seed(0)
-        model = build_model(TINY).to(CUDA).train()
+        model = build_model(TINY).to_device(CUDA).train()
         if graphed:
             model.capture_pose_stream(*(x.to(CUDA) for x in _inputs()[1:]))
         models.append(model)

@@ -247,3 +247,18 @@ def test_only_the_joint_map_lets_pa_attention_follow_where_the_joints_are(joint_
         assert left[:, :4].sum() > 0.6 and right[:, 4:].sum() > 0.6
     else:
         assert torch.allclose(weights, torch.full_like(weights, 1 / 32))
+
+
+def test_on_the_cpu_the_backbone_stays_nchw_and_trains_with_frozen_bn():
+    # issue 24: channels_last weights with oneDNN's AVX2 kernels corrupted the heap (a training
+    # step with partial BN); on the CPU the model is placed in NCHW (CUDA alone gets NHWC).
+    from pipeline.finetune import partial_bn
+    model = build_model(tiny(variant="parnet")).to_device("cpu").train()
+    convs = [m.weight for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous() for w in convs)   # an NHWC 3x3 weight is not
+    partial_bn(model.backbone)
+    frames, poses, mask = inputs()
+    out = model(frames, poses, mask)
+    parnet_loss(out.logits, torch.arange(frames.shape[0]) % 3).backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -44,9 +44,6 @@ class PARNet(nn.Module):
             # Without the SA module nothing reads the stride-32 map: the backbone stops at the tap.
             self.backbone = build_backbone(config.backbone, config.backbone_width,
                                            with_last="appearance" in streams)
-            # NHWC weights: oneDNN's CPU convolutions ran PARNet's training step 1.3x faster
-            # (bench/train_throughput.py --backbone-formats); outputs are the same up to float order.
-            self.backbone.to(memory_format=torch.channels_last)
         if "appearance" in streams:
             self.sa = SAModule(self.backbone.out_channels, config.appearance_dim, config.dropout)
             sizes["appearance"] = config.appearance_dim
@@ -55,6 +52,15 @@ class PARNet(nn.Module):
                                config.window, joint_map=config.pa_joint_map)
             sizes["relation"] = self.pa.output_size
         self.heads = Heads(sizes, config.num_classes)
+
+    def to_device(self, device: torch.device | str) -> "PARNet":
+        """The model on ``device``, its backbone's weights in that device's memory format
+        (backbone_memory_format). Use this, not ``.to(device)``, wherever a model is placed."""
+        device = torch.device(device)
+        self.to(device)
+        if self.backbone is not None:
+            self.backbone.to(memory_format=backbone_memory_format(device))
+        return self
 
     def load_pretrained_backbone(self, path) -> None:
         if self.backbone is None:
@@ -167,6 +173,15 @@ class _TMPAsTuple(nn.Module):
     def forward(self, poses: torch.Tensor, mask: torch.Tensor, visibility: torch.Tensor | None = None):
         out = self.tmp(poses, mask, visibility)
         return out.pose, out.motion, out.fused, out.person_weights
+
+
+def backbone_memory_format(device: torch.device) -> torch.memory_format:
+    """NHWC (channels_last) backbone weights on CUDA only. On the CPU they stay NCHW: with NHWC
+    weights, oneDNN's AVX2 convolution kernels corrupted the heap in training (``free(): invalid
+    next size``; tests/test_finetune.py under ONEDNN_MAX_CPU_ISA=AVX2, which is what a CPU without
+    AVX-512 runs). NHWC was faster only on AVX-512 kernels (bench/train_throughput.py
+    --backbone-formats), and no result may depend on the CPU that happened to run it."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
 def build_model(config: ModelConfig, *, load_pretrained: bool = True) -> PARNet:
