@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from pipeline.code_digest import code_digest
 from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
 from pipeline.errors import InputError
 from pipeline.finetune import param_groups, partial_bn
@@ -25,6 +26,10 @@ from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkp
                                predict_logits, stream_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
+
+
+# The modules whose code (and whatever project code they import) makes a trained model.
+TRAINING_CODE = ("pipeline.train",)
 
 
 class TrainingDiverged(InputError, FloatingPointError):
@@ -159,16 +164,17 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
     ``run_dir/checkpoints/last.pt`` is written every epoch, ``checkpoints/best.pt`` (model.pt's
-    content) whenever validation improves. A run resumes from them when the settings and
-    ``data_fingerprint`` (a digest of the input files) are unchanged: an unfinished one trains its
-    remaining epochs, a finished one only rewrites model.pt and the logs. Any change starts afresh."""
+    content) whenever validation improves. A run resumes from them when the settings,
+    ``data_fingerprint`` (a digest of the input files) and the training code (code_digest of
+    TRAINING_CODE) are unchanged: an unfinished one trains its remaining epochs, a finished one only
+    rewrites model.pt and the logs. Any change starts afresh."""
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
     device = pick_device(s.device)
     rank, world = _init_distributed(device)
     torch.manual_seed(s.seed)
-    model = build_model(model_config).to(device)
+    model = build_model(model_config).to_device(device)
     if data.pose_only and model.uses_frames:
         raise ValueError(f"{run_info.get('dataset')}: the dataset is pose-only (no frames), so only "
                          f"variants without appearance can train on it (model.variant: tmp); got "
@@ -225,8 +231,10 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         _capture_pose_stream(model, data, local_batch, model_config.num_persons, device, use_amp)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
+    # The code too: after an edit of the model or of training, DVC re-runs this stage, and the
+    # finished run in checkpoints/ (persisted) must not be handed back as the new model.
     fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world, "data": data_fingerprint,
-                   "videos": sorted(train_set.rows["video_id"])}
+                   "videos": sorted(train_set.rows["video_id"]), "code": code_digest(TRAINING_CODE)}
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)

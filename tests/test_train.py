@@ -386,3 +386,16 @@ def test_each_phase_has_its_own_warmup_decay_and_lr():
          for s in range(150)]
     assert f[9] == pytest.approx(3.0) and f[49] < 0.01          # pose warm-up: to 3x the base lr, then down
     assert f[50] == pytest.approx(0.1) and f[59] == pytest.approx(1.0) and f[149] < 1e-3   # joint: anew
+
+
+def test_a_finished_run_retrains_after_a_code_change_and_resumes_without_one(tmp_path, monkeypatch, capsys):
+    # issue 24: DVC re-runs train after an edit of pipeline/model, and the persisted finished run
+    # must not come back as the new model.
+    _train(tmp_path, "run")
+    capsys.readouterr()
+    _train(tmp_path, "run")
+    assert "training had finished" in capsys.readouterr().out   # same code: nothing retrained
+    monkeypatch.setattr(T, "code_digest", lambda modules: "an edited model file")
+    _train(tmp_path, "run")
+    out = capsys.readouterr().out
+    assert "starting afresh" in out and "epoch=1 " in out
