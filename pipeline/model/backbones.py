@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.model.config import BACKBONES
+from pipeline.model.efficientnet_lite import EfficientNetLite0, efficientnet_lite0_weights_path
 from pipeline.model.resnet import TorchvisionResNet
 from pipeline.pixels import CAFFE_BGR, RGB_IMAGENET
 
@@ -159,17 +160,30 @@ def build_backbone(name: str, width: int = 16, with_last: bool = True) -> nn.Mod
         return ResNetTiny(width, with_last=with_last)
     if name in ("resnet18", "resnet50"):
         return TorchvisionResNet(int(name[len("resnet"):]), with_last=with_last)
+    if name == "efficientnet_lite0":
+        return EfficientNetLite0(with_last=with_last)
     raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
 
 
 # Keys of an ImageNet classifier that a backbone state_dict may carry; they are ignored.
-CLASSIFIER_PREFIXES = ("last_linear.", "fc.", "classifier.")
+CLASSIFIER_PREFIXES = ("last_linear.", "fc.", "classifier.", "_fc.")
+
+# model.pretrained may name weights that an installed package ships instead of giving a path.
+PRETRAINED_NAMES = {"efficientnet_lite0": efficientnet_lite0_weights_path}
+
+
+def resolve_pretrained(value) -> Path:
+    """The file of ``model.pretrained``: a known name (PRETRAINED_NAMES: the package's file, its
+    sha256 checked) or else a path."""
+    if isinstance(value, str) and value in PRETRAINED_NAMES:
+        return PRETRAINED_NAMES[value]()
+    return Path(value)
 
 
 def read_state_dict(path, name: str) -> dict[str, torch.Tensor]:
     """The torch-saved state_dict at ``path`` (weights-only unpickling; a ``{"state_dict": ...}``
-    wrapper is unwrapped); errors name the file."""
-    path = Path(path)
+    wrapper is unwrapped); errors name the file. ``path`` may be a name of PRETRAINED_NAMES."""
+    path = resolve_pretrained(path)
     if not path.is_file():
         raise FileNotFoundError(f"model.pretrained: {path} does not exist (expected a torch-saved "
                                 f"state_dict of the {name} backbone)")
@@ -191,7 +205,8 @@ def load_backbone_weights(backbone: nn.Module, path, *, name: str, width: int = 
     truncated one (``with_last=False``) lacks, and missing BN ``num_batches_tracked`` counters.
     A tensor stored with an extra leading dimension of 1 is squeezed (TSN's Caffe-converted
     BN-Inception file keeps BN vectors as [1, C]). Anything else missing, unexpected or of the
-    wrong shape is an error naming the file and keys."""
+    wrong shape is an error naming the file and keys. ``path`` may be a name of PRETRAINED_NAMES."""
+    path = resolve_pretrained(path)
     state = read_state_dict(path, name)
     own = backbone.state_dict()
     state = {k: v[0] if k in own and v.dim() == own[k].dim() + 1 and v.shape[0] == 1

@@ -14,7 +14,7 @@ VARIANT_STREAMS = {
     "parnet": ("pose", "motion", "relation", "appearance"),
 }
 VARIANTS = tuple(VARIANT_STREAMS)
-BACKBONES = ("bninception", "resnet_tiny", "resnet18", "resnet50")
+BACKBONES = ("bninception", "resnet_tiny", "resnet18", "resnet50", "efficientnet_lite0")
 PERSON_FUSIONS = ("attention", "sum")
 
 
@@ -22,9 +22,9 @@ PERSON_FUSIONS = ("attention", "sum")
 class ModelConfig:
     num_classes: int
     variant: str = "parnet"          # tmp | sa | tmp_sa | tmp_pa | parnet
-    backbone: str = "bninception"    # bninception | resnet_tiny | resnet18 | resnet50
+    backbone: str = "bninception"    # bninception | resnet_tiny | resnet18 | resnet50 | efficientnet_lite0
     backbone_width: int = 16         # base width of the small backbones
-    pretrained: str | None = None    # path of a backbone state_dict file
+    pretrained: str | None = None    # path of a backbone state_dict file, or efficientnet_lite0 (the pip wheel's)
     hidden_size: int = 512           # TA-LSTM hidden size (paper 512)
     window: int = 5                  # TA-LSTM sliding window n (0 = plain LSTM)
     person_fusion: str = "attention" # attention | sum
@@ -65,8 +65,8 @@ class ModelConfig:
                              f"got {self.person_fusion!r}")
         if self.pretrained is not None and (not isinstance(self.pretrained, (str, os.PathLike))
                                             or not str(self.pretrained)):
-            raise ValueError(f"model.pretrained must be null or the path of a backbone state_dict "
-                             f"file, got {self.pretrained!r}")
+            raise ValueError(f"model.pretrained must be null, the path of a backbone state_dict "
+                             f"file or efficientnet_lite0, got {self.pretrained!r}")
         for name in ("pa_joint_map", "pose_centred"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"model.{name} must be true or false, got {getattr(self, name)!r}")
