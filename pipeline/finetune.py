@@ -25,10 +25,21 @@ def partial_bn(backbone: nn.Module) -> int:
     return max(len(norms) - 1, 0)
 
 
+def freeze(backbone: nn.Module) -> int:
+    """Freeze the whole backbone: eval mode (every BN keeps its ImageNet statistics) and no
+    gradient for any parameter, so autograd keeps no activations and runs no backward through it.
+    Call it again after each ``model.train()``. Returns how many parameters were frozen."""
+    backbone.eval()
+    params = list(backbone.parameters())
+    for p in params:
+        p.requires_grad_(False)
+    return len(params)
+
+
 def param_groups(model: nn.Module, backbone: nn.Module, lr: float, backbone_lr_mult: float) -> list[dict]:
     """Optimizer groups: the new layers at ``lr`` first (the lr that is logged), then the
     backbone at ``lr * backbone_lr_mult``; frozen parameters are left out."""
     in_backbone = {id(p) for p in backbone.parameters()}
     new = [p for p in model.parameters() if id(p) not in in_backbone and p.requires_grad]
     pretrained = [p for p in backbone.parameters() if p.requires_grad]
-    return [{"params": new, "lr": lr}, {"params": pretrained, "lr": lr * backbone_lr_mult}]
+    return [{"params": new, "lr": lr}] + ([{"params": pretrained, "lr": lr * backbone_lr_mult}] if pretrained else [])

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from pipeline.code_digest import code_digest
 from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
 from pipeline.errors import InputError
-from pipeline.finetune import param_groups, partial_bn
+from pipeline.finetune import freeze, param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
@@ -218,9 +218,11 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     epoch_phases = [name for name, epochs, _ in phases for _ in range(epochs)]
     # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (README "Reproduce the paper")
     finetune = model_config.pretrained is not None and model.backbone is not None
-    freeze_bn = finetune and s.partial_bn
-    if freeze_bn:
-        partial_bn(model.backbone)  # before the optimizer and DDP see which parameters train
+    # backbone_lr_mult 0: a frozen feature extractor (every BN included), with no backward through it
+    freeze_backbone = (freeze if finetune and s.backbone_lr_mult == 0 else
+                       partial_bn if finetune and s.partial_bn else None)
+    if freeze_backbone:
+        freeze_backbone(model.backbone)  # before the optimizer and DDP see which parameters train
     optimizer = make_optimizer(model, s, finetune=finetune)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
         step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule, phase_scales=phase_scales,
@@ -271,8 +273,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         stream = None if phase == "joint" else phase   # the warm-ups train one stream's heads alone
         phase_train_set, phase_val_set = phase_sets[phase]
         ddp_model.train()
-        if freeze_bn:
-            partial_bn(model.backbone)
+        if freeze_backbone:
+            freeze_backbone(model.backbone)
         loader = make_loader(phase_train_set, batch_size=local_batch, epoch=epoch,
                              seed=s.seed, shuffle=True, workers=s.workers, rank=rank, world=world,
                              drop_last=drop_last)

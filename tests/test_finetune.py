@@ -103,3 +103,28 @@ def test_partial_bn_off_and_backbone_lr_mult_are_params(tmp_path):
     assert [g["initial_lr"] for g in ckpt["optimizer"]["param_groups"]] == [0.05, pytest.approx(0.025)]
     last_bn = _bn_keys(pretrained)[-1]
     assert not torch.equal(ckpt["model"]["backbone." + last_bn], pretrained[last_bn])
+
+
+def test_backbone_lr_mult_zero_freezes_the_whole_backbone_and_skips_its_backward(tmp_path, monkeypatch):
+    data, frames_dir = frames_split(tmp_path)
+    pretrained = _weights_file(tmp_path / "w.pt")
+    s = dataclasses.replace(SETTINGS, backbone_lr_mult=0.0)
+    seen_grad = []
+    real_forward = type(build_model(CONFIG).backbone).forward
+
+    def recording(self, x):
+        mid, last = real_forward(self, x)
+        seen_grad.append((self.training, mid.requires_grad))
+        return mid, last
+    monkeypatch.setattr(type(build_model(CONFIG).backbone), "forward", recording)
+    train_run(data, frames_dir=frames_dir, model_config=dataclasses.replace(CONFIG, pretrained=str(tmp_path / "w.pt")),
+              s=s, run_dir=tmp_path / "r", plots_dir=tmp_path / "r" / "plots", run_info={"name": "r"})
+    ckpt = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
+    tuned = {k[len("backbone."):]: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
+    assert all(torch.equal(tuned[k], v) for k, v in pretrained.items() if k in tuned)   # first BN included
+    assert [g["initial_lr"] for g in ckpt["optimizer"]["param_groups"]] == [0.05]       # new layers only
+    assert seen_grad and not any(training or grad for training, grad in seen_grad)      # eval mode, no graph
+    torch.manual_seed(SETTINGS.seed)
+    init = build_model(CONFIG).state_dict()
+    assert all(not torch.equal(v, init[k]) for k, v in ckpt["model"].items()
+               if k.startswith("heads.") and k.endswith("weight"))                       # the rest learns
