@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bench.penn_action.robustness import CONDITIONS
 from pipeline import paths
 from pipeline.io import atomic_path, read_json
 from pipeline.zoo import ROOT
@@ -41,8 +42,9 @@ def card(entry: str, run: str, ckpt: dict, metrics: dict, robust: dict, size: in
     pose = info.get("pose") or {}
     blaze = (pose.get("estimators") or {}).get("blazepose") or {}
     tf = pose.get("track_filter") or {}
+    order = [name for name in CONDITIONS if name in robust["conditions"]]   # as the benchmark lists them
     rows = "\n".join(f"| {name} | {r['what']} | {r['top1']:.2%} | {r['top5']:.2%} | {r['mean_class_accuracy']:.2%} |"
-                     for name, r in robust["conditions"].items())
+                     for name, r in ((n, robust["conditions"][n]) for n in order))
     return f"""# Model card: `{entry}`
 
 A pose-only PARNet model (variant `{cfg['variant']}`: the TA-LSTM pose stream, no pixels) that
@@ -114,7 +116,7 @@ Each test video's joints degraded before the model's view (seed {robust['seed']}
 ## File
 
 `{entry}/model.pt`: {size / 1e6:.2f} MB, sha256 `{digest}`, loads with `torch.load(..., weights_only=True)`
-(`pipeline.train.load_model`).
+(`pipeline.model_io.load_model`).
 
 ## How it was made
 
