@@ -117,7 +117,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
     The poses of the subset's videos are cleaned once, here (pipeline.pose_inputs.clean_video);
     ``pose_frames`` names, per video, the frames the estimator ran on when that is not every frame
-    (predict estimates the sampled frames only).
+    (gaps are counted in those frames only).
     """
 
     def __init__(self, index, *, frames_dir: Path | None, poses: dict[str, np.ndarray] | None,

@@ -24,10 +24,10 @@ from tqdm import tqdm
 
 from pipeline import paths
 from pipeline.io import read_parquet_metadata
-from pipeline.keypoints import NUM_KEYPOINTS, head_top_estimated
+from pipeline.keypoints import head_top_estimated
 from pipeline.pose.base import PoseEstimator
-from pipeline.pose.schema import rank_and_limit, read_poses, to_dense
-from pipeline.pose.tracking import track_and_rank
+from pipeline.pose.schema import read_poses, to_dense
+from pipeline.pose.video_pose import pose_video
 from pipeline.video import DecodeError, read_frame_array, read_video_rgb
 from pipeline.visualize import SLOT_COLOURS, draw_skeletons, save_png, with_header, write_mp4
 
@@ -130,9 +130,10 @@ def from_pose_stage(dataset: str, video_id: str, root: Path = Path(".")) -> Pose
 def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
                    max_frames: int | None = None, tracking: bool = True,
                    track_filter: dict | None = None) -> PoseVideo:
-    """Run ``estimator`` on every frame of a video file (at its native size); people are linked
-    into slots across frames as the pose stage does (``tracking``, false people dropped by the
-    ``filter_*`` options of ``track_filter``) or ranked per frame."""
+    """Run ``estimator`` over a video file's frames (at its native size) as the pose stage does
+    (pipeline.pose.video_pose: the estimator's video mode; people linked into slots across frames
+    with false people dropped by the ``filter_*`` options of ``track_filter``, or with ``tracking``
+    off ranked per frame)."""
     video = Path(video)
     if not video.is_file():
         raise DrawPosesError(f"{video}: no such video file")
@@ -142,22 +143,13 @@ def from_estimator(video: Path, estimator: PoseEstimator, *, max_persons: int,
         raise DrawPosesError(str(err)) from None
     if len(frames) == 0:
         raise DrawPosesError(f"{video}: no frames decoded")
-    found = [estimator(frame) for frame in tqdm(frames, desc=f"pose {video.name}", unit="frame")]
-    if tracking:
-        points, scores = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons,
-                                        **(track_filter or {}))
-    else:
-        points = np.full((len(frames), max_persons, NUM_KEYPOINTS, 3), np.nan, np.float32)
-        points[..., 2] = 0.0
-        scores = np.full((len(frames), max_persons), np.nan, np.float32)
-        for f, det in enumerate(found):
-            kps, sc = rank_and_limit(det.keypoints, det.scores, max_persons)
-            points[f, :len(kps)], scores[f, :len(kps)] = kps, sc
+    posed = pose_video(estimator, tqdm(frames, desc=f"pose {video.name}", unit="frame"), max_persons,
+                       tracking=tracking, track_filter=track_filter)
     height, width = frames.shape[1:3]
     name = str(getattr(estimator, "name", type(estimator).__name__))
     layout = getattr(estimator, "layout", None) or getattr(getattr(estimator, "spec", None), "layout", None)
-    return PoseVideo(video.stem, points, scores, width, height, fps or DEFAULT_FPS, name, lambda f: frames[f],
-                     estimator_head_estimated(name, layout if isinstance(layout, str) else None))
+    return PoseVideo(video.stem, posed.keypoints, posed.scores, width, height, fps or DEFAULT_FPS, name,
+                     lambda f: frames[f], estimator_head_estimated(name, layout if isinstance(layout, str) else None))
 
 
 def render_frame(pose: PoseVideo, f: int, low_score: float = LOW_SCORE) -> np.ndarray:

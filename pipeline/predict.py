@@ -4,14 +4,16 @@ The video goes through the same code as the training data. ``decode_to_frames`` 
 at the pose resolution (the video's own size, its short side capped at ``pose_short_side``: the
 estimator sees the detail it needs whatever the model's input size), at the checkpoint's frame
 rate; a model that sees frames gets them from those, brought to the checkpoint's decode size by
-``decode_to_frames`` again. Then TSN segments over the decoded frames (middle frame of each), the
-pose estimator on those sampled frames (ranked, limited to N people, linked across frames and
-normalised to the frame as the pose stage stores them), then ``ClipDataset`` itself, in its test mode, for the
-centre-crop view, keypoint transform, person mask and frame tensors, and ``to_model_inputs`` for
-the model. The result is the top-k of the concatenation head's softmax (what evaluation ranks) and
-of the fused average of the stream heads, plus what the model attended to: per-step person weights
-(TMP) and pose-aware attention maps (PA), drawn on a contact sheet and an MP4 by
-pipeline.visualize.
+``decode_to_frames`` again. The pose estimator runs over every decoded frame as the pose stage ran
+it on the training videos (pipeline.pose.video_pose: the estimator's video mode, e.g. BlazePose's
+tracking and tiles every k frames, people linked into N slots with false people filtered, all with
+the settings recorded in the checkpoint), normalised to the frame as the pose stage stores them.
+Then TSN segments over the decoded frames (middle frame of each), ``ClipDataset`` itself, in its
+test mode, for the centre-crop view, keypoint transform, person mask and frame tensors, and
+``to_model_inputs`` for the model. The result is the top-k of the concatenation head's softmax
+(what evaluation ranks) and of the fused average of the stream heads, plus what the model attended
+to: per-step person weights (TMP) and pose-aware attention maps (PA), drawn on a contact sheet and
+an MP4 by pipeline.visualize.
 """
 from __future__ import annotations
 
@@ -26,15 +28,14 @@ import torch
 
 from pipeline import visualize, zoo
 from pipeline.draw_poses import LOW_SCORE, estimator_head_estimated
-from pipeline.data import (ClipDataset, View, apply_view_image, apply_view_points, empty_poses,
-                           view_frame_size)
+from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, view_frame_size
 from pipeline.evaluate import softmax
 from pipeline.io import write_json
 from pipeline.model import fused_probabilities
 from pipeline.pose.base import PoseEstimator
 from pipeline.pose.estimators import build_estimator
 from pipeline.pose.schema import normalise_keypoints
-from pipeline.pose.tracking import track_and_rank
+from pipeline.pose.video_pose import VideoPoseSettings, pose_video, recorded_settings
 from pipeline.pose_augment import from_run_info
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
@@ -60,21 +61,25 @@ class PoseChoice:
     note: str = ""
 
 
-def choose_estimator(trained: dict, override: str | None = None, options: dict | None = None) -> PoseChoice:
+def choose_estimator(trained: dict, override: str | None = None, options: dict | None = None,
+                     known: dict | None = None) -> PoseChoice:
     """The estimator for a new video: the checkpoint's (with its options) unless ``override`` names
-    another (which then starts from its defaults). Ground truth and imported poses cannot be computed
-    for a new video, so a model trained on them gets FALLBACK_ESTIMATOR, with a note saying so. ``options`` are merged
+    another, which then starts from its options in ``known`` (name -> options: those of the pose
+    section the model was trained with, VideoPoseSettings.estimators; absent: its defaults). Ground
+    truth and imported poses cannot be computed for a new video, so a model trained on them gets
+    FALLBACK_ESTIMATOR (with its ``known`` options), with a note saying so. ``options`` are merged
     over the chosen options."""
     trained_name = (trained or {}).get("estimator")
     trained_options = dict((trained or {}).get("options") or {})
+    known = known or {}
     note = ""
     if override:
         name = override
-        base = trained_options if override == trained_name else {}
+        base = trained_options if override == trained_name else dict(known.get(override) or {})
         if trained_name and override != trained_name:
             note = f"pose estimator {override} chosen; the model was trained on {trained_name} poses"
     elif trained_name in (None, "groundtruth", "import"):
-        name, base = FALLBACK_ESTIMATOR, {}
+        name, base = FALLBACK_ESTIMATOR, dict(known.get(FALLBACK_ESTIMATOR) or {})
         note = (f"the model was trained on {trained_name or 'unknown'} poses, which cannot be computed for "
                 f"a new video: using the {FALLBACK_ESTIMATOR} estimator instead (--estimator to choose)")
     else:
@@ -111,22 +116,17 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     return model, ckpt, run
 
 
-def detect_people(estimator: PoseEstimator, video_dir: Path, frames, *, num_frames: int, width: int,
-                  height: int, max_persons: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense poses [num_frames, N, 14, 3] (normalised; absent people NaN / confidence 0) holding
-    the estimator's best ``max_persons`` people on ``frames`` only, linked across those frames
-    into fixed slots as the pose stage links them (pipeline.pose.tracking), and their person
-    scores [num_frames, N] (NaN where a slot is empty)."""
-    dense = empty_poses(num_frames, max_persons)
-    scores = np.full((num_frames, max_persons), np.nan, np.float32)
-    frames = sorted({int(f) for f in frames})
-    found = [estimator(read_frame_array(video_dir, f)) for f in frames]
-    kps, found_scores = track_and_rank([(d.keypoints, d.scores) for d in found], max_persons,
-                                       max_gap=len(frames))
-    for i, f in enumerate(frames):
-        dense[f] = normalise_keypoints(kps[i], width, height)
-        scores[f] = found_scores[i]
-    return dense, scores
+def detect_people(estimator: PoseEstimator, video_dir: Path, *, num_frames: int, width: int, height: int,
+                  max_persons: int, settings: VideoPoseSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Poses [num_frames, N, 14, 3] (normalised; absent people NaN / confidence 0) and person scores
+    [num_frames, N] (NaN where a slot is empty) of every decoded frame in ``video_dir``, posed as the
+    pose stage poses a video (pipeline.pose.video_pose.pose_video with ``settings``)."""
+    frames = (read_frame_array(video_dir, f) for f in range(num_frames))
+    posed = pose_video(estimator, frames, max_persons, tracking=settings.tracking,
+                       track_filter=settings.track_filter)
+    if len(posed.keypoints) != num_frames:
+        raise ValueError(f"the estimator returned {len(posed.keypoints)} frames for {num_frames}")
+    return normalise_keypoints(posed.keypoints, width, height), posed.scores
 
 
 def pose_resolution(width: int, height: int, cap: int | None) -> int:
@@ -165,10 +165,12 @@ class Prediction:
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     tiles: list[np.ndarray] = field(default_factory=list, repr=False)
     person_scores: np.ndarray | None = field(default=None, repr=False)   # [T, N] estimator scores
+    # [F, N, 14, 3] every decoded frame's people as the pose stage stores them (normalised to the frame)
+    poses: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         data = asdict(self)
-        for key in ("attention", "frames", "tiles", "person_scores"):
+        for key in ("attention", "frames", "tiles", "person_scores", "poses"):
             data.pop(key)
         return data
 
@@ -267,13 +269,17 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
 
         poses, scores, estimator_name, head_estimated = None, None, None, False
         if model.uses_poses:
+            settings, note = recorded_settings(run["pose"])
+            if note:
+                warnings.append(note)
             pose_estimator, estimator_name = _make_estimator(estimator, run["pose"], pose_options,
-                                                             num_persons, warnings)
+                                                             num_persons, warnings, settings.estimators)
             layout = getattr(pose_estimator, "layout", None)
             head_estimated = estimator_head_estimated(estimator_name, layout if isinstance(layout, str) else None)
             try:
-                poses, scores = detect_people(pose_estimator, pose_dir, mid, num_frames=decoded.num_frames,
-                                              width=pose_width, height=pose_height, max_persons=num_persons)
+                poses, scores = detect_people(pose_estimator, pose_dir, num_frames=decoded.num_frames,
+                                              width=pose_width, height=pose_height, max_persons=num_persons,
+                                              settings=settings)
             except (ValueError, OSError, RuntimeError) as err:
                 raise PredictError(f"{video}: pose estimator {estimator_name} failed: {err}") from None
 
@@ -284,7 +290,7 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
                               sizes={VIDEO_ID: (width, height)}, max_persons=num_persons, train=False,
                               input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
                               crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run),
-                              pose_inputs=pose_inputs_from_run_info(run), pose_frames={VIDEO_ID: mid},
+                              pose_inputs=pose_inputs_from_run_info(run),
                               # models trained before train.view existed saw square crops
                               frame_size=view_frame_size(run.get("view", "crop"), run.get("frame_size", ())))
         item = dataset[0]
@@ -327,7 +333,7 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
             person_weights=None if person_weights is None else np.round(person_weights, 4).tolist(),
             attention_size=None if spatial is None else list(spatial.shape[1:]), warnings=warnings,
             pose_size=[pose_width, pose_height] if model.uses_poses else None,
-            default_model=model_path is None, attention=spatial)
+            default_model=model_path is None, attention=spatial, poses=poses)
 
         if render or sheet_path or mp4_path:
             # drawn from the pose-resolution frames: the model's view box scaled to them
@@ -363,10 +369,10 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
 
 
 def _make_estimator(estimator, trained: dict, options: dict | None, max_persons: int,
-                    warnings: list[str]) -> tuple[PoseEstimator, str]:
+                    warnings: list[str], known: dict | None = None) -> tuple[PoseEstimator, str]:
     if estimator is not None and not isinstance(estimator, str):
         return estimator, str(getattr(estimator, "name", type(estimator).__name__))
-    choice = choose_estimator(trained, estimator, options)
+    choice = choose_estimator(trained, estimator, options, known)
     if choice.note:
         warnings.append(choice.note)
     try:

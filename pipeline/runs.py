@@ -9,6 +9,7 @@ from pipeline import paths
 from pipeline.data import SplitData, load_split_data
 from pipeline.model import ModelConfig
 from pipeline.params import Params
+from pipeline.pose import video_pose
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
 from pipeline.train import TrainSettings
@@ -24,7 +25,7 @@ class RunSpec:
     model_config: ModelConfig
     train: TrainSettings
     num_segments: int
-    pose: dict          # the pose settings the model was trained with (predict reuses them)
+    pose: dict          # the pose settings the model was trained with (pipeline.pose.video_pose.record; predict reuses them)
     decode: dict
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # training-time keypoint augmentation
     pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
@@ -71,8 +72,7 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
     t = params.train
     settings = TrainSettings(**{k: getattr(t, k) for k in TrainSettings.__dataclass_fields__ if k != "seed"},
                              seed=params.seed)
-    pose = {"estimator": params.pose.estimator, "options": params.pose.backend_options(),
-            "max_persons": params.pose.max_persons}
+    pose = video_pose.record(params.pose)   # predict poses a new video as these were posed
     return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
                    frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings,
                    num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode),

@@ -4,9 +4,14 @@
 
 A zoo entry names its checkpoint (a few MB, loaded weights-only like every checkpoint), its model
 card and a one-line summary; ``default`` names the entry predict uses without ``--model``.
+``check_entry`` says what is wrong with an entry (file missing, not loadable weights-only, its
+sha256 not the card's); tests/test_zoo.py runs it on every entry.
 """
 from __future__ import annotations
 
+import hashlib
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +112,37 @@ def listing(entries: list[ModelEntry]) -> str:
             line += f"\n{'':<{width}}  {e.summary}"
         lines.append(line)
     return "\n".join(lines)
+
+
+CARD_SHA256 = re.compile(r"sha256 `([0-9a-f]{64})`")   # how a model card names its file's digest
+
+
+def check_entry(entry: ModelEntry) -> list[str]:
+    """What is wrong with a zoo entry, one line each naming the file, the problem and the fix
+    (empty: nothing): its model.pt missing or not loadable with torch's weights-only unpickler as
+    a model of this version, its card missing or without the file's sha256, or another sha256."""
+    from pipeline.model_io import load_model   # torch: only when checking
+    remake = "remake it with bash bench/penn_action/zoo.sh (or restore it from git) and commit it"
+    if not entry.exists:
+        return [f"{entry.path}: the zoo model {entry.name} is missing; {remake}"]
+    problems = []
+    try:
+        load_model(entry.path)
+    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, AttributeError,
+            TypeError) as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        problems.append(f"{entry.path}: the zoo model {entry.name} does not load weights-only "
+                        f"({type(err).__name__}: {first}); {remake}")
+    if entry.card is None or not entry.card.is_file():
+        return problems + [f"{entry.card or 'zoo/registry.yaml'}: no model card for {entry.name}; "
+                           f"name one under `card:` and write it with bench.penn_action.publish_zoo"]
+    found = CARD_SHA256.findall(entry.card.read_text())
+    digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
+    if not found:
+        problems.append(f"{entry.card}: names no sha256 `<64 hex digits>` of {entry.path.name}; "
+                        "write the card with bench.penn_action.publish_zoo")
+    elif found[0] != digest:
+        problems.append(f"{entry.path}: sha256 {digest} is not the {found[0]} of its card {entry.card}; "
+                        "the file changed after the card was written: publish both again "
+                        "(bench.penn_action.publish_zoo) or restore the file")
+    return problems

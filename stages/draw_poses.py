@@ -3,7 +3,8 @@
   python -m stages.draw_poses --dataset synth --video synth_bowling_g01_c01 --mp4 out.mp4
       the pose stage's output for a dataset video, over its decoded frames
   python -m stages.draw_poses my_clip.mp4 --estimator blazepose --png-dir out/ --mp4 out.mp4
-      an estimator run directly on a video file (options from params.yaml's pose section)
+      an estimator run directly on a video file as the pose stage runs it (params.yaml's pose
+      section: the estimator's options and video mode, tracking and the track filter)
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from pipeline.draw_poses import LOW_SCORE, DrawPosesError, draw_pose_video, from_estimator, from_pose_stage
 from pipeline.params import load_params
 from pipeline.pose.estimators import IMAGE_BACKENDS, build_estimator
+from pipeline.pose.video_pose import settings_from_params
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,8 +54,9 @@ def main(argv=None) -> int:
             pose = from_pose_stage(args.dataset, args.video)
         else:
             p = load_params(args.params).pose
+            settings = settings_from_params(p)   # as the pose stage would pose it
             name = args.estimator or (p.estimator if p.estimator in IMAGE_BACKENDS else "blazepose")
-            options = dict(getattr(p, name))
+            options = dict(settings.estimators[name])
             if args.pose_options:
                 extra = json.loads(args.pose_options)
                 if not isinstance(extra, dict):
@@ -61,8 +64,8 @@ def main(argv=None) -> int:
                 options.update(extra)
             estimator = build_estimator(name, options, p.max_persons)
             pose = from_estimator(Path(args.video_file), estimator, max_persons=p.max_persons,
-                                  max_frames=args.max_frames, tracking=p.tracking,
-                                  track_filter=p.track_filter_options())
+                                  max_frames=args.max_frames, tracking=settings.tracking,
+                                  track_filter=settings.track_filter)
         summary = draw_pose_video(pose, png_dir=args.png_dir, mp4_path=args.mp4, every=args.every,
                                   fps=args.fps, low_score=args.low_score)
     except (DrawPosesError, OSError, ValueError, ImportError) as err:

@@ -118,6 +118,30 @@ def test_estimator_on_a_video_file_ranks_and_limits_people(tmp_path):
         from_estimator(tmp_path / "nope.mp4", TwoPeople(), max_persons=2)
 
 
+class VideoModeWithGhost:
+    """Video mode only (``estimate_frames``, as BlazePose with ``track``): person A in every frame,
+    and in frame 1 a low-score one-frame person (a false person) that pose.track_filter drops."""
+    name, version = "fake", "1"
+
+    def __call__(self, frame):
+        raise AssertionError("an estimator with a video mode gets the whole video, as in the pose stage")
+
+    def estimate_frames(self, frames):
+        for f, _ in enumerate(frames):
+            kps = [_person(40 + 2 * f, 10, 90)] + ([_person(130, 5, 30)] if f == 1 else [])
+            yield Detections(np.stack(kps), np.array([0.9, 0.05][:len(kps)], np.float32))
+
+
+def test_a_video_file_is_posed_as_the_pose_stage_poses_it(tmp_path):
+    write_mp4(tmp_path / "clip.mp4", [np.full((H, W, 3), 90, np.uint8)] * 3, fps=5)
+    track_filter = {"filter_max_frames": 3, "filter_max_score": 0.2, "filter_max_motion": float("inf")}
+    pose = from_estimator(tmp_path / "clip.mp4", VideoModeWithGhost(), max_persons=2, track_filter=track_filter)
+    assert not (pose.points[..., 1, :, 2] > 0).any()                 # the false person is gone
+    np.testing.assert_allclose(pose.points[2, 0], _person(44, 10, 90))
+    unfiltered = from_estimator(tmp_path / "clip.mp4", VideoModeWithGhost(), max_persons=2)
+    assert (unfiltered.points[1, 1, :, 2] > 0).all()
+
+
 def test_frames_without_people_are_drawn_plain(tmp_path):
     points = np.full((2, 1, 14, 3), np.nan, np.float32)
     points[..., 2] = 0

@@ -32,9 +32,11 @@ from pipeline.video import decode_to_frames, read_frame, read_video_rgb
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["wave", "jump", "walk", "clap", "sit", "run"]
 SHORT_SIDE, INPUT, RESIZE_SHORT, T, N, DISPLAY = 64, 64, 72, 16, 2, 224
+TRACK_FILTER = {"max_frames": 3, "max_score": 0.2, "max_motion": float("inf")}   # params.yaml's
 RUN = {"name": "toy_1", "dataset": "toy", "split": "1",
        "pose": {"estimator": "groundtruth", "options": {"noise_std": 0.01, "drop_prob": 0.0, "seed": 0},
-                "max_persons": N},
+                "max_persons": N, "tracking": True, "track_filter": TRACK_FILTER,
+                "estimators": {"blazepose": {"track": True, "tile_every": 5}, "openpose": {}, "mmpose": {}}},
        "decode": {"fps": None, "short_side": SHORT_SIDE, "jpeg_quality": 3, "workers": 1},
        "input_size": INPUT, "resize_short": RESIZE_SHORT, "num_segments": T,
        "pose_inputs": dataclasses.asdict(PoseInputParams())}
@@ -101,7 +103,7 @@ def result(files):
     estimator = FakeEstimator()
     res = predict_video(files.video, files.model, estimator=estimator, json_path=out / "r.json",
                         sheet_path=out / "sheet.png", mp4_path=out / "r.mp4", mp4_fps=4.0)
-    assert estimator.calls == T  # poses only on the sampled frames (30 frames > T: all distinct)
+    assert estimator.calls == 30  # poses on every decoded frame, as the pose stage poses a video
     return SimpleNamespace(res=res, out=out)
 
 
@@ -118,13 +120,13 @@ def _independent_probabilities(files, model_path=None, frame_size=None) -> np.nd
     view = (clip_data.center_view(info.width, info.height, INPUT, RESIZE_SHORT) if frame_size is None
             else clip_data.frame_view(info.width, info.height, frame_size))
     frames = np.stack([np.asarray(apply_view_image(read_frame(frames_dir, f), view)) for f in mid])
-    points = np.full((T, N, 14, 3), np.nan, np.float32)
+    points = np.full((info.num_frames, N, 14, 3), np.nan, np.float32)
     points[..., 2] = 0
-    for t, f in enumerate(mid):
+    for f in range(info.num_frames):   # the estimator on every frame; its people stay where they are
         det = FakeEstimator()(np.asarray(read_frame(frames_dir, f)))
         kps, _ = rank_and_limit(det.keypoints, det.scores, N)
-        points[t, :len(kps)] = kps / np.array([info.width, info.height, 1.0], np.float32)
-    points = clean_video(points, PoseInputParams())   # the estimated frames are the sampled ones
+        points[f, :len(kps)] = kps / np.array([info.width, info.height, 1.0], np.float32)
+    points = clean_video(points, PoseInputParams())[mid]
     poses, visibility, mask = clip_inputs(apply_view_points(points, info.width, info.height, view),
                                           PoseInputParams())
     model, _ = load_model(model_path or files.model)
@@ -231,6 +233,11 @@ def test_no_person_still_predicts_and_warns(files):
 def test_estimator_choice():
     fallback = choose_estimator(RUN["pose"])
     assert fallback.name == "blazepose" and fallback.options == {} and "groundtruth" in fallback.note
+    # with the pose section the model was trained with: its blazepose options (video mode)
+    known = {"blazepose": {"track": True, "tile_every": 5}}
+    assert choose_estimator(RUN["pose"], known=known).options == {"track": True, "tile_every": 5}
+    assert choose_estimator(RUN["pose"], "blazepose", {"min_score": 0.3}, known).options == {
+        "track": True, "tile_every": 5, "min_score": 0.3}
     trained = {"estimator": "openpose", "options": {"model": "body25"}}
     assert choose_estimator(trained) == choose_estimator(trained, "openpose")
     assert choose_estimator(trained).options == {"model": "body25"}
@@ -343,3 +350,84 @@ def test_list_models_shows_the_zoo_and_your_models(zoo_project, capsys):
     assert any(line.startswith("gone ") and "MISSING" in line for line in lines)
     assert any(line.startswith("mine_1 ") and "[yours]" in line for line in lines)
     assert any("a toy model" in line for line in lines)
+
+
+class Ghost:
+    """Video mode only (``estimate_frames``, like BlazePose with ``track``; frame by frame fails):
+    one person walking right in every frame and, in frame ``at`` only, a low-score second one (a
+    false person on an object) that pose.track_filter drops."""
+    name, version = "ghost", "1"
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self, frame):
+        raise AssertionError("the pose stage runs an estimator with a video mode on the whole video")
+
+    def estimate_frames(self, frames):
+        for f, frame in enumerate(frames):
+            h, w = frame.shape[:2]
+            people, scores = [_person((0.3 + 0.01 * f) * w, 0.5 * h, 0.6 * h)], [0.9]
+            if f == self.at:
+                people.append(_person(0.8 * w, 0.4 * h, 0.3 * h))
+                scores.append(0.05)
+            yield Detections(np.stack(people), np.array(scores, np.float32))
+
+
+def test_a_track_the_pose_stage_filters_out_is_absent_in_predict_too(files, tmp_path, monkeypatch):
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from pipeline.datasets.base import Manifest
+    from pipeline.pose import runner
+    from pipeline.pose.schema import to_dense
+    (tmp_path / "frames" / "v").mkdir(parents=True)
+    info = decode_to_frames(files.video, tmp_path / "frames" / "v", short_side=120)  # predict's pose frames
+    mid = middle_frames(*segment_bounds(0, info.num_frames, T))
+    ghost_at, step = int(mid[5]), 5                  # a sampled frame
+    # the pose stage, with params.yaml's track filter
+    Manifest("toy", ["a"], ["1"], pd.DataFrame({"video_id": ["v"], "path": ["v.mp4"], "label_id": 0,
+                                                "label_name": "a", "group": "", "split_1": "train"})
+             ).save(tmp_path / "m.parquet")
+    pd.DataFrame({"video_id": ["v"], "status": ["ok"], "error": [""], "num_frames": [info.num_frames],
+                  "width": [info.width], "height": [info.height], "fps": [10.0], "path": [""]}
+                 ).to_parquet(tmp_path / "frames.parquet")
+    monkeypatch.setattr(runner, "cached_estimator", lambda *a: Ghost(ghost_at))
+    settings = runner.PoseSettings(estimator="ghost", options={}, max_persons=N, dtype="float32",
+                                   frames_dir=str(tmp_path / "frames"),
+                                   track_filter={f"filter_{k}": v for k, v in TRACK_FILTER.items()})
+    runner.run_pose_stage(tmp_path / "m.parquet", tmp_path / "frames.parquet", tmp_path / "p.parquet",
+                          tmp_path / "pv.parquet", tmp_path / "parts", settings=settings, workers=1, strict=True)
+    stage = to_dense(pq.read_table(tmp_path / "p.parquet"), {"v": info.num_frames}, N)["v"]
+    assert (stage[ghost_at, 1, :, 2] == 0).all() and (stage[:, 0, :, 2] > 0).all()
+    assert pd.read_parquet(tmp_path / "pv.parquet")["tracks_filtered"].tolist() == [1]
+    # predict with a model whose checkpoint records that filter: the same poses, no ghost
+    res = predict_video(files.video, files.model, estimator=Ghost(ghost_at))
+    np.testing.assert_array_equal(res.poses, stage)
+    assert res.persons_per_step == [1] * T and res.warnings == []   # the record read, no fallback note
+    # the same model recording no filter (max_frames 0) keeps the ghost: the check can fail
+    unfiltered = _checkpoint(tmp_path / "unfiltered.pt", run={
+        **RUN, "pose": {**RUN["pose"], "track_filter": {**TRACK_FILTER, "max_frames": 0}}})
+    res = predict_video(files.video, unfiltered, estimator=Ghost(ghost_at))
+    assert (res.poses[ghost_at, 1, :, 2] > 0).all() and res.persons_per_step[step] == 2
+
+
+def test_training_records_the_pose_stage_settings_and_an_older_checkpoint_falls_back(files, tmp_path, capsys):
+    from pipeline.params import load_params
+    from pipeline.pose.video_pose import recorded_settings
+    from pipeline.runs import run_spec
+    from stages.predict import main
+    params = load_params(ROOT / "params.yaml", ["pose.track_filter.max_frames=7", "pose.blazepose.tile_every=3"])
+    pose = run_spec(params, "synth_1", num_classes=len(CLASSES)).info()["pose"]
+    settings, note = recorded_settings(pose)
+    assert note == "" and settings.tracking is True and settings.track_filter["filter_max_frames"] == 7
+    assert choose_estimator(pose, known=settings.estimators).options["tile_every"] == 3
+    # a checkpoint from before the record: params.yaml's pose section, and a printed note
+    other = tmp_path / "params.yaml"
+    other.write_text((ROOT / "params.yaml").read_text().replace("max_frames: 3 ", "max_frames: 9 "))
+    old = {k: v for k, v in RUN["pose"].items() if k not in ("tracking", "track_filter", "estimators")}
+    settings, note = recorded_settings(old, other)
+    assert settings.track_filter["filter_max_frames"] == 9 and "params.yaml's pose section" in note
+    assert settings.estimators["blazepose"]["tile_every"] == 5
+    model = _checkpoint(tmp_path / "old.pt", run={**RUN, "pose": old})
+    res = predict_video(files.video, model, estimator=FakeEstimator())
+    assert any("does not record how the pose stage posed" in w for w in res.warnings)

@@ -37,6 +37,8 @@ class Detections:
 
 
 MIN_FRAME_SIDE = 8   # smaller frames hold nobody an estimator could find
+# The image-based backends (pipeline.pose.estimators builds them; params.yaml has a pose section each).
+IMAGE_BACKENDS = ("blazepose", "openpose", "mmpose")
 
 
 def validate_frame(frame_rgb: np.ndarray) -> np.ndarray:

@@ -4,9 +4,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from pipeline.pose.base import PoseEstimator
-
-IMAGE_BACKENDS = ("blazepose", "openpose", "mmpose")
+from pipeline.pose.base import IMAGE_BACKENDS, PoseEstimator
 
 
 def build_estimator(name: str, options: dict, max_persons: int) -> PoseEstimator:

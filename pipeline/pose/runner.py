@@ -26,13 +26,12 @@ from pipeline.report import problem_report
 from pipeline.pose import groundtruth, importer
 from pipeline.pose.estimators import cached_estimator
 from pipeline.pose.schema import build_table, file_metadata, pose_schema, rank_and_limit, rank_by_video
-from pipeline.pose.tracking import TRACKING_VERSION, track_and_rank, track_people
+from pipeline.pose.tracking import TRACKING_VERSION, track_and_rank
+from pipeline.pose.video_pose import TRACK_COLUMNS, pose_video
 from pipeline.video import read_frame_array
 
 VIDEO_COLUMNS = ("video_id", "status", "error", "num_frames", "frames_with_person",
                  "mean_persons", "width", "height")
-# image estimators with tracking: tracks linked, and what the tracker left out (0 otherwise)
-TRACK_COLUMNS = ("tracks", "tracks_filtered", "detections_filtered", "detections_over_limit")
 
 
 class PoseStageError(InputError, RuntimeError):
@@ -134,19 +133,10 @@ def _estimate_images(row: dict, decoded: dict, s: PoseSettings):
     estimator = cached_estimator(s.estimator, tuple(sorted(s.options.items())), s.max_persons)
     video_dir = Path(s.frames_dir) / row["video_id"]
     frames = (read_frame_array(video_dir, f) for f in range(int(decoded["num_frames"])))
-    # A backend that batches frames or follows people through a video (mmpose, BlazePose) takes
-    # the whole video at once.
-    batched = getattr(estimator, "estimate_frames", None)
-    found = list(batched(frames)) if batched else [estimator(frame) for frame in frames]
-    tracking = {}
-    if s.tracking:
-        tracked = track_people([(d.keypoints, d.scores) for d in found], s.max_persons, **s.track_filter)
-        frames = [(f, tracked.keypoints[f], tracked.scores[f]) for f in range(len(found))]
-        tracking = {name: getattr(tracked, name) for name in TRACK_COLUMNS}
-    else:
-        frames = [(f, *rank_and_limit(d.keypoints, d.scores, s.max_persons)) for f, d in enumerate(found)]
+    posed = pose_video(estimator, frames, s.max_persons, tracking=s.tracking, track_filter=s.track_filter)
+    frames = [(f, posed.keypoints[f], posed.scores[f]) for f in range(len(posed.keypoints))]
     return (frames, int(decoded["num_frames"]), int(decoded["width"]), int(decoded["height"]),
-            estimator.name, _image_version(estimator.version, s), tracking)
+            estimator.name, _image_version(estimator.version, s), posed.tracking)
 
 
 def _image_version(version: str, s: PoseSettings) -> str:
