@@ -109,6 +109,21 @@ def _strict_warning(row: dict, strict: bool) -> dict:
     return row
 
 
+def _sweep_stale(frames_dir: Path, keep: set[str]) -> None:
+    """Delete the frame folders of videos no longer in the manifest: only folders this stage wrote
+    (a meta.json with our `decoder` key), never whatever else sits in ``frames_dir``."""
+    for stale in frames_dir.iterdir():
+        if stale.name not in keep and not stale.is_symlink() and _written_by_decode(stale):
+            shutil.rmtree(stale)
+
+
+def _written_by_decode(folder: Path) -> bool:
+    try:
+        return "decoder" in read_json(folder / META_FILE)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _lost(job: tuple, error: BaseException) -> dict:
     """A video whose Ray worker died on every try (e.g. the decoder crashed on it): a failed row."""
     video_id, rel_path, _ = job
@@ -142,10 +157,7 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
                 raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
                                       "params.yaml to record it in the frames table and go on")
             rows.append(row)
-    keep = set(videos["video_id"])
-    for stale in frames_dir.iterdir():
-        if stale.is_dir() and stale.name not in keep:
-            shutil.rmtree(stale)
+    _sweep_stale(frames_dir, keep=set(videos["video_id"]))
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values("video_id", ignore_index=True)
     table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
     write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),

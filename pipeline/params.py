@@ -3,6 +3,7 @@ receives plain values."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,18 @@ from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_in
 
 class ParamsError(InputError, ValueError):
     """params.yaml is missing a key, has an unknown one, or a bad value."""
+
+
+# Dataset and run names become folder and file names (pipeline/paths.py): no `/`, `..` or dot files.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def check_name(name: Any, where: str) -> str:
+    """``name`` if it is a safe dataset or run name, else a ParamsError naming ``where``."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        raise ParamsError(f"{where} {name!r} is not a safe name. Fix: use only letters, digits, _ and - "
+                          "(it becomes a folder name under data/ and models/)")
+    return name
 
 
 @dataclass(frozen=True)
@@ -234,6 +247,9 @@ def parse_params(raw: dict) -> Params:
                 "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
+    for section in ("datasets", "runs"):
+        for name in raw.get(section) or {}:
+            check_name(name, f"params.yaml: {section}: name")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
                 for name, cfg in (raw.get("datasets") or {}).items()}
     runs = {name: _build(RunParams, cfg, f"runs.{name}") for name, cfg in (raw.get("runs") or {}).items()}

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from pipeline.errors import InputError
-from pipeline.params import Params, load_params
+from pipeline.params import Params, check_name, load_params
 
 
 def parse(description: str, *args: tuple[str, dict]) -> tuple[argparse.Namespace, Params]:
@@ -19,6 +19,9 @@ def parse(description: str, *args: tuple[str, dict]) -> tuple[argparse.Namespace
     for name, kwargs in args:
         parser.add_argument(name, **kwargs)
     ns = parser.parse_args()
+    for option in ("dataset", "run"):
+        if getattr(ns, option, None) is not None:
+            check_name(getattr(ns, option), f"--{option}")
     return ns, load_params(ns.params, overrides=ns.set)
 
 

@@ -38,3 +38,12 @@ def test_bad_params_name_the_key(edit, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("name", ["..", "../../../victim", "synth/extra", "", "a b", ".hidden"])
+@pytest.mark.parametrize("section", ["datasets", "runs"])
+def test_dataset_and_run_names_must_be_safe_identifiers(section, name):
+    raw = _raw()
+    raw[section][name] = next(iter(raw[section].values()))
+    with pytest.raises(ParamsError, match=rf"{section}: name {name!r} .*letters, digits, _ and -"):
+        parse_params(raw)

@@ -47,3 +47,12 @@ def test_a_strict_stop_in_decode_is_one_line(tmp_path):
     line = _one_error_line(_stage(tmp_path, "stages.decode", "--dataset", "toy"))
     assert line.startswith(f"error: {tmp_path / 'videos'}/") and ".mp4: empty file. Fix: " in line
     assert "strict: false" in line
+
+
+def test_a_dataset_or_run_name_that_is_a_path_is_refused_before_anything_is_written(tmp_path):
+    _project(tmp_path, "path,label\na.mp4,wave\n", strict=False)
+    for stage, option in (("stages.decode", "--dataset"), ("stages.prepare", "--dataset"),
+                          ("stages.train", "--run")):
+        line = _one_error_line(_stage(tmp_path, stage, option, "../../victim"))
+        assert f"{option} '../../victim'" in line and "letters, digits, _ and -" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "videos"]

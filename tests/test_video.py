@@ -272,3 +272,19 @@ def test_decode_names_its_failed_videos(tmp_path, capsys):
     assert "decode toy: 1/3 videos ok" in out and "decode toy FAILED: 2 videos" in out
     assert f"  bad: {root / 'bad.mp4'}: empty file" in out and f"  text: {root / 'text.mp4'}: " in out
     assert f"all of them: {tmp_path / 'frames.parquet'}" in out
+
+
+def test_the_stale_frames_sweep_deletes_only_folders_decode_wrote(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=3)
+    manifest = _manifest(tmp_path, ["good.mp4"])
+    frames_dir = tmp_path / "frames"
+    (frames_dir / "someone_elses" / "sub").mkdir(parents=True)
+    (frames_dir / "someone_elses" / "keep.txt").write_text("x")
+    (frames_dir / "gone").mkdir()
+    write_json(frames_dir / "gone" / "meta.json", {"decoder": 2})
+    decode_dataset(manifest, root, frames_dir, tmp_path / "t.parquet",
+                   settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    assert (frames_dir / "someone_elses" / "keep.txt").exists()
+    assert not (frames_dir / "gone").exists() and (frames_dir / "good" / "meta.json").exists()
