@@ -1,6 +1,7 @@
 """Decoding videos (or folders of frames) into JPEG frames with ffmpeg, and reading them back."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,20 +130,40 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
     source = Path(source)
     if not source.exists():
         raise DecodeError(f"{source}: file not found")
-    expected = 0
     if source.is_dir():
         images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise DecodeError(f"{source}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
-        suffix = images[0].suffix
-        stream = ffmpeg.input(str(source / f"*{suffix}"), pattern_type="glob", framerate=25)
-        if frame_range is not None:
-            stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
-        out_fps = 0.0
-    else:
-        if source.stat().st_size == 0:
-            raise DecodeError(f"{source}: empty file")
-        stream, out_fps, expected = _video_stream(source, probe_video(source), fps=fps, frame_range=frame_range)
+        images = [p for p in images if p.suffix == images[0].suffix]
+        with tempfile.TemporaryDirectory() as tmp:
+            stream = _image_list_stream(images, Path(tmp) / "frames.ffconcat")
+            if frame_range is not None:
+                stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
+            return _write_frames(source, stream, out_dir, short_side=short_side, jpeg_quality=jpeg_quality,
+                                 out_fps=0.0, expected=0, frame_range=frame_range)
+    if source.stat().st_size == 0:
+        raise DecodeError(f"{source}: empty file")
+    stream, out_fps, expected = _video_stream(source, probe_video(source), fps=fps, frame_range=frame_range)
+    return _write_frames(source, stream, out_dir, short_side=short_side, jpeg_quality=jpeg_quality,
+                         out_fps=out_fps, expected=expected, frame_range=frame_range)
+
+
+def _image_list_stream(images: list[Path], list_file: Path):
+    """A frame folder's images, exactly these files in this order, at 25 frames per second: an
+    ffconcat list we write (a glob or pattern built from the folder's name could match other files)."""
+    lines = ["ffconcat version 1.0"]
+    for image in images:
+        if "\n" in str(image) or "\r" in str(image):
+            raise DecodeError(f"{image.parent}: frame name {image.name!r} holds a line break; rename it")
+        quoted = str(image.resolve()).replace("'", "'\\''")
+        # pattern_type none: a `%d` in the name is part of it, not an image sequence
+        lines += [f"file '{quoted}'", "option pattern_type none", "duration 0.04"]
+    list_file.write_text("\n".join(lines) + "\n")
+    return ffmpeg.input(str(list_file), f="concat", safe=0)
+
+
+def _write_frames(source: Path, stream, out_dir: Path, *, short_side: int, jpeg_quality: int, out_fps: float,
+                  expected: int, frame_range: tuple[int, int] | None) -> DecodedVideo:
     stream = _scale_filter(stream, short_side)
     cmd = (stream.output(str(out_dir / FRAME_PATTERN), start_number=0, **{"q:v": jpeg_quality},
                          vsync="passthrough")

@@ -288,3 +288,22 @@ def test_the_stale_frames_sweep_deletes_only_folders_decode_wrote(tmp_path):
                    settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
     assert (frames_dir / "someone_elses" / "keep.txt").exists()
     assert not (frames_dir / "gone").exists() and (frames_dir / "good" / "meta.json").exists()
+
+
+def test_a_frame_folder_named_like_a_glob_reads_its_own_frames(tmp_path):
+    for name, colour, count in (("clip[1]", (255, 0, 0), 10), ("clip1", (0, 0, 255), 20)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((32, 32, 3), colour, np.uint8)).save(tmp_path / name / f"{i:05d}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    dec = decode_to_frames(tmp_path / "clip[1]", out, short_side=32)
+    assert dec.num_frames == 10
+    red, _, blue = read_frame_array(out, 0).reshape(-1, 3).mean(0)
+    assert red > 200 and blue < 50
+    (tmp_path / "100%d").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "100%d" / f"{i:05d}.jpg")
+    (tmp_path / "out2").mkdir()
+    assert decode_to_frames(tmp_path / "100%d", tmp_path / "out2", short_side=32).num_frames == 3
+
