@@ -17,6 +17,15 @@ class DecodeError(RuntimeError):
     """ffmpeg could not turn the input into frames; the message names the file."""
 
 
+# Demuxers that read other files than the one named (playlists, file lists, image-name patterns) or
+# no file at all: a dataset "video" in one of these could decode any file on the machine.
+REFUSED_FORMATS = frozenset({"hls", "applehttp", "dash", "concat", "ffconcat", "image2", "image2pipe", "lavfi",
+                             "sdp", "rtp", "rtsp", "tee", "data", "subfile"})
+# Local files only: no network or pipe protocols, wherever a container points.
+LOCAL_ONLY = {"protocol_whitelist": "file"}
+# The demuxers a frame folder's images may be opened with (our own concat list names them).
+IMAGE_FORMATS = "concat,image2,jpeg_pipe,png_pipe,bmp_pipe"
+
 # A decode that yields fewer frames than the container lists (past this fraction) is flagged: a
 # truncated file often still decodes, ffmpeg exiting 0 after "partial file" errors.
 MISSING_FRAMES_TOLERANCE = 0.05
@@ -40,13 +49,18 @@ class VideoInfo:
     num_frames: int         # frames the container lists (0 when it does not say)
     duration: float         # seconds (0 when unknown)
     variable_rate: bool     # frame times are not evenly spaced
+    format_name: str = ""   # ffprobe's demuxer: decoding allows only this one (it was checked)
 
 
 def probe_video(path: Path) -> VideoInfo:
     try:
-        info = ffmpeg.probe(str(path), select_streams="v:0")
+        info = ffmpeg.probe(str(path), select_streams="v:0", **LOCAL_ONLY)
     except ffmpeg.Error as err:
         raise DecodeError(f"{path}: ffprobe cannot read it: {_stderr(err)}") from None
+    format_name = str((info.get("format") or {}).get("format_name") or "")
+    if set(format_name.split(",")) & REFUSED_FORMATS:
+        raise DecodeError(f"{path}: ffprobe reads it as {format_name}, a playlist, file list or image "
+                          "pattern that opens other files, not a video file; refused")
     streams = info.get("streams") or []
     if not streams:
         raise DecodeError(f"{path}: no video stream")
@@ -59,7 +73,8 @@ def probe_video(path: Path) -> VideoInfo:
     avg, base = _rate(st.get("avg_frame_rate")), _rate(st.get("r_frame_rate"))
     duration = _number(st.get("duration")) or _number((info.get("format") or {}).get("duration"))
     return VideoInfo(width=width, height=height, fps=avg or base, num_frames=int(_number(st.get("nb_frames"))),
-                     duration=duration, variable_rate=bool(avg and base and abs(avg - base) > 0.01 * base))
+                     duration=duration, variable_rate=bool(avg and base and abs(avg - base) > 0.01 * base),
+                     format_name=format_name)
 
 
 def _rate(text: str | None) -> float:
@@ -88,7 +103,7 @@ def _video_stream(source: Path, info: VideoInfo, *, fps: float | None,
     expected from the container). Rotation: ffmpeg's autorotate turns frames upright. A variable
     frame rate source is resampled to its average rate (``fps`` null), so that frame index is
     proportional to time as segment sampling assumes."""
-    stream = ffmpeg.input(str(source))
+    stream = ffmpeg.input(str(source), format_whitelist=info.format_name, **LOCAL_ONLY)
     native = info.num_frames or round(info.duration * info.fps)
     if frame_range is not None:
         stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
@@ -159,7 +174,7 @@ def _image_list_stream(images: list[Path], list_file: Path):
         # pattern_type none: a `%d` in the name is part of it, not an image sequence
         lines += [f"file '{quoted}'", "option pattern_type none", "duration 0.04"]
     list_file.write_text("\n".join(lines) + "\n")
-    return ffmpeg.input(str(list_file), f="concat", safe=0)
+    return ffmpeg.input(str(list_file), f="concat", safe=0, format_whitelist=IMAGE_FORMATS, **LOCAL_ONLY)
 
 
 def _write_frames(source: Path, stream, out_dir: Path, *, short_side: int, jpeg_quality: int, out_fps: float,

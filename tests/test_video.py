@@ -10,7 +10,7 @@ from pipeline.datasets.base import Manifest
 from pipeline.io import read_json, write_json
 from pipeline.decoding import DecodeSettings, StrictModeError, decode_dataset
 from pipeline.segments import build_split_index
-from pipeline.video import DecodeError, decode_to_frames, read_frame_array
+from pipeline.video import DecodeError, decode_to_frames, read_frame_array, read_video_rgb
 
 
 def _clip_facts(shared, name):
@@ -307,3 +307,25 @@ def test_a_frame_folder_named_like_a_glob_reads_its_own_frames(tmp_path):
     (tmp_path / "out2").mkdir()
     assert decode_to_frames(tmp_path / "100%d", tmp_path / "out2", short_side=32).num_frames == 3
 
+
+def _hls_playlist_to(tmp_path):
+    """root/playlist.mp4: an HLS playlist whose one segment is a video outside root."""
+    outside = tmp_path / "outside.ts"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "10", "-pix_fmt", "yuv420p",
+            "-f", "mpegts", str(outside))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "playlist.mp4").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                       f"#EXTINF:1.0,\n{outside}\n#EXT-X-ENDLIST\n")
+    return root / "playlist.mp4"
+
+
+def test_a_playlist_posing_as_a_video_is_refused_not_followed(tmp_path):
+    playlist = _hls_playlist_to(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DecodeError, match=r"playlist.mp4: .*hls.* not a video file"):
+        decode_to_frames(playlist, out, short_side=32)
+    with pytest.raises(DecodeError, match=r"playlist.mp4: .*hls"):
+        read_video_rgb(playlist)
+    assert not list(out.iterdir())
