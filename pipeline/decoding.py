@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
-from pipeline.io import atomic_dir, read_json, write_json, write_parquet
+from pipeline.io import atomic_dir, name_fits, read_json, write_json, write_parquet
 from pipeline.parallel import RayTasks, map_videos
 from pipeline.report import problem_report
 from pipeline.video import DecodeError, decode_to_frames
@@ -73,10 +73,14 @@ def segment_ranges(videos: pd.DataFrame) -> list[tuple[int, int] | None]:
 
 def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings, strict: bool) -> dict:
     """One video's row of the table. A warning (e.g. a truncated file) is kept beside status ok,
-    or makes the video failed under ``strict``."""
+    or makes the video failed under ``strict``. A video whose id is too long for a folder name fails."""
     video_id, rel_path, frame_range = job
     row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "warning": "", "num_frames": 0,
            "fps": 0.0, "width": 0, "height": 0}
+    if not name_fits(frames_dir, video_id):
+        row.update(status="failed", error=f"{rel_path}: its video id ({len(video_id.encode())} bytes) is too "
+                                          "long for a folder name in the frames folder; shorten the file name")
+        return row
     target = frames_dir / video_id
     meta_path = target / META_FILE
     source = _source_stamp(root / rel_path)

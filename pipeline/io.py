@@ -5,6 +5,7 @@ ones of a temporary file."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=suffix + ".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -38,7 +39,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; it replaces ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
         give_plain_mode(tmp)
@@ -48,6 +49,31 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temp_prefix(name: str) -> str:
+    """'.<name>.', or for a long name (a file name holds at most 255 bytes, and the temporary one
+    adds to it) its first bytes and a digest of the whole: each target keeps a prefix of its own."""
+    raw = name.encode(errors="surrogateescape")
+    if len(raw) <= 64:
+        return f".{name}."
+    head = raw[:40].decode(errors="ignore")
+    return f".{head}~{hashlib.sha256(raw).hexdigest()[:16]}."
+
+
+def leftover_temps(folder: str | os.PathLike, name: str) -> list[Path]:
+    """The temporary files or folders that atomic writes of ``folder/name`` left behind (a process
+    killed while writing)."""
+    return sorted(Path(folder).glob(glob.escape(_temp_prefix(name)) + "*.tmp"))
+
+
+def name_fits(folder: str | os.PathLike, name: str) -> bool:
+    """Whether ``folder``'s file system stores a file called ``name`` (ext4: 255 bytes)."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    return len(name.encode(errors="surrogateescape")) <= limit
 
 
 def give_plain_mode(path: Path) -> None:

@@ -244,3 +244,13 @@ def test_filtered_false_people_are_counted_in_the_video_table(tmp_path, monkeypa
         assert (row["tracks_filtered"], row["detections_filtered"]) == ((1, 1) if name == "on" else (0, 0))
         assert row["detections_over_limit"] == 0
     assert counts == {"off": 7, "on": 6}
+
+
+def test_a_video_id_too_long_for_its_part_file_fails_alone(tmp_path, fake_adapter):
+    # issue 28, point 14: 250 bytes is a legal video file name, but not with `.failed.json` after it
+    long_id = "x" * 250
+    videos = run_pose_stage(_manifest(tmp_path, ["vid_a", long_id]), None, tmp_path / "p.parquet",
+                            tmp_path / "v.parquet", tmp_path / "parts", settings=_settings(), workers=1,
+                            strict=False).set_index("video_id")
+    assert videos.loc["vid_a", "status"] == "ok"
+    assert videos.loc[long_id, "status"] == "failed" and "too long" in videos.loc[long_id, "error"]

@@ -329,3 +329,20 @@ def test_a_playlist_posing_as_a_video_is_refused_not_followed(tmp_path):
     with pytest.raises(DecodeError, match=r"playlist.mp4: .*hls"):
         read_video_rgb(playlist)
     assert not list(out.iterdir())
+
+
+def test_a_video_name_too_long_for_a_file_name_fails_alone(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    long_name = "x" * 246 + ".mp4"      # 250 bytes, legal on ext4
+    _make_video(root / long_name, frames=3)
+    _make_video(root / "good.mp4", frames=3)
+    manifest = _manifest(tmp_path, [long_name, "good.mp4"])
+    videos = Manifest.load(manifest).videos
+    videos.loc[2] = {**videos.loc[0], "video_id": "y" * 300}     # an id no file system stores
+    Manifest("toy", ["a"], ["1"], videos).save(manifest)
+    table = decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
+                           settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1,
+                           strict=False).set_index("video_id")
+    assert (table.loc[["x" * 246, "good"], "status"] == "ok").all()
+    assert table.loc["y" * 300, "status"] == "failed" and "too long" in table.loc["y" * 300, "error"]

@@ -6,7 +6,6 @@ in local worker processes (one per GPU for an estimator on the GPU: ``devices``)
 (``ray``); each writes its own part either way, so the output is the same."""
 from __future__ import annotations
 
-import glob
 import json
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
-from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
+from pipeline.io import leftover_temps, name_fits, read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import RayTasks, gpu_devices, map_videos
 from pipeline.report import problem_report
 from pipeline.pose import groundtruth, importer
@@ -66,6 +65,14 @@ def _failed(video_id: str, error: str) -> dict:
 
 def _failure_marker(parts_dir: Path, video_id: str) -> Path:
     return parts_dir / f"{video_id}.failed.json"
+
+
+def _too_long(parts_dir: Path, video_id: str) -> dict | None:
+    """A failed video's stats when its part or failure marker cannot be stored under its id."""
+    if name_fits(parts_dir, _failure_marker(parts_dir, video_id).name):
+        return None
+    return _failed(video_id, f"{video_id[:40]}...: the video id ({len(video_id.encode())} bytes) is too long "
+                             "for a file name in the pose parts folder; shorten the file name")
 
 
 def _lost(job: tuple[dict, dict | None], error: BaseException, *, parts_dir: Path) -> dict:
@@ -166,6 +173,8 @@ def _estimator_version(s: PoseSettings) -> str:
 def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_dir: Path) -> dict:
     row, decoded = job
     video_id = row["video_id"]
+    if (too_long := _too_long(parts_dir, video_id)) is not None:
+        return too_long
     part = parts_dir / f"{video_id}.parquet"
     fingerprint = {**settings.fingerprint(), "decoded": decoded}
     if part.exists():
@@ -174,7 +183,7 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
                 and meta.get("estimator_version") == _estimator_version(settings)):
             return meta["stats"]
     for name in (part.name, _failure_marker(parts_dir, video_id).name):   # a worker killed while writing
-        for leftover in parts_dir.glob(f".{glob.escape(name)}.*.tmp"):
+        for leftover in leftover_temps(parts_dir, name):
             leftover.unlink(missing_ok=True)
     try:
         if settings.estimator == "groundtruth":
@@ -246,6 +255,9 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
             print(f"pose {manifest.dataset}: {len(left)} videos of the import source match no manifest video "
                   f"(e.g. {', '.join(left[:5])}); listed in the Parquet metadata (import_unmatched)")
     for video_id in manifest.videos["video_id"]:
+        if (too_long := _too_long(parts_dir, video_id)) is not None:
+            stats.append(too_long)
+            continue
         part = parts_dir / f"{video_id}.parquet"
         if not part.exists():
             marker = _failure_marker(parts_dir, video_id)
