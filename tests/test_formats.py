@@ -260,6 +260,42 @@ def test_openpose_write_json_body25_maps_to_the_14_keypoints(tmp_path):
     assert "frame size is unknown" in videos.loc["myvideo", "error"]
 
 
+@pytest.mark.parametrize("frame,problem", [
+    ({"people": "abc"}, "'people' is a str, not a list"),
+    ({"people": ["abc"]}, "people[0] is a str, not an object"),
+    ({"people": [{"pose_keypoints_2d": "abc"}]}, "people[0].pose_keypoints_2d is not a list of numbers"),
+    ({"people": [{"pose_keypoints_2d": [1, 2, "x"]}]}, "people[0].pose_keypoints_2d is not a list of numbers"),
+    ({"people": [{"pose_keypoints_2d": [1, 2, 3], "person_score": "high"}]}, "people[0].person_score is not a number"),
+])
+def test_a_malformed_openpose_file_fails_its_video_alone(tmp_path, frame, problem):
+    # issue 28, point 13: `"people": "abc"` ended the whole stage with an AttributeError
+    for key, data in (("good", {"people": [{"pose_keypoints_2d": [1.0, 2.0, 0.5] * 25}]}), ("bad", frame)):
+        (tmp_path / "op").mkdir(exist_ok=True)
+        (tmp_path / "op" / f"{key}_{0:012d}_keypoints.json").write_text(json.dumps(data))
+    videos, _ = _import(tmp_path, _manifest(tmp_path, ["good", "bad"]),
+                        {"format": "openpose_json", "source": str(tmp_path / "op"), "frame_size": [200, 100]})
+    assert videos.loc["good", "status"] == "ok" and videos.loc["bad", "status"] == "failed"
+    assert f"bad_000000000000_keypoints.json: {problem}" in videos.loc["bad", "error"]
+
+
+@pytest.mark.parametrize("data,problem", [
+    ({"data": ["abc"]}, "data[0] is a str, not an object"),
+    ({"data": [{"frame_index": "one", "skeleton": []}]}, "data[0].frame_index is not an integer"),
+    ({"data": [{"frame_index": 1, "skeleton": "abc"}]}, "data[0].skeleton is a str, not a list"),
+    ({"data": [{"frame_index": 1, "skeleton": [{"pose": "ab", "score": [1]}]}]},
+     "data[0].skeleton[0].pose is not a list of numbers"),
+])
+def test_a_malformed_kinetics_file_fails_its_video_alone(tmp_path, data, problem):
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "good.json").write_text(json.dumps({"data": [{"frame_index": 1, "skeleton": [
+        {"pose": [0.5, 0.5] * 18, "score": [0.9] * 18}]}]}))
+    (tmp_path / "k" / "bad.json").write_text(json.dumps(data))
+    videos, _ = _import(tmp_path, _manifest(tmp_path, ["good", "bad"]),
+                        {"format": "kinetics_json", "source": str(tmp_path / "k"), "frame_size": [200, 100]})
+    assert videos.loc["good", "status"] == "ok" and videos.loc["bad", "status"] == "failed"
+    assert f"bad.json: {problem}" in videos.loc["bad", "error"]
+
+
 # --------------------------------------------------------------------------- export -> import
 @pytest.mark.parametrize("fmt,layout", [("pyskl", "aic14"), ("openpose_json", "body25")])
 def test_export_then_import_gives_the_same_parquet(weizmann, tmp_path, fmt, layout):
