@@ -207,6 +207,32 @@ def test_import_kinetics_raw_file_variant_equals_the_plain_record(tmp_path, shar
     assert key(a) == key(b)  # the same people in the same frames (slots come from the tracker here)
 
 
+@pytest.mark.parametrize("raw_file,found", [
+    ("kpfiles/part_0.pkl", "kpfiles/part_0.pkl"),  # relative to the pickle's folder
+    ("/mnt/lustre/kpfiles/part_0.pkl", "part_0.pkl"),  # pyskl's own cluster paths: the name beside the pickle
+    ("../outside/part_0.pkl", None),             # past the pickle's folder: not opened
+    ("OUTSIDE_ABS", None),                       # an absolute path that exists: not opened either
+])
+def test_a_kpfile_is_read_only_from_the_pickles_folder(tmp_path, raw_file, found):
+    # issue 28, point 9: raw_file was opened wherever it pointed (raw_file: /etc/passwd)
+    home, outside = tmp_path / "home", tmp_path / "outside"
+    for folder in (home / "kpfiles", outside):
+        folder.mkdir(parents=True)
+    kp = {"v": {"keypoint": np.full((2, 17, 3), 0.5, np.float32)}}
+    for path in (outside / "part_0.pkl", *([home / found] if found else [])):
+        path.write_bytes(pickle.dumps(kp))
+    raw_file = str(outside / "part_0.pkl") if raw_file == "OUTSIDE_ABS" else raw_file
+    anno = {"frame_dir": "v", "label": 0, "img_shape": (100, 200), "total_frames": 2, "raw_file": raw_file,
+            "frame_inds": np.array([0, 1]), "box_score": np.ones(2, np.float32)}
+    (home / "k400.pkl").write_bytes(pickle.dumps({"split": {"train": ["v"]}, "annotations": [anno]}))
+    videos, _ = _import(tmp_path, _manifest(tmp_path, ["v"]), {"format": "pyskl", "source": str(home / "k400.pkl")})
+    if found:
+        assert videos.loc["v", "status"] == "ok", videos.loc["v", "error"]
+    else:
+        assert videos.loc["v", "status"] == "failed"
+        assert f"kpfile {raw_file} not found in the pickle's folder {home}" in videos.loc["v", "error"]
+
+
 # ------------------------------------------------------------------ import: OpenPose / ST-GCN JSON
 def test_import_real_stgcn_kinetics_json_with_the_ntu_video(tmp_path, shared_datasets):
     root = tmp_path / "root"
