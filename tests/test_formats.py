@@ -233,6 +233,27 @@ def test_a_kpfile_is_read_only_from_the_pickles_folder(tmp_path, raw_file, found
         assert f"kpfile {raw_file} not found in the pickle's folder {home}" in videos.loc["v", "error"]
 
 
+def test_imported_joints_far_outside_the_frame_are_missing_and_scores_are_clipped(tmp_path):
+    # issue 28, point 10: x at -9.7 frame widths, 1e7 px and scores of 5.0 were stored and trained on
+    kp = np.tile(np.array([100.0, 50.0], np.float32), (1, 2, 17, 1))     # [M, T, V, 2] in a 200 x 100 frame
+    score = np.full((1, 2, 17), 0.9, np.float32)
+    kp[0, 0, 6, 0] = -9.7 * 200      # right shoulder
+    kp[0, 0, 8, 1] = 1e7             # right elbow
+    kp[0, 0, 7, 0] = 210             # left elbow: just outside, within the margin
+    score[0, 0, 9] = 5.0             # left wrist
+    score[0, 0, 10] = -3.0           # right wrist
+    anno = {"frame_dir": "v", "label": 0, "img_shape": (100, 200), "total_frames": 2, "keypoint": kp,
+            "keypoint_score": score}
+    (tmp_path / "p.pkl").write_bytes(pickle.dumps({"split": {"train": ["v"]}, "annotations": [anno]}))
+    videos, table = _import(tmp_path, _manifest(tmp_path, ["v"]), {"format": "pyskl", "source": str(tmp_path / "p.pkl")})
+    assert videos.loc["v", "status"] == "ok"
+    dense = to_dense(table, {"v": 2}, 4)["v"][0, 0]
+    for joint in ("right_shoulder", "right_elbow", "right_wrist"):
+        assert dense[INDEX[joint], 2] == 0 and np.isnan(dense[INDEX[joint], 0]), joint
+    assert dense[INDEX["left_wrist"], 2] == 1.0 and dense[INDEX["left_elbow"], 2] == pytest.approx(0.9)
+    assert np.nanmax(table.to_pandas()["score"].to_numpy()) <= 1.0
+
+
 # ------------------------------------------------------------------ import: OpenPose / ST-GCN JSON
 def test_import_real_stgcn_kinetics_json_with_the_ntu_video(tmp_path, shared_datasets):
     root = tmp_path / "root"
