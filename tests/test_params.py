@@ -47,3 +47,24 @@ def test_dataset_and_run_names_must_be_safe_identifiers(section, name):
     raw[section][name] = next(iter(raw[section].values()))
     with pytest.raises(ParamsError, match=rf"{section}: name {name!r} .*letters, digits, _ and -"):
         parse_params(raw)
+
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("train", "epochs", "ten", "train.epochs must be an integer, got 'ten'"),
+    ("train", "epochs", 1.5, "train.epochs must be an integer, got 1.5"),
+    ("train", "epochs", True, "train.epochs must be an integer, got True"),
+    (None, "seed", "abc", "seed must be an integer, got 'abc'"),
+    (None, "strict", "maybe", "strict must be true or false, got 'maybe'"),
+    ("train", "lr", "nan", "train.lr must be a number, got 'nan'"),
+    ("train", "lr", float("nan"), "train.lr must be a number, got nan"),
+    ("train", "lr", -1, r"train.lr must be > 0"),
+    ("train", "crop_scales", ["a"], r"train.crop_scales must be a list of numbers, got \['a'\]"),
+    ("decode", "executor", 3, "decode.executor must be a string, got 3"),
+    ("train", "amp", "yes", "train.amp must be true or false, got 'yes'"),
+])
+def test_every_key_is_type_checked_with_one_line_naming_it(section, key, value, message):
+    # issue 28, point 12: these ended in tracebacks, or (strict: maybe, epochs: true) were accepted
+    raw = _raw()
+    (raw[section] if section else raw)[key] = value
+    with pytest.raises(ParamsError, match=rf"^params.yaml: {message}.*\. Fix: "):
+        parse_params(raw)
