@@ -254,3 +254,18 @@ def test_a_video_id_too_long_for_its_part_file_fails_alone(tmp_path, fake_adapte
                             strict=False).set_index("video_id")
     assert videos.loc["vid_a", "status"] == "ok"
     assert videos.loc[long_id, "status"] == "failed" and "too long" in videos.loc[long_id, "error"]
+
+
+def test_a_corrupt_part_is_redone_not_a_crash(tmp_path, fake_adapter):
+    # issue 28, point 3: a truncated part (a full disk, a bad copy) ended every later pose run
+    args = (tmp_path / "p.parquet", tmp_path / "v.parquet", tmp_path / "parts")
+    manifest = _manifest(tmp_path, ["vid_a", "vid_b"])
+    run_pose_stage(manifest, None, *args, settings=_settings(), workers=1, strict=True)
+    good = (tmp_path / "parts" / "vid_a.parquet").read_bytes()
+    (tmp_path / "parts" / "vid_a.parquet").write_bytes(good[: len(good) // 2])
+    videos = run_pose_stage(manifest, None, *args, settings=_settings(), workers=1, strict=True)
+    assert (videos["status"] == "ok").all()
+    assert (tmp_path / "parts" / "vid_a.parquet").read_bytes() == good
+    (tmp_path / "parts" / "vid_b.parquet").write_bytes(b"PAR1 not really")
+    videos = merge_parts(Manifest.load(manifest), *args, settings=_settings()).set_index("video_id")
+    assert videos.loc["vid_b", "status"] == "failed" and "unreadable" in videos.loc["vid_b", "error"]

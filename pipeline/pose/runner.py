@@ -75,6 +75,15 @@ def _too_long(parts_dir: Path, video_id: str) -> dict | None:
                              "for a file name in the pose parts folder; shorten the file name")
 
 
+def _part_metadata(part: Path) -> dict | None:
+    """A part's metadata; None when there is no part or it is unreadable (cut short, overwritten):
+    then the video is estimated again, or reported failed by the merge."""
+    try:
+        return read_parquet_metadata(part) if part.exists() else None
+    except (OSError, pa.ArrowException):
+        return None
+
+
 def _lost(job: tuple[dict, dict | None], error: BaseException, *, parts_dir: Path) -> dict:
     """A video whose worker died on every try (Ray): recorded as failed, like any other failure."""
     video_id = job[0]["video_id"]
@@ -177,8 +186,8 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         return too_long
     part = parts_dir / f"{video_id}.parquet"
     fingerprint = {**settings.fingerprint(), "decoded": decoded}
-    if part.exists():
-        meta = read_parquet_metadata(part)
+    meta = _part_metadata(part)
+    if meta is not None:
         if (meta.get("fingerprint") == json.loads(json.dumps(fingerprint))
                 and meta.get("estimator_version") == _estimator_version(settings)):
             return meta["stats"]
@@ -264,10 +273,19 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
             stats.append(read_json(marker) if marker.exists() else
                          _failed(video_id, "no pose output (not run yet, or in a shard not merged here)"))
             continue
-        part_meta = read_parquet_metadata(part)
+        part_meta, table = _part_metadata(part), None
+        if part_meta is not None:
+            try:
+                table = pq.read_table(part).replace_schema_metadata(None)
+            except (OSError, pa.ArrowException):
+                pass
+        if table is None:
+            stats.append(_failed(video_id, f"{part}: unreadable part (cut short or overwritten); run the pose "
+                                           "stage again to estimate this video again"))
+            continue
         meta.update({k: part_meta[k] for k in ("estimator", "estimator_version")})
         stats.append(part_meta["stats"])
-        tables.append(pq.read_table(part).replace_schema_metadata(None))
+        tables.append(table)
     table = pa.concat_tables(tables) if tables else pose_schema(settings.dtype).empty_table()
     write_parquet(out_path, table, metadata=meta)
     videos = pd.DataFrame(stats, columns=list(VIDEO_COLUMNS + TRACK_COLUMNS))
