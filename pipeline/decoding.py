@@ -17,7 +17,7 @@ from pipeline.errors import InputError
 from pipeline.io import atomic_dir, name_fits, read_json, write_json, write_parquet
 from pipeline.parallel import RayTasks, map_videos
 from pipeline.report import problem_report
-from pipeline.video import DecodeError, decode_to_frames
+from pipeline.video import FRAME_PATTERN, DecodeError, decode_to_frames
 
 META_FILE = "meta.json"
 # Frames decoded by an older decoder are decoded again, not resumed: 2 resamples variable-rate
@@ -88,7 +88,8 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         meta = read_json(meta_path)
         if (meta.get("decoder") == DECODER_VERSION and meta.get("settings") == asdict(settings)
                 and meta.get("source") == source
-                and meta.get("frame_range") == (list(frame_range) if frame_range else None)):
+                and meta.get("frame_range") == (list(frame_range) if frame_range else None)
+                and _frames_intact(target, int(meta["video"]["num_frames"]))):
             row.update(meta["video"], status="ok")
             return _strict_warning(row, strict)
     try:
@@ -105,6 +106,14 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         return row
     row.update(asdict(decoded))
     return _strict_warning(row, strict)
+
+
+def _frames_intact(folder: Path, num_frames: int) -> bool:
+    """The folder still holds the frames its meta.json lists, none of them empty: a frame deleted
+    or cut to nothing since (a full disk, a hand edit) means decoding the video again."""
+    names = {FRAME_PATTERN % i for i in range(num_frames)}
+    found = {p.name: p for p in folder.glob("*.jpg")}
+    return set(found) == names and all(p.stat().st_size > 0 for p in found.values())
 
 
 def _strict_warning(row: dict, strict: bool) -> dict:

@@ -346,3 +346,21 @@ def test_a_video_name_too_long_for_a_file_name_fails_alone(tmp_path):
                            strict=False).set_index("video_id")
     assert (table.loc[["x" * 246, "good"], "status"] == "ok").all()
     assert table.loc["y" * 300, "status"] == "failed" and "too long" in table.loc["y" * 300, "error"]
+
+
+def test_resume_decodes_again_a_video_whose_frames_went_missing_or_empty(tmp_path):
+    # issue 28, point 7: resume trusted meta.json, whatever was left of the frames beside it
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=6)
+    manifest = _manifest(tmp_path, ["good.mp4"])
+    settings = DecodeSettings(short_side=32, fps=None, jpeg_quality=3)
+    frames = tmp_path / "frames" / "good"
+    for damage in (lambda: (frames / "000003.jpg").unlink(), lambda: (frames / "000005.jpg").write_bytes(b"")):
+        decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet", settings=settings, workers=1,
+                       strict=False)
+        damage()
+        decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet", settings=settings, workers=1,
+                       strict=False)
+        assert sorted(p.name for p in frames.glob("*.jpg")) == [f"{i:06d}.jpg" for i in range(6)]
+        assert all(p.stat().st_size > 0 for p in frames.glob("*.jpg"))
