@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
-from pipeline.io import atomic_dir, name_fits, read_json, write_json, write_parquet
+from pipeline.io import atomic_dir, exclusive, name_fits, read_json, write_json, write_parquet
 from pipeline.parallel import RayTasks, map_videos
 from pipeline.report import problem_report
 from pipeline.video import FRAME_PATTERN, DecodeError, decode_to_frames
@@ -156,25 +156,14 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
     """
     manifest = Manifest.load(manifest_path)
     frames_dir.mkdir(parents=True, exist_ok=True)
-    videos = manifest.videos
-    if manifest.pose_only:
-        # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
-        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "warning": "", "num_frames": 0,
-                 "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
-    else:
-        jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
-        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings, strict=strict)
-        rows = []
-        for row in map_videos(fn, jobs, workers=workers, ray=ray, on_lost=_lost, desc=f"decode {manifest.dataset}"):
-            if row["status"] != "ok" and strict:
-                raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
-                                      "params.yaml to record it in the frames table and go on")
-            rows.append(row)
-    _sweep_stale(frames_dir, keep=set(videos["video_id"]))
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values("video_id", ignore_index=True)
-    table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
-    write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
-                  metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
+    with exclusive(frames_dir, "another decode of this dataset is running"):
+        rows = _decode_rows(manifest, Path(root), frames_dir, settings=settings, workers=workers, strict=strict,
+                            ray=ray)
+        _sweep_stale(frames_dir, keep=set(manifest.videos["video_id"]))
+        table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values("video_id", ignore_index=True)
+        table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
+        write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
+                      metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
     failed = table[table["status"] == "failed"]
     warned = table[(table["status"] == "ok") & (table["warning"] != "")]
     print(f"decode {manifest.dataset}: {int((table['status'] != 'failed').sum())}/{len(table)} videos ok")
@@ -183,3 +172,21 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
         if text:
             print(text)
     return table
+
+
+def _decode_rows(manifest: Manifest, root: Path, frames_dir: Path, *, settings: DecodeSettings, workers: int,
+                 strict: bool, ray: RayTasks | None) -> list[dict]:
+    videos = manifest.videos
+    if manifest.pose_only:
+        # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
+        return [{"video_id": v, "path": "", "status": "pose_only", "error": "", "warning": "", "num_frames": 0,
+                 "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
+    jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
+    fn = partial(_decode_one, root=root, frames_dir=frames_dir, settings=settings, strict=strict)
+    rows = []
+    for row in map_videos(fn, jobs, workers=workers, ray=ray, on_lost=_lost, desc=f"decode {manifest.dataset}"):
+        if row["status"] != "ok" and strict:
+            raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
+                                  "params.yaml to record it in the frames table and go on")
+        rows.append(row)
+    return rows

@@ -5,6 +5,7 @@ ones of a temporary file."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -16,6 +17,8 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipeline.errors import InputError
 
 
 @contextlib.contextmanager
@@ -49,6 +52,23 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | os.PathLike, holder: str) -> Iterator[None]:
+    """Hold ``folder`` for one process at a time: a lock on the folder itself (no file added to an
+    output), released when the process ends, however it ends. A second taker stops with one line
+    saying ``holder`` (e.g. "another decode of this dataset is running")."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{folder}: {holder}. Fix: wait for it to finish (or stop it), then run "
+                             "again") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _temp_prefix(name: str) -> str:

@@ -364,3 +364,28 @@ def test_resume_decodes_again_a_video_whose_frames_went_missing_or_empty(tmp_pat
                        strict=False)
         assert sorted(p.name for p in frames.glob("*.jpg")) == [f"{i:06d}.jpg" for i in range(6)]
         assert all(p.stat().st_size > 0 for p in frames.glob("*.jpg"))
+
+
+def test_a_second_decode_of_the_same_frames_folder_stops_with_one_line(tmp_path):
+    # issue 28, point 4: two decodes of one dataset raced on the same frame folders
+    import fcntl
+    import os
+
+    from pipeline.errors import InputError
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=3)
+    manifest = _manifest(tmp_path, ["good.mp4"])
+    (tmp_path / "frames").mkdir()
+    fd = os.open(tmp_path / "frames", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # the other decode, still running
+        with pytest.raises(InputError, match=r"frames: another decode of this dataset is running.*\. Fix: "):
+            decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
+                           settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+        assert not (tmp_path / "frames" / "good").exists()
+    finally:
+        os.close(fd)
+    decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
+                   settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    assert (tmp_path / "frames" / "good" / "meta.json").exists()
