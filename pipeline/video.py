@@ -150,6 +150,7 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
         if not images:
             raise DecodeError(f"{source}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
         images = [p for p in images if p.suffix == images[0].suffix]
+        _check_one_size(source, images)
         with tempfile.TemporaryDirectory() as tmp:
             stream = _image_list_stream(images, Path(tmp) / "frames.ffconcat")
             if frame_range is not None:
@@ -161,6 +162,22 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
     stream, out_fps, expected = _video_stream(source, probe_video(source), fps=fps, frame_range=frame_range)
     return _write_frames(source, stream, out_dir, short_side=short_side, jpeg_quality=jpeg_quality,
                          out_fps=out_fps, expected=expected, frame_range=frame_range)
+
+
+def _check_one_size(folder: Path, images: list[Path]) -> None:
+    """A frame folder's images all have the first one's size: ffmpeg would stretch the others to
+    its shape, silently, and poses given in their own pixels would not fit."""
+    sizes = {}
+    for image in images:
+        try:
+            with Image.open(image) as img:
+                sizes[image] = img.size
+        except OSError as err:
+            raise DecodeError(f"{folder}: frame {image.name} is not a readable image ({err})") from None
+        if sizes[image] != sizes[images[0]]:
+            (w, h), (w0, h0) = sizes[image], sizes[images[0]]
+            raise DecodeError(f"{folder}: frame {image.name} is {w}x{h}, the first frame {w0}x{h0}: a video's "
+                              "frames must share one size; resize or remove the odd ones")
 
 
 def _image_list_stream(images: list[Path], list_file: Path):

@@ -389,3 +389,14 @@ def test_a_second_decode_of_the_same_frames_folder_stops_with_one_line(tmp_path)
     decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
                    settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
     assert (tmp_path / "frames" / "good" / "meta.json").exists()
+
+
+def test_a_frame_folder_of_mixed_sizes_fails_naming_the_odd_frame(tmp_path):
+    # issue 28, point 11: a 30x40 frame among 64x48 ones was stretched to the first frame's shape, silently
+    src = tmp_path / "clip"
+    src.mkdir()
+    for i, (w, h) in enumerate([(64, 48)] * 3 + [(30, 40)] * 2):
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(src / f"{i:03d}.png")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DecodeError, match=r"clip: frame 003.png is 30x40, the first frame 64x48"):
+        decode_to_frames(src, tmp_path / "out", short_side=24)
