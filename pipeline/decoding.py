@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
-from pipeline.errors import InputError
+from pipeline.errors import DiskFull, InputError, full_disk_message
 from pipeline.io import atomic_dir, exclusive, name_fits, read_json, write_json, write_parquet
 from pipeline.parallel import RayTasks, map_videos
 from pipeline.report import problem_report
@@ -24,6 +24,9 @@ META_FILE = "meta.json"
 # videos to a constant rate and checks the frame count against the container's.
 DECODER_VERSION = 2
 TABLE_COLUMNS = ("video_id", "path", "status", "error", "warning", "num_frames", "fps", "width", "height")
+
+
+_FULL_DISK = "No space left on device"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
                                          "video": asdict(decoded)})
     except DecodeError as err:
         shutil.rmtree(target, ignore_errors=True)
+        if _FULL_DISK in str(err):   # ffmpeg's words for ENOSPC: the disk, not this video
+            raise DiskFull(full_disk_message(frames_dir, f"decoding {root / rel_path}")) from None
         row.update(status="failed", error=str(err))
         return row
     row.update(asdict(decoded))

@@ -56,3 +56,14 @@ def test_a_dataset_or_run_name_that_is_a_path_is_refused_before_anything_is_writ
         line = _one_error_line(_stage(tmp_path, stage, option, "../../victim"))
         assert f"{option} '../../victim'" in line and "letters, digits, _ and -" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "videos"]
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(capsys):
+    # issue 28, point 1: ENOSPC while writing an output ended the stage in a traceback
+    import errno
+
+    from stages.common import _report
+    _report(OSError, OSError(errno.ENOSPC, "No space left on device", "data/poses/x.parts/v.parquet"), None)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: data/poses/x.parts/v.parquet: no space left on device. Fix: free space")
+    assert "\n" not in line

@@ -400,3 +400,20 @@ def test_a_frame_folder_of_mixed_sizes_fails_naming_the_odd_frame(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(DecodeError, match=r"clip: frame 003.png is 30x40, the first frame 64x48"):
         decode_to_frames(src, tmp_path / "out", short_side=24)
+
+
+def test_a_full_disk_stops_decode_instead_of_failing_every_video(tmp_path, monkeypatch):
+    # issue 28, point 1: with the disk full, every remaining video was recorded as failed
+    from pipeline import decoding
+    from pipeline.errors import InputError
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "a.mp4", frames=3)
+
+    def full(source, *args, **kwargs):
+        raise DecodeError(f"{source}: ffmpeg failed: [image2 @ 0x1] Could not write frame: No space left on device")
+    monkeypatch.setattr(decoding, "decode_to_frames", full)
+    with pytest.raises(InputError, match=r"frames: no space left on device while decoding .*a.mp4\. Fix: free space"):
+        decode_dataset(_manifest(tmp_path, ["a.mp4"]), root, tmp_path / "frames", tmp_path / "t.parquet",
+                       settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    assert not (tmp_path / "t.parquet").exists()
