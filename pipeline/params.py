@@ -250,6 +250,7 @@ def _typed(value: Any, f: dataclasses.Field, key: str) -> Any:
         accepts, _ = _KINDS[kind]
         if accepts(value):
             return tuple(value) if kind == "tuple" else value
+    key = key.replace("pose.import_options", "pose.import")   # its name in params.yaml
     wanted = " or ".join(_KINDS[k][1] for k in kinds)
     example = f.default if f.default is not dataclasses.MISSING else None
     fix = f"e.g. {key}: {json.dumps(list(example) if isinstance(example, tuple) else example)}" \
@@ -275,6 +276,9 @@ def parse_params(raw: dict) -> Params:
                 "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
+    for section in ("datasets", "runs", "model"):
+        _check(isinstance(raw.get(section) or {}, dict),
+               f"`{section}` must be a mapping, got {type(raw.get(section)).__name__}")
     for section in ("datasets", "runs"):
         for name in raw.get(section) or {}:
             check_name(name, f"params.yaml: {section}: name")
@@ -401,4 +405,8 @@ def apply_override(raw: dict, item: str) -> None:
         node = node.setdefault(name, {})
         if not isinstance(node, dict):
             raise ParamsError(f"override {item!r}: {name!r} is not a section")
-    node[last] = yaml.safe_load(value)
+    try:
+        node[last] = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"override {item!r}: the value is not YAML ({' '.join(str(err).split())}). Fix: quote "
+                          "it, e.g. --set 'section.key=[1, 2]'") from None

@@ -68,3 +68,26 @@ def test_every_key_is_type_checked_with_one_line_naming_it(section, key, value, 
     (raw[section] if section else raw)[key] = value
     with pytest.raises(ParamsError, match=rf"^params.yaml: {message}.*\. Fix: "):
         parse_params(raw)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda r: r.update(datasets=["a", "b"]), r"`datasets` must be a mapping, got list"),
+    (lambda r: r.update(runs=["a"]), r"`runs` must be a mapping, got list"),
+    (lambda r: r.update(model=[1]), r"`model` must be a mapping, got list"),
+    (lambda r: r["pose"].update({"import": [1]}), r"pose.import must be a mapping"),
+    (lambda r: r["pose"].update({"estimator": "import", "import": {"source": "x", "frame_size": "ab"}}),
+     r"pose.import.frame_size must be null or \[width, height\]"),
+    (lambda r: r["pose"].update({"estimator": "import", "import": {"source": "x", "frame_tolerance": "ab"}}),
+     r"pose.import.frame_tolerance must be an integer >= 0"),
+])
+def test_sections_of_the_wrong_shape_are_one_line_not_a_traceback(edit, message):
+    # issue 28, point 15
+    raw = _raw()
+    edit(raw)
+    with pytest.raises(ParamsError, match=message):
+        parse_params(raw)
+
+
+def test_an_override_that_is_not_yaml_names_itself(tmp_path):
+    with pytest.raises(ParamsError, match=r"override 'train.epochs=\[': the value is not YAML"):
+        load_params(ROOT / "params.yaml", overrides=["train.epochs=["])

@@ -51,10 +51,16 @@ def check_options(options: dict) -> dict:
     if not o["source"]:
         raise ValueError("params.yaml: pose.estimator is import but pose.import.source is empty: name the "
                          "pickle, OpenPose JSON folder or Kinetics JSON file/folder")
-    if o["frame_size"] is not None and (len(o["frame_size"]) != 2 or min(o["frame_size"]) <= 0):
-        raise ValueError("params.yaml: pose.import.frame_size must be null or [width, height]")
-    if int(o["frame_tolerance"]) < 0:
-        raise ValueError("params.yaml: pose.import.frame_tolerance must be >= 0")
+    size = o["frame_size"]
+    if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2
+                                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                         for v in size)):
+        raise ValueError(f"params.yaml: pose.import.frame_size must be null or [width, height], got {size!r}. "
+                         "Fix: e.g. frame_size: [1920, 1080]")
+    tolerance = o["frame_tolerance"]
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
+        raise ValueError(f"params.yaml: pose.import.frame_tolerance must be an integer >= 0, got {tolerance!r}. "
+                         "Fix: e.g. frame_tolerance: 0")
     if not isinstance(o["frame_margin"], (int, float)) or not o["frame_margin"] >= 0:
         raise ValueError("params.yaml: pose.import.frame_margin must be a number >= 0 (frame sizes outside "
                          "the frame a joint may lie), e.g. 0.1")
