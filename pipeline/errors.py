@@ -10,6 +10,10 @@ class InputError(Exception):
     line, without a traceback, and exits non-zero (stages/common.py)."""
 
 
+class MissingInput(InputError, FileNotFoundError):
+    """A file an earlier stage writes is not there yet: the message says which stage to run."""
+
+
 class DiskFull(InputError):
     """The disk (or quota) filled up while writing an output: not a fault of one input, so the
     stage stops instead of recording video after video as failed."""

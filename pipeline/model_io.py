@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pipeline.data import normalize_frames
-from pipeline.errors import InputError
+from pipeline.errors import InputError, MissingInput
 from pipeline.io import atomic_path
 from pipeline.model import ModelConfig, build_model
 from pipeline.pixels import RGB_IMAGENET, InputConvention
@@ -81,10 +81,6 @@ class ModelFileError(InputError, ValueError):
     """A model.pt this version cannot use, or that does not belong to the data it is asked about."""
 
 
-class MissingModel(InputError, FileNotFoundError):
-    """No model.pt where one is expected."""
-
-
 def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     """A checkpoint written by ``_save_checkpoint``, through torch's weights-only (safe) unpickler;
     a file holding code-executing objects is refused with UnsafeCheckpoint."""
@@ -119,7 +115,7 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     Returns (model in eval mode, checkpoint dict)."""
     path = Path(path)
     if not path.exists():
-        raise MissingModel(f"{path}: no trained model. Fix: run `dvc repro` (or the train stage) first")
+        raise MissingInput(f"{path}: no trained model. Fix: run `dvc repro` (or the train stage) first")
     ckpt = _read_checkpoint(path, device)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__

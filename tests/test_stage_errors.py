@@ -67,3 +67,22 @@ def test_a_full_disk_is_one_line_not_a_traceback(capsys):
     line = capsys.readouterr().err.strip()
     assert line.startswith("error: data/poses/x.parts/v.parquet: no space left on device. Fix: free space")
     assert "\n" not in line
+
+
+def test_train_and_evaluate_before_index_say_so_in_one_line(tmp_path):
+    # issue 28, point 15: a missing index and an unknown model key ended in tracebacks
+    _project(tmp_path, "path,label\na.mp4,wave\n", strict=False)
+    for stage in ("stages.train", "stages.evaluate"):
+        line = _one_error_line(_stage(tmp_path, stage, "--run", "toy_1"))
+        assert line.startswith("error: data/index/toy/split_default.parquet: no index for run toy_1. Fix: run")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["model"]["no_such_key"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "data" / "index" / "toy").mkdir(parents=True)
+    import pandas as pd
+    from pipeline.io import write_parquet
+    import pyarrow as pa
+    write_parquet(tmp_path / "data/index/toy/split_default.parquet", pa.Table.from_pandas(pd.DataFrame({"a": [1]})),
+                  metadata={"classes": ["wave"]})
+    line = _one_error_line(_stage(tmp_path, "stages.train", "--run", "toy_1"))
+    assert "params.yaml: `model`:" in line and "no_such_key" in line
