@@ -86,3 +86,16 @@ def test_train_and_evaluate_before_index_say_so_in_one_line(tmp_path):
                   metadata={"classes": ["wave"]})
     line = _one_error_line(_stage(tmp_path, "stages.train", "--run", "toy_1"))
     assert "params.yaml: `model`:" in line and "no_such_key" in line
+
+
+def test_a_missing_pose_import_source_is_one_line(tmp_path):
+    # issue 28, point 15: a FormatError (not an InputError) ended the pose stage in a traceback
+    _project(tmp_path, "path,label\na.mp4,wave\nb.mp4,wave\n", strict=False)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["pose"].update({"estimator": "import", "import": {"format": "pyskl", "source": "nothere.pkl"}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / "videos" / name).write_bytes(b"")
+    assert _stage(tmp_path, "stages.prepare", "--dataset", "toy").returncode == 0
+    line = _one_error_line(_stage(tmp_path, "stages.pose", "--dataset", "toy"))
+    assert line.startswith("error: nothere.pkl: import source not found. Fix: ")
