@@ -70,7 +70,7 @@ out = Path(sys.argv[1])
 
 def work(item):
     (out / f"started_{item}_{os.getpid()}").touch()
-    time.sleep(2.0)
+    time.sleep(1.5)
     (out / f"finished_{item}").touch()
     return item
 
@@ -107,6 +107,6 @@ def test_local_workers_die_with_their_parent(tmp_path):
     assert len(workers) == 2
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
-    time.sleep(2.5)
+    time.sleep(2.0)
     assert not list(tmp_path.glob("finished_*"))
     assert not [pid for pid in workers if _alive(pid)]
