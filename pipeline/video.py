@@ -17,10 +17,12 @@ class DecodeError(RuntimeError):
     """ffmpeg could not turn the input into frames; the message names the file."""
 
 
-# Demuxers that read other files than the one named (playlists, file lists, image-name patterns) or
-# no file at all: a dataset "video" in one of these could decode any file on the machine.
+# Demuxers that read other files than the one named (playlists, file lists, image-name patterns,
+# IMF compositions), run scripts (AviSynth, VapourSynth) or read no file at all: a dataset "video"
+# in one of these could decode any file on the machine.
 REFUSED_FORMATS = frozenset({"hls", "applehttp", "dash", "concat", "ffconcat", "image2", "image2pipe", "lavfi",
-                             "sdp", "rtp", "rtsp", "tee", "data", "subfile"})
+                             "sdp", "rtp", "rtsp", "tee", "data", "subfile", "imf", "avisynth",
+                             "vapoursynth"})
 # Local files only: no network or pipe protocols, wherever a container points.
 LOCAL_ONLY = {"protocol_whitelist": "file"}
 # The demuxers a frame folder's images may be opened with (our own concat list names them).
