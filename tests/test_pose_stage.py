@@ -269,3 +269,14 @@ def test_a_corrupt_part_is_redone_not_a_crash(tmp_path, fake_adapter):
     (tmp_path / "parts" / "vid_b.parquet").write_bytes(b"PAR1 not really")
     videos = merge_parts(Manifest.load(manifest), *args, settings=_settings()).set_index("video_id")
     assert videos.loc["vid_b", "status"] == "failed" and "unreadable" in videos.loc["vid_b", "error"]
+
+
+def test_the_merge_sweeps_only_parts_it_wrote(tmp_path, fake_adapter):
+    # issue 28, point 0 (the pose side): the sweep unlinked whatever it found, and a folder crashed it
+    args = (tmp_path / "p.parquet", tmp_path / "v.parquet", tmp_path / "parts")
+    run_pose_stage(_manifest(tmp_path, ["vid_a", "vid_b"]), None, *args, settings=_settings(), workers=1, strict=True)
+    (tmp_path / "parts" / "notes.txt").write_text("mine")
+    (tmp_path / "parts" / "sub").mkdir()
+    (tmp_path / "parts" / ".vid_b.parquet.x1y2.tmp").write_bytes(b"half")   # a killed write's leftover
+    run_pose_stage(_manifest(tmp_path, ["vid_a"]), None, *args, settings=_settings(), workers=1, strict=True)
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["notes.txt", "sub", "vid_a.parquet"]

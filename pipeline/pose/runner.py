@@ -75,6 +75,17 @@ def _too_long(parts_dir: Path, video_id: str) -> dict | None:
                              "for a file name in the pose parts folder; shorten the file name")
 
 
+def _part_video(name: str) -> str | None:
+    """The video id of a part (``<id>.parquet``) or failure marker (``<id>.failed.json``) name; ""
+    for a temporary file an atomic write left (``.<name>.<random>.tmp``), which no video keeps."""
+    if name.startswith("."):
+        return "" if name.endswith(".tmp") else None
+    for suffix in (".failed.json", ".parquet"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return None
+
+
 def _part_metadata(part: Path) -> dict | None:
     """A part's metadata; None when there is no part or it is unreadable (cut short, overwritten):
     then the video is estimated again, or reported failed by the merge."""
@@ -252,8 +263,9 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
     """Join the per-video parts into one file, in manifest order; videos without a part are
     listed as failed in the video table."""
     keep = set(manifest.videos["video_id"])
-    for stale in parts_dir.glob("*"):
-        if stale.name.removesuffix(".failed.json").removesuffix(".parquet") not in keep:
+    for stale in parts_dir.iterdir():   # only parts and failure markers this stage wrote
+        video_id = _part_video(stale.name)
+        if video_id is not None and video_id not in keep and stale.is_file() and not stale.is_symlink():
             stale.unlink()
     tables, stats = [], []
     meta = file_metadata(settings.estimator, "", settings.dtype, settings.max_persons)
