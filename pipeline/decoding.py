@@ -128,10 +128,14 @@ def _strict_warning(row: dict, strict: bool) -> dict:
 
 
 def _sweep_stale(frames_dir: Path, keep: set[str]) -> None:
-    """Delete the frame folders of videos no longer in the manifest: only folders this stage wrote
-    (a meta.json with our `decoder` key), never whatever else sits in ``frames_dir``."""
+    """Delete the frame folders of videos no longer in the manifest and the temporary folders a
+    killed decode left (``.<id>.<random>.tmp``; the caller holds the lock, so none is in use): only
+    folders this stage wrote (a meta.json with our `decoder` key), never whatever else sits there."""
     for stale in frames_dir.iterdir():
-        if stale.name not in keep and not stale.is_symlink() and _written_by_decode(stale):
+        if stale.is_symlink() or not stale.is_dir():
+            continue
+        leftover = stale.name.startswith(".") and stale.name.endswith(".tmp")
+        if leftover or (stale.name not in keep and _written_by_decode(stale)):
             shutil.rmtree(stale)
 
 

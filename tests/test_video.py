@@ -284,10 +284,13 @@ def test_the_stale_frames_sweep_deletes_only_folders_decode_wrote(tmp_path):
     (frames_dir / "someone_elses" / "keep.txt").write_text("x")
     (frames_dir / "gone").mkdir()
     write_json(frames_dir / "gone" / "meta.json", {"decoder": 2})
+    (frames_dir / ".good.k2j4.tmp").mkdir()          # a killed decode's half-written folder
+    (frames_dir / ".good.k2j4.tmp" / "000000.jpg").write_bytes(b"jpg")
     decode_dataset(manifest, root, frames_dir, tmp_path / "t.parquet",
                    settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
     assert (frames_dir / "someone_elses" / "keep.txt").exists()
     assert not (frames_dir / "gone").exists() and (frames_dir / "good" / "meta.json").exists()
+    assert not (frames_dir / ".good.k2j4.tmp").exists()
 
 
 def test_a_frame_folder_named_like_a_glob_reads_its_own_frames(tmp_path):
