@@ -13,17 +13,20 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
-from pipeline.errors import InputError
-from pipeline.io import atomic_dir, read_json, write_json, write_parquet
+from pipeline.errors import DiskFull, InputError, full_disk_message
+from pipeline.io import atomic_dir, exclusive, name_fits, read_json, write_json, write_parquet
 from pipeline.parallel import RayTasks, map_videos
 from pipeline.report import problem_report
-from pipeline.video import DecodeError, decode_to_frames
+from pipeline.video import FRAME_PATTERN, DecodeError, decode_to_frames
 
 META_FILE = "meta.json"
 # Frames decoded by an older decoder are decoded again, not resumed: 2 resamples variable-rate
 # videos to a constant rate and checks the frame count against the container's.
 DECODER_VERSION = 2
 TABLE_COLUMNS = ("video_id", "path", "status", "error", "warning", "num_frames", "fps", "width", "height")
+
+
+_FULL_DISK = "No space left on device"
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,14 @@ def segment_ranges(videos: pd.DataFrame) -> list[tuple[int, int] | None]:
 
 def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSettings, strict: bool) -> dict:
     """One video's row of the table. A warning (e.g. a truncated file) is kept beside status ok,
-    or makes the video failed under ``strict``."""
+    or makes the video failed under ``strict``. A video whose id is too long for a folder name fails."""
     video_id, rel_path, frame_range = job
     row = {"video_id": video_id, "path": rel_path, "status": "ok", "error": "", "warning": "", "num_frames": 0,
            "fps": 0.0, "width": 0, "height": 0}
+    if not name_fits(frames_dir, video_id):
+        row.update(status="failed", error=f"{rel_path}: its video id ({len(video_id.encode())} bytes) is too "
+                                          "long for a folder name in the frames folder; shorten the file name")
+        return row
     target = frames_dir / video_id
     meta_path = target / META_FILE
     source = _source_stamp(root / rel_path)
@@ -84,7 +91,8 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         meta = read_json(meta_path)
         if (meta.get("decoder") == DECODER_VERSION and meta.get("settings") == asdict(settings)
                 and meta.get("source") == source
-                and meta.get("frame_range") == (list(frame_range) if frame_range else None)):
+                and meta.get("frame_range") == (list(frame_range) if frame_range else None)
+                and _frames_intact(target, int(meta["video"]["num_frames"]))):
             row.update(meta["video"], status="ok")
             return _strict_warning(row, strict)
     try:
@@ -97,16 +105,45 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
                                          "video": asdict(decoded)})
     except DecodeError as err:
         shutil.rmtree(target, ignore_errors=True)
+        if _FULL_DISK in str(err):   # ffmpeg's words for ENOSPC: the disk, not this video
+            raise DiskFull(full_disk_message(frames_dir, f"decoding {root / rel_path}")) from None
         row.update(status="failed", error=str(err))
         return row
     row.update(asdict(decoded))
     return _strict_warning(row, strict)
 
 
+def _frames_intact(folder: Path, num_frames: int) -> bool:
+    """The folder still holds the frames its meta.json lists, none of them empty: a frame deleted
+    or cut to nothing since (a full disk, a hand edit) means decoding the video again."""
+    names = {FRAME_PATTERN % i for i in range(num_frames)}
+    found = {p.name: p for p in folder.glob("*.jpg")}
+    return set(found) == names and all(p.stat().st_size > 0 for p in found.values())
+
+
 def _strict_warning(row: dict, strict: bool) -> dict:
     if strict and row["warning"]:
         row.update(status="failed", error=row["warning"])
     return row
+
+
+def _sweep_stale(frames_dir: Path, keep: set[str]) -> None:
+    """Delete the frame folders of videos no longer in the manifest and the temporary folders a
+    killed decode left (``.<id>.<random>.tmp``; the caller holds the lock, so none is in use): only
+    folders this stage wrote (a meta.json with our `decoder` key), never whatever else sits there."""
+    for stale in frames_dir.iterdir():
+        if stale.is_symlink() or not stale.is_dir():
+            continue
+        leftover = stale.name.startswith(".") and stale.name.endswith(".tmp")
+        if leftover or (stale.name not in keep and _written_by_decode(stale)):
+            shutil.rmtree(stale)
+
+
+def _written_by_decode(folder: Path) -> bool:
+    try:
+        return "decoder" in read_json(folder / META_FILE)
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _lost(job: tuple, error: BaseException) -> dict:
@@ -128,28 +165,14 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
     """
     manifest = Manifest.load(manifest_path)
     frames_dir.mkdir(parents=True, exist_ok=True)
-    videos = manifest.videos
-    if manifest.pose_only:
-        # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
-        rows = [{"video_id": v, "path": "", "status": "pose_only", "error": "", "warning": "", "num_frames": 0,
-                 "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
-    else:
-        jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
-        fn = partial(_decode_one, root=Path(root), frames_dir=frames_dir, settings=settings, strict=strict)
-        rows = []
-        for row in map_videos(fn, jobs, workers=workers, ray=ray, on_lost=_lost, desc=f"decode {manifest.dataset}"):
-            if row["status"] != "ok" and strict:
-                raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
-                                      "params.yaml to record it in the frames table and go on")
-            rows.append(row)
-    keep = set(videos["video_id"])
-    for stale in frames_dir.iterdir():
-        if stale.is_dir() and stale.name not in keep:
-            shutil.rmtree(stale)
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values("video_id", ignore_index=True)
-    table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
-    write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
-                  metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
+    with exclusive(frames_dir, "another decode of this dataset is running"):
+        rows = _decode_rows(manifest, Path(root), frames_dir, settings=settings, workers=workers, strict=strict,
+                            ray=ray)
+        _sweep_stale(frames_dir, keep=set(manifest.videos["video_id"]))
+        table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).sort_values("video_id", ignore_index=True)
+        table = table.astype({"num_frames": "int32", "width": "int32", "height": "int32", "fps": "float32"})
+        write_parquet(table_path, pa.Table.from_pandas(table, preserve_index=False),
+                      metadata={"dataset": manifest.dataset, "settings": asdict(settings)})
     failed = table[table["status"] == "failed"]
     warned = table[(table["status"] == "ok") & (table["warning"] != "")]
     print(f"decode {manifest.dataset}: {int((table['status'] != 'failed').sum())}/{len(table)} videos ok")
@@ -158,3 +181,21 @@ def decode_dataset(manifest_path: Path, root: Path, frames_dir: Path, table_path
         if text:
             print(text)
     return table
+
+
+def _decode_rows(manifest: Manifest, root: Path, frames_dir: Path, *, settings: DecodeSettings, workers: int,
+                 strict: bool, ray: RayTasks | None) -> list[dict]:
+    videos = manifest.videos
+    if manifest.pose_only:
+        # Nothing to decode: the dataset ships poses only; index takes frame counts from poses.
+        return [{"video_id": v, "path": "", "status": "pose_only", "error": "", "warning": "", "num_frames": 0,
+                 "fps": 0.0, "width": 0, "height": 0} for v in videos["video_id"]]
+    jobs = list(zip(videos["video_id"], videos["path"], segment_ranges(videos)))
+    fn = partial(_decode_one, root=root, frames_dir=frames_dir, settings=settings, strict=strict)
+    rows = []
+    for row in map_videos(fn, jobs, workers=workers, ray=ray, on_lost=_lost, desc=f"decode {manifest.dataset}"):
+        if row["status"] != "ok" and strict:
+            raise StrictModeError(f"{row['error']}. Fix: repair or remove the video, or set strict: false in "
+                                  "params.yaml to record it in the frames table and go on")
+        rows.append(row)
+    return rows

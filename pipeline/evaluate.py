@@ -14,7 +14,7 @@ import torch
 from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json, write_text
 from pipeline.pose_augment import from_run_info
-from pipeline.model_io import load_model, predict_logits
+from pipeline.model_io import ModelFileError, load_model, predict_logits
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.report import problem_report
 from pipeline.train import TrainSettings, make_dataset, make_loader, pick_device
@@ -79,6 +79,10 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
     torch.set_num_threads(max(1, s.threads))
     torch_device = pick_device(device)
     model, ckpt = load_model(model_path, torch_device)
+    if list(ckpt["classes"]) != list(data.classes):
+        raise ModelFileError(f"{model_path}: was trained on classes {list(ckpt['classes'])}, the split has "
+                             f"{list(data.classes)}: a model of another dataset or labelling. Fix: train this "
+                             "run again (dvc repro) or evaluate the run the model belongs to")
     dataset = make_dataset(data, subset, frames_dir=frames_dir if model.uses_frames else None,
                            max_persons=model.config.num_persons, s=s, train=False,
                            pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training

@@ -5,6 +5,8 @@ ones of a temporary file."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -16,13 +18,15 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=suffix + ".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -38,7 +42,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; it replaces ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
         give_plain_mode(tmp)
@@ -48,6 +52,48 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | os.PathLike, holder: str) -> Iterator[None]:
+    """Hold ``folder`` for one process at a time: a lock on the folder itself (no file added to an
+    output), released when the process ends, however it ends. A second taker stops with one line
+    saying ``holder`` (e.g. "another decode of this dataset is running")."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{folder}: {holder}. Fix: wait for it to finish (or stop it), then run "
+                             "again") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _temp_prefix(name: str) -> str:
+    """'.<name>.', or for a long name (a file name holds at most 255 bytes, and the temporary one
+    adds to it) its first bytes and a digest of the whole: each target keeps a prefix of its own."""
+    raw = name.encode(errors="surrogateescape")
+    if len(raw) <= 64:
+        return f".{name}."
+    head = raw[:40].decode(errors="ignore")
+    return f".{head}~{hashlib.sha256(raw).hexdigest()[:16]}."
+
+
+def leftover_temps(folder: str | os.PathLike, name: str) -> list[Path]:
+    """The temporary files or folders that atomic writes of ``folder/name`` left behind (a process
+    killed while writing)."""
+    return sorted(Path(folder).glob(glob.escape(_temp_prefix(name)) + "*.tmp"))
+
+
+def name_fits(folder: str | os.PathLike, name: str) -> bool:
+    """Whether ``folder``'s file system stores a file called ``name`` (ext4: 255 bytes)."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    return len(name.encode(errors="surrogateescape")) <= limit
 
 
 def give_plain_mode(path: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pipeline.data import normalize_frames
-from pipeline.errors import InputError
+from pipeline.errors import InputError, MissingInput
 from pipeline.io import atomic_path
 from pipeline.model import ModelConfig, build_model
 from pipeline.pixels import RGB_IMAGENET, InputConvention
@@ -77,6 +77,10 @@ class UnsafeCheckpoint(InputError, ValueError):
     """A checkpoint holding more than weights: objects that would run code when unpickled."""
 
 
+class ModelFileError(InputError, ValueError):
+    """A model.pt this version cannot use, or that does not belong to the data it is asked about."""
+
+
 def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     """A checkpoint written by ``_save_checkpoint``, through torch's weights-only (safe) unpickler;
     a file holding code-executing objects is refused with UnsafeCheckpoint."""
@@ -111,22 +115,30 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
     Returns (model in eval mode, checkpoint dict)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model; run `dvc repro` (or the train stage) first")
+        raise MissingInput(f"{path}: no trained model. Fix: run `dvc repro` (or the train stage) first")
     ckpt = _read_checkpoint(path, device)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, this version reads "
-                         f"{CHECKPOINT_FORMAT}; retrain with this version")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ModelFileError(f"{path}: checkpoint format {found!r}, this version reads {CHECKPOINT_FORMAT}. "
+                             "Fix: retrain with this version")
+    missing = [k for k in ("model_config", "state_dict", "classes", "run", "best") if k not in ckpt]
+    if missing:
+        raise ModelFileError(f"{path}: checkpoint lacks {missing}: not written by this project's training. "
+                             "Fix: retrain with this version")
     try:
         model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
         model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as err:
-        raise ValueError(f"{path}: checkpoint does not fit this version's model ({err}); retrain") from None
+    except (TypeError, RuntimeError, ValueError) as err:
+        detail = " ".join(str(err).split())[:300]
+        raise ModelFileError(f"{path}: checkpoint does not fit this version's model ({detail}). "
+                             "Fix: retrain with this version") from None
     if model.backbone is not None:
         # The pixels the model was trained on, whatever its backbone declares today.
         recorded = ckpt.get("input_convention")
         try:
             convention = LEGACY_CONVENTION if recorded is None else InputConvention.from_dict(recorded)
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: unreadable input_convention {recorded!r} ({err}); retrain") from None
+            raise ModelFileError(f"{path}: unreadable input_convention {recorded!r} ({err}). "
+                                 "Fix: retrain with this version") from None
         model.backbone.input_convention = convention
     return model.to_device(device).eval(), ckpt

@@ -11,10 +11,14 @@ The function's own output (files in the dataset's folder) is the same either way
 runs changes."""
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -33,9 +37,11 @@ class RayTasks:
     max_retries: int = 3          # runs of a video again after its worker process died
 
 
-def _init_worker(devices=None, threads: int = 1) -> None:
+def _init_worker(devices=None, threads: int = 1, parent: int | None = None) -> None:
     # One torch/BLAS thread per worker: two threads per process on two busy cores run many
     # times slower than one.
+    if parent is not None:
+        _die_with_parent(parent)
     if devices is not None:
         # Before anything initialises CUDA in this (spawned) process: CUDA reads it once.
         os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
@@ -45,6 +51,27 @@ def _init_worker(devices=None, threads: int = 1) -> None:
         torch.set_num_threads(threads)
     except ImportError:
         pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the stage's process ends, even by kill -9: an orphan would go on writing
+    videos for a stage that is gone. Linux: the kernel kills it (PR_SET_PDEATHSIG, sent when the
+    thread that started the worker, the one that called map_videos, ends); elsewhere a thread
+    watches the parent's pid."""
+    if sys.platform.startswith("linux"):
+        try:
+            if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1: PR_SET_PDEATHSIG
+                if os.getppid() != parent:      # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def prefetched(items: Iterable[Any], depth: int) -> Iterator[Any]:
@@ -156,9 +183,9 @@ def _map_pool(fn, items: list, workers: int, devices: Sequence[str] | None) -> I
         for device in devices:
             queue.put(device)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(queue,))
+                                   initargs=(queue, 1, os.getpid()))
     else:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(None, 1, os.getpid()))
     with pool:
         pending = set()
         queue_items = iter(items)

@@ -3,6 +3,9 @@ receives plain values."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,18 @@ from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_in
 
 class ParamsError(InputError, ValueError):
     """params.yaml is missing a key, has an unknown one, or a bad value."""
+
+
+# Dataset and run names become folder and file names (pipeline/paths.py): no `/`, `..` or dot files.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def check_name(name: Any, where: str) -> str:
+    """``name`` if it is a safe dataset or run name, else a ParamsError naming ``where``."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        raise ParamsError(f"{where} {name!r} is not a safe name. Fix: use only letters, digits, _ and - "
+                          "(it becomes a folder name under data/ and models/)")
+    return name
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,7 @@ class DatasetParams:
 @dataclass(frozen=True)
 class RunParams:
     dataset: str
-    split: str
+    split: str | int     # a str once parsed (split: 1 reads as a number)
 
 
 @dataclass(frozen=True)
@@ -207,13 +222,40 @@ def _build(cls, data: Any, where: str):
         if dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING
                                     else None):
             value = _build(f.default_factory, value, f"{where}.{name}")
-        elif f.type in ("tuple",) and isinstance(value, list):
-            value = tuple(value)
+        else:
+            value = _typed(value, f, f"{where}.{name}")
         values[name] = value
     try:
         return cls(**values)
     except TypeError as err:
         raise ParamsError(f"params.yaml: `{where}`: {err}") from None
+
+
+_KINDS = {  # annotation -> (accepts the value, what the error asks for)
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v), "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "dict": (lambda v: isinstance(v, dict), "a mapping"),
+    "None": (lambda v: v is None, "null"),
+    "tuple": (lambda v: isinstance(v, (list, tuple)) and all(_KINDS["float"][0](x) for x in v), "a list of numbers"),
+}
+
+
+def _typed(value: Any, f: dataclasses.Field, key: str) -> Any:
+    """``value`` checked against the field's annotation (``float | None``: either; an integer is a
+    number) and kept as written, lists as tuples. A ParamsError naming the key otherwise."""
+    kinds = [k.strip() for k in str(f.type).split("|")]
+    for kind in kinds:
+        accepts, _ = _KINDS[kind]
+        if accepts(value):
+            return tuple(value) if kind == "tuple" else value
+    key = key.replace("pose.import_options", "pose.import")   # its name in params.yaml
+    wanted = " or ".join(_KINDS[k][1] for k in kinds)
+    example = f.default if f.default is not dataclasses.MISSING else None
+    fix = f"e.g. {key}: {json.dumps(list(example) if isinstance(example, tuple) else example)}" \
+        if example is not None else f"set {key} to {wanted}"
+    raise ParamsError(f"params.yaml: {key} must be {wanted}, got {value!r}. Fix: {fix}")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -234,6 +276,12 @@ def parse_params(raw: dict) -> Params:
                 "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
+    for section in ("datasets", "runs", "model"):
+        _check(isinstance(raw.get(section) or {}, dict),
+               f"`{section}` must be a mapping, got {type(raw.get(section)).__name__}")
+    for section in ("datasets", "runs"):
+        for name in raw.get(section) or {}:
+            check_name(name, f"params.yaml: {section}: name")
     datasets = {name: _build(DatasetParams, cfg, f"datasets.{name}")
                 for name, cfg in (raw.get("datasets") or {}).items()}
     runs = {name: _build(RunParams, cfg, f"runs.{name}") for name, cfg in (raw.get("runs") or {}).items()}
@@ -243,9 +291,10 @@ def parse_params(raw: dict) -> Params:
         pose_inputs = parse_pose_inputs(raw.get("pose_inputs"))
     except (PoseAugmentError, PoseInputsError, TypeError) as err:
         raise ParamsError(str(err)) from None
+    top = {f.name: f for f in dataclasses.fields(Params)}
     params = Params(
-        seed=int(raw.get("seed", 0)),
-        strict=bool(raw.get("strict", False)),
+        seed=_typed(raw.get("seed", 0), top["seed"], "seed"),
+        strict=_typed(raw.get("strict", False), top["strict"], "strict"),
         synth=_build(SynthParams, raw.get("synth"), "synth"),
         datasets=datasets,
         runs=runs,
@@ -303,6 +352,7 @@ def _validate(p: Params) -> None:
            "train.crop_scales must be a list of numbers in (0, 1]")
     _check(0 <= t.flip_prob <= 1, "train.flip_prob must be in [0, 1]")
     _check(t.batch_size >= 1 and t.epochs >= 1, "train.batch_size and train.epochs must be >= 1")
+    _check(t.lr > 0, f"train.lr must be > 0, got {t.lr}. Fix: e.g. train.lr: 0.001")
     _check(t.schedule in ("cosine", "constant", "step"), "train.schedule must be cosine, constant or step")
     milestones = list(t.lr_milestones)
     _check(all(isinstance(m, (int, float)) and 0 < m < 1 for m in milestones) and milestones == sorted(milestones),
@@ -355,4 +405,8 @@ def apply_override(raw: dict, item: str) -> None:
         node = node.setdefault(name, {})
         if not isinstance(node, dict):
             raise ParamsError(f"override {item!r}: {name!r} is not a section")
-    node[last] = yaml.safe_load(value)
+    try:
+        node[last] = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"override {item!r}: the value is not YAML ({' '.join(str(err).split())}). Fix: quote "
+                          "it, e.g. --set 'section.key=[1, 2]'") from None

@@ -8,7 +8,8 @@ from pathlib import Path
 from pipeline import paths
 from pipeline.data import SplitData, load_split_data
 from pipeline.model import ModelConfig
-from pipeline.params import Params
+from pipeline.errors import MissingInput
+from pipeline.params import Params, ParamsError
 from pipeline.pose import video_pose
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
@@ -62,13 +63,15 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
     if num_classes is None:
         from pipeline.io import read_parquet_metadata
         if not index_path.exists():
-            raise FileNotFoundError(f"{index_path}: no index for run {name}; run the index stage first")
+            raise MissingInput(f"{index_path}: no index for run {name}. Fix: run the index stage first "
+                               f"(dvc repro index@{params.run(name).dataset})")
         num_classes = len(read_parquet_metadata(index_path)["classes"])
     try:
         model_config = ModelConfig(num_classes=num_classes, num_persons=params.pose.max_persons,
                                    pose_centred=params.pose_inputs.centre, **params.model)
     except TypeError as err:
-        raise ValueError(f"params.yaml: `model`: {err}") from None
+        raise ParamsError(f"params.yaml: `model`: {err}. Fix: use the keys of ModelConfig in "
+                          "pipeline/model/config.py") from None
     t = params.train
     settings = TrainSettings(**{k: getattr(t, k) for k in TrainSettings.__dataclass_fields__ if k != "seed"},
                              seed=params.seed)

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.datasets.base import Manifest
+from pipeline.errors import InputError
 from pipeline.io import write_parquet
 from pipeline.report import problem_report
 
@@ -63,7 +64,8 @@ def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str
 
 
 def frame_counts(frames_table: pd.DataFrame | None, pose_videos: pd.DataFrame | None) -> dict[str, int]:
-    """Frames per usable video: decoded frames, or (pose-only datasets) the pose stage's count."""
+    """Frames per usable video: decoded frames, or (pose-only datasets) the pose stage's count. A
+    video whose pose failed is not usable, however well it decoded."""
     counts: dict[str, int] = {}
     if pose_videos is not None:
         ok = pose_videos[pose_videos["status"] == "ok"]
@@ -71,6 +73,9 @@ def frame_counts(frames_table: pd.DataFrame | None, pose_videos: pd.DataFrame | 
     if frames_table is not None:
         ok = frames_table[frames_table["status"] == "ok"]
         counts.update(zip(ok["video_id"], ok["num_frames"].astype(int)))
+    if pose_videos is not None:
+        for video_id in pose_videos.loc[pose_videos["status"] != "ok", "video_id"]:
+            counts.pop(video_id, None)
     return counts
 
 
@@ -134,6 +139,7 @@ def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_vide
         index, skipped = build_split_index(manifest, split, counts, num_segments=num_segments,
                                            val_fraction=val_fraction, seed=seed,
                                            ranges_decoded=not manifest.pose_only, reasons=reasons)
+        _check_not_empty(index, skipped, manifest_path, split)
         table = pa.Table.from_pandas(index, preserve_index=False)
         write_parquet(out_dir / f"split_{split}.parquet", table, metadata={
             "dataset": manifest.dataset, "split": split, "classes": manifest.classes,
@@ -148,3 +154,13 @@ def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_vide
         if text:
             print(text)
     return summary
+
+
+def _check_not_empty(index: pd.DataFrame, skipped: pd.DataFrame, manifest_path: Path, split: str) -> None:
+    """A split with no training or no test video cannot train or be scored: stop with one line."""
+    for subset, name in (("train", "training"), ("test", "test")):
+        if not (index["subset"] == subset).any():
+            lost = int((skipped["subset"] == subset).sum())
+            raise InputError(f"{manifest_path}: split {split} has no {name} videos ({lost} skipped as failed in "
+                             f"decode or pose). Fix: give the split {name} videos in labels.csv or the split "
+                             "files, or repair the failed ones (see the decode and pose tables)")

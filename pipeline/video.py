@@ -1,6 +1,7 @@
 """Decoding videos (or folders of frames) into JPEG frames with ffmpeg, and reading them back."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,17 @@ FRAME_PATTERN = "%06d.jpg"
 class DecodeError(RuntimeError):
     """ffmpeg could not turn the input into frames; the message names the file."""
 
+
+# Demuxers that read other files than the one named (playlists, file lists, image-name patterns,
+# IMF compositions), run scripts (AviSynth, VapourSynth) or read no file at all: a dataset "video"
+# in one of these could decode any file on the machine.
+REFUSED_FORMATS = frozenset({"hls", "applehttp", "dash", "concat", "ffconcat", "image2", "image2pipe", "lavfi",
+                             "sdp", "rtp", "rtsp", "tee", "data", "subfile", "imf", "avisynth",
+                             "vapoursynth"})
+# Local files only: no network or pipe protocols, wherever a container points.
+LOCAL_ONLY = {"protocol_whitelist": "file"}
+# The demuxers a frame folder's images may be opened with (our own concat list names them).
+IMAGE_FORMATS = "concat,image2,jpeg_pipe,png_pipe,bmp_pipe"
 
 # A decode that yields fewer frames than the container lists (past this fraction) is flagged: a
 # truncated file often still decodes, ffmpeg exiting 0 after "partial file" errors.
@@ -39,13 +51,18 @@ class VideoInfo:
     num_frames: int         # frames the container lists (0 when it does not say)
     duration: float         # seconds (0 when unknown)
     variable_rate: bool     # frame times are not evenly spaced
+    format_name: str = ""   # ffprobe's demuxer: decoding allows only this one (it was checked)
 
 
 def probe_video(path: Path) -> VideoInfo:
     try:
-        info = ffmpeg.probe(str(path), select_streams="v:0")
+        info = ffmpeg.probe(str(path), select_streams="v:0", **LOCAL_ONLY)
     except ffmpeg.Error as err:
         raise DecodeError(f"{path}: ffprobe cannot read it: {_stderr(err)}") from None
+    format_name = str((info.get("format") or {}).get("format_name") or "")
+    if set(format_name.split(",")) & REFUSED_FORMATS:
+        raise DecodeError(f"{path}: ffprobe reads it as {format_name}, a playlist, file list or image "
+                          "pattern that opens other files, not a video file; refused")
     streams = info.get("streams") or []
     if not streams:
         raise DecodeError(f"{path}: no video stream")
@@ -58,7 +75,8 @@ def probe_video(path: Path) -> VideoInfo:
     avg, base = _rate(st.get("avg_frame_rate")), _rate(st.get("r_frame_rate"))
     duration = _number(st.get("duration")) or _number((info.get("format") or {}).get("duration"))
     return VideoInfo(width=width, height=height, fps=avg or base, num_frames=int(_number(st.get("nb_frames"))),
-                     duration=duration, variable_rate=bool(avg and base and abs(avg - base) > 0.01 * base))
+                     duration=duration, variable_rate=bool(avg and base and abs(avg - base) > 0.01 * base),
+                     format_name=format_name)
 
 
 def _rate(text: str | None) -> float:
@@ -87,7 +105,7 @@ def _video_stream(source: Path, info: VideoInfo, *, fps: float | None,
     expected from the container). Rotation: ffmpeg's autorotate turns frames upright. A variable
     frame rate source is resampled to its average rate (``fps`` null), so that frame index is
     proportional to time as segment sampling assumes."""
-    stream = ffmpeg.input(str(source))
+    stream = ffmpeg.input(str(source), format_whitelist=info.format_name, **LOCAL_ONLY)
     native = info.num_frames or round(info.duration * info.fps)
     if frame_range is not None:
         stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
@@ -129,20 +147,57 @@ def decode_to_frames(source: Path, out_dir: Path, *, short_side: int, fps: float
     source = Path(source)
     if not source.exists():
         raise DecodeError(f"{source}: file not found")
-    expected = 0
     if source.is_dir():
         images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise DecodeError(f"{source}: folder holds no {'/'.join(IMAGE_SUFFIXES)} frames")
-        suffix = images[0].suffix
-        stream = ffmpeg.input(str(source / f"*{suffix}"), pattern_type="glob", framerate=25)
-        if frame_range is not None:
-            stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
-        out_fps = 0.0
-    else:
-        if source.stat().st_size == 0:
-            raise DecodeError(f"{source}: empty file")
-        stream, out_fps, expected = _video_stream(source, probe_video(source), fps=fps, frame_range=frame_range)
+        images = [p for p in images if p.suffix == images[0].suffix]
+        _check_one_size(source, images)
+        with tempfile.TemporaryDirectory() as tmp:
+            stream = _image_list_stream(images, Path(tmp) / "frames.ffconcat")
+            if frame_range is not None:
+                stream = stream.trim(start_frame=frame_range[0], end_frame=frame_range[1]).setpts("PTS-STARTPTS")
+            return _write_frames(source, stream, out_dir, short_side=short_side, jpeg_quality=jpeg_quality,
+                                 out_fps=0.0, expected=0, frame_range=frame_range)
+    if source.stat().st_size == 0:
+        raise DecodeError(f"{source}: empty file")
+    stream, out_fps, expected = _video_stream(source, probe_video(source), fps=fps, frame_range=frame_range)
+    return _write_frames(source, stream, out_dir, short_side=short_side, jpeg_quality=jpeg_quality,
+                         out_fps=out_fps, expected=expected, frame_range=frame_range)
+
+
+def _check_one_size(folder: Path, images: list[Path]) -> None:
+    """A frame folder's images all have the first one's size: ffmpeg would stretch the others to
+    its shape, silently, and poses given in their own pixels would not fit."""
+    sizes = {}
+    for image in images:
+        try:
+            with Image.open(image) as img:
+                sizes[image] = img.size
+        except OSError as err:
+            raise DecodeError(f"{folder}: frame {image.name} is not a readable image ({err})") from None
+        if sizes[image] != sizes[images[0]]:
+            (w, h), (w0, h0) = sizes[image], sizes[images[0]]
+            raise DecodeError(f"{folder}: frame {image.name} is {w}x{h}, the first frame {w0}x{h0}: a video's "
+                              "frames must share one size; resize or remove the odd ones")
+
+
+def _image_list_stream(images: list[Path], list_file: Path):
+    """A frame folder's images, exactly these files in this order, at 25 frames per second: an
+    ffconcat list we write (a glob or pattern built from the folder's name could match other files)."""
+    lines = ["ffconcat version 1.0"]
+    for image in images:
+        if "\n" in str(image) or "\r" in str(image):
+            raise DecodeError(f"{image.parent}: frame name {image.name!r} holds a line break; rename it")
+        quoted = str(image.resolve()).replace("'", "'\\''")
+        # pattern_type none: a `%d` in the name is part of it, not an image sequence
+        lines += [f"file '{quoted}'", "option pattern_type none", "duration 0.04"]
+    list_file.write_text("\n".join(lines) + "\n")
+    return ffmpeg.input(str(list_file), f="concat", safe=0, format_whitelist=IMAGE_FORMATS, **LOCAL_ONLY)
+
+
+def _write_frames(source: Path, stream, out_dir: Path, *, short_side: int, jpeg_quality: int, out_fps: float,
+                  expected: int, frame_range: tuple[int, int] | None) -> DecodedVideo:
     stream = _scale_filter(stream, short_side)
     cmd = (stream.output(str(out_dir / FRAME_PATTERN), start_number=0, **{"q:v": jpeg_quality},
                          vsync="passthrough")

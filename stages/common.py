@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.errors import InputError
-from pipeline.params import Params, load_params
+from pipeline.errors import FULL_DISK_ERRNOS, InputError, full_disk_message
+from pipeline.params import Params, check_name, load_params
 
 
 def parse(description: str, *args: tuple[str, dict]) -> tuple[argparse.Namespace, Params]:
@@ -19,10 +19,15 @@ def parse(description: str, *args: tuple[str, dict]) -> tuple[argparse.Namespace
     for name, kwargs in args:
         parser.add_argument(name, **kwargs)
     ns = parser.parse_args()
+    for option in ("dataset", "run"):
+        if getattr(ns, option, None) is not None:
+            check_name(getattr(ns, option), f"--{option}")
     return ns, load_params(ns.params, overrides=ns.set)
 
 
 def _report(kind, err, tb) -> None:
+    if isinstance(err, OSError) and err.errno in FULL_DISK_ERRNOS:
+        err = InputError(full_disk_message(err.filename or "an output"))
     if isinstance(err, InputError):
         print("error: " + " ".join(str(err).split()), file=sys.stderr)
     else:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from pipeline.draw_poses import LOW_SCORE, DrawPosesError, draw_pose_video, from_estimator, from_pose_stage
-from pipeline.params import load_params
+from pipeline.params import check_name, load_params
 from pipeline.pose.estimators import IMAGE_BACKENDS, build_estimator
 from pipeline.pose.video_pose import settings_from_params
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         if args.dataset:
-            pose = from_pose_stage(args.dataset, args.video)
+            pose = from_pose_stage(check_name(args.dataset, "--dataset"), args.video)
         else:
             p = load_params(args.params).pose
             settings = settings_from_params(p)   # as the pose stage would pose it

@@ -240,3 +240,10 @@ def test_estimated_head_top_is_a_ring_not_a_dot():
     assert estimator_head_estimated("mmpose", version="mmpose-1.3.2/rtmo/abc/coco17")
     assert not estimator_head_estimated("mmpose", version="mmpose-1.3.2/hrnet/abc/aic14")
     assert not estimator_head_estimated("groundtruth") and not estimator_head_estimated("fake")
+
+
+def test_cli_refuses_a_dataset_name_that_is_a_path(tmp_path, capsys):
+    # issue 28, point 0: --dataset is a folder name under data/, never a path out of it
+    assert cli.main(["--dataset", "../../etc", "--video", "v", "--mp4", str(tmp_path / "o.mp4")]) == 1
+    err = capsys.readouterr().err
+    assert "--dataset '../../etc' is not a safe name" in err and "letters, digits, _ and -" in err

@@ -207,6 +207,53 @@ def test_import_kinetics_raw_file_variant_equals_the_plain_record(tmp_path, shar
     assert key(a) == key(b)  # the same people in the same frames (slots come from the tracker here)
 
 
+@pytest.mark.parametrize("raw_file,found", [
+    ("kpfiles/part_0.pkl", "kpfiles/part_0.pkl"),  # relative to the pickle's folder
+    ("/mnt/lustre/kpfiles/part_0.pkl", "part_0.pkl"),  # pyskl's own cluster paths: the name beside the pickle
+    ("../outside/part_0.pkl", None),             # past the pickle's folder: not opened
+    ("OUTSIDE_ABS", None),                       # an absolute path that exists: not opened either
+])
+def test_a_kpfile_is_read_only_from_the_pickles_folder(tmp_path, raw_file, found):
+    # issue 28, point 9: raw_file was opened wherever it pointed (raw_file: /etc/passwd)
+    home, outside = tmp_path / "home", tmp_path / "outside"
+    for folder in (home / "kpfiles", outside):
+        folder.mkdir(parents=True)
+    kp = {"v": {"keypoint": np.full((2, 17, 3), 0.5, np.float32)}}
+    for path in (outside / "part_0.pkl", *([home / found] if found else [])):
+        path.write_bytes(pickle.dumps(kp))
+    raw_file = str(outside / "part_0.pkl") if raw_file == "OUTSIDE_ABS" else raw_file
+    anno = {"frame_dir": "v", "label": 0, "img_shape": (100, 200), "total_frames": 2, "raw_file": raw_file,
+            "frame_inds": np.array([0, 1]), "box_score": np.ones(2, np.float32)}
+    (home / "k400.pkl").write_bytes(pickle.dumps({"split": {"train": ["v"]}, "annotations": [anno]}))
+    videos, _ = _import(tmp_path, _manifest(tmp_path, ["v"]), {"format": "pyskl", "source": str(home / "k400.pkl")})
+    if found:
+        assert videos.loc["v", "status"] == "ok", videos.loc["v", "error"]
+    else:
+        assert videos.loc["v", "status"] == "failed"
+        assert f"kpfile {raw_file} not found in the pickle's folder {home}" in videos.loc["v", "error"]
+
+
+def test_imported_joints_far_outside_the_frame_are_missing_and_scores_are_clipped(tmp_path):
+    # issue 28, point 10: x at -9.7 frame widths, 1e7 px and scores of 5.0 were stored and trained on
+    kp = np.tile(np.array([100.0, 50.0], np.float32), (1, 2, 17, 1))     # [M, T, V, 2] in a 200 x 100 frame
+    score = np.full((1, 2, 17), 0.9, np.float32)
+    kp[0, 0, 6, 0] = -9.7 * 200      # right shoulder
+    kp[0, 0, 8, 1] = 1e7             # right elbow
+    kp[0, 0, 7, 0] = 210             # left elbow: just outside, within the margin
+    score[0, 0, 9] = 5.0             # left wrist
+    score[0, 0, 10] = -3.0           # right wrist
+    anno = {"frame_dir": "v", "label": 0, "img_shape": (100, 200), "total_frames": 2, "keypoint": kp,
+            "keypoint_score": score}
+    (tmp_path / "p.pkl").write_bytes(pickle.dumps({"split": {"train": ["v"]}, "annotations": [anno]}))
+    videos, table = _import(tmp_path, _manifest(tmp_path, ["v"]), {"format": "pyskl", "source": str(tmp_path / "p.pkl")})
+    assert videos.loc["v", "status"] == "ok"
+    dense = to_dense(table, {"v": 2}, 4)["v"][0, 0]
+    for joint in ("right_shoulder", "right_elbow", "right_wrist"):
+        assert dense[INDEX[joint], 2] == 0 and np.isnan(dense[INDEX[joint], 0]), joint
+    assert dense[INDEX["left_wrist"], 2] == 1.0 and dense[INDEX["left_elbow"], 2] == pytest.approx(0.9)
+    assert np.nanmax(table.to_pandas()["score"].to_numpy()) <= 1.0
+
+
 # ------------------------------------------------------------------ import: OpenPose / ST-GCN JSON
 def test_import_real_stgcn_kinetics_json_with_the_ntu_video(tmp_path, shared_datasets):
     root = tmp_path / "root"
@@ -258,6 +305,42 @@ def test_openpose_write_json_body25_maps_to_the_14_keypoints(tmp_path):
     assert not (dense[1, :, :, 2] > 0).any()  # the frame with nobody
     videos, _ = _import(tmp_path, manifest, {"format": "openpose_json", "source": str(folder)}, name="nosize")
     assert "frame size is unknown" in videos.loc["myvideo", "error"]
+
+
+@pytest.mark.parametrize("frame,problem", [
+    ({"people": "abc"}, "'people' is a str, not a list"),
+    ({"people": ["abc"]}, "people[0] is a str, not an object"),
+    ({"people": [{"pose_keypoints_2d": "abc"}]}, "people[0].pose_keypoints_2d is not a list of numbers"),
+    ({"people": [{"pose_keypoints_2d": [1, 2, "x"]}]}, "people[0].pose_keypoints_2d is not a list of numbers"),
+    ({"people": [{"pose_keypoints_2d": [1, 2, 3], "person_score": "high"}]}, "people[0].person_score is not a number"),
+])
+def test_a_malformed_openpose_file_fails_its_video_alone(tmp_path, frame, problem):
+    # issue 28, point 13: `"people": "abc"` ended the whole stage with an AttributeError
+    for key, data in (("good", {"people": [{"pose_keypoints_2d": [1.0, 2.0, 0.5] * 25}]}), ("bad", frame)):
+        (tmp_path / "op").mkdir(exist_ok=True)
+        (tmp_path / "op" / f"{key}_{0:012d}_keypoints.json").write_text(json.dumps(data))
+    videos, _ = _import(tmp_path, _manifest(tmp_path, ["good", "bad"]),
+                        {"format": "openpose_json", "source": str(tmp_path / "op"), "frame_size": [200, 100]})
+    assert videos.loc["good", "status"] == "ok" and videos.loc["bad", "status"] == "failed"
+    assert f"bad_000000000000_keypoints.json: {problem}" in videos.loc["bad", "error"]
+
+
+@pytest.mark.parametrize("data,problem", [
+    ({"data": ["abc"]}, "data[0] is a str, not an object"),
+    ({"data": [{"frame_index": "one", "skeleton": []}]}, "data[0].frame_index is not an integer"),
+    ({"data": [{"frame_index": 1, "skeleton": "abc"}]}, "data[0].skeleton is a str, not a list"),
+    ({"data": [{"frame_index": 1, "skeleton": [{"pose": "ab", "score": [1]}]}]},
+     "data[0].skeleton[0].pose is not a list of numbers"),
+])
+def test_a_malformed_kinetics_file_fails_its_video_alone(tmp_path, data, problem):
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "good.json").write_text(json.dumps({"data": [{"frame_index": 1, "skeleton": [
+        {"pose": [0.5, 0.5] * 18, "score": [0.9] * 18}]}]}))
+    (tmp_path / "k" / "bad.json").write_text(json.dumps(data))
+    videos, _ = _import(tmp_path, _manifest(tmp_path, ["good", "bad"]),
+                        {"format": "kinetics_json", "source": str(tmp_path / "k"), "frame_size": [200, 100]})
+    assert videos.loc["good", "status"] == "ok" and videos.loc["bad", "status"] == "failed"
+    assert f"bad.json: {problem}" in videos.loc["bad", "error"]
 
 
 # --------------------------------------------------------------------------- export -> import

@@ -37,3 +37,14 @@ def test_outputs_get_the_permissions_a_plain_write_gives(tmp_path, umask):
         assert _mode(out / "frames" / "000000.jpg") == file_mode
         encode_h264(out / "clip.mp4", np.zeros((2, 16, 16, 3), np.uint8), fps=5)   # the synth videos
         assert _mode(out / "clip.mp4") == file_mode
+
+
+def test_a_target_name_near_the_file_system_limit_is_written(tmp_path):
+    # issue 28, point 14: the temporary name's prefix held the whole target name (255 + 13 bytes)
+    name = "v" * 250
+    write_text(tmp_path / name, "hi")
+    with atomic_dir(tmp_path / ("d" * 255)) as tmp:
+        (tmp / "f").write_text("x")
+    with atomic_dir(tmp_path / ("é" * 127)) as tmp:   # 254 bytes in UTF-8
+        (tmp / "f").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "d" * 255, "é" * 127])

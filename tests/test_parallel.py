@@ -59,3 +59,54 @@ def test_each_gpu_worker_process_sees_only_its_own_gpu():
         assert device in ("3", "5")
         assert device_of.setdefault(pid, device) == device     # a worker keeps its GPU
     assert pid != os.getpid() and len(set(device_of.values())) == len(device_of)   # one worker per GPU
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from pipeline.parallel import map_videos
+
+out = Path(sys.argv[1])
+
+def work(item):
+    (out / f"started_{item}_{os.getpid()}").touch()
+    time.sleep(1.5)
+    (out / f"finished_{item}").touch()
+    return item
+
+if __name__ == "__main__":
+    for _ in map_videos(work, range(2), workers=2, desc="t"):
+        pass
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"   # a zombie is dead, only not reaped
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc (Linux)")
+def test_local_workers_die_with_their_parent(tmp_path):
+    # issue 28, point 16: after kill -9 of the pose stage, its workers lived on and finished their videos
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    script = tmp_path / "stage.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env)
+    deadline = time.monotonic() + 20
+    while len(list(tmp_path.glob("started_*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [int(p.name.rsplit("_", 1)[1]) for p in tmp_path.glob("started_*")]
+    assert len(workers) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    time.sleep(2.0)
+    assert not list(tmp_path.glob("finished_*"))
+    assert not [pid for pid in workers if _alive(pid)]

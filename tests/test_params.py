@@ -38,3 +38,56 @@ def test_bad_params_name_the_key(edit, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("name", ["..", "../../../victim", "synth/extra", "", "a b", ".hidden"])
+@pytest.mark.parametrize("section", ["datasets", "runs"])
+def test_dataset_and_run_names_must_be_safe_identifiers(section, name):
+    raw = _raw()
+    raw[section][name] = next(iter(raw[section].values()))
+    with pytest.raises(ParamsError, match=rf"{section}: name {name!r} .*letters, digits, _ and -"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("train", "epochs", "ten", "train.epochs must be an integer, got 'ten'"),
+    ("train", "epochs", 1.5, "train.epochs must be an integer, got 1.5"),
+    ("train", "epochs", True, "train.epochs must be an integer, got True"),
+    (None, "seed", "abc", "seed must be an integer, got 'abc'"),
+    (None, "strict", "maybe", "strict must be true or false, got 'maybe'"),
+    ("train", "lr", "nan", "train.lr must be a number, got 'nan'"),
+    ("train", "lr", float("nan"), "train.lr must be a number, got nan"),
+    ("train", "lr", -1, r"train.lr must be > 0"),
+    ("train", "crop_scales", ["a"], r"train.crop_scales must be a list of numbers, got \['a'\]"),
+    ("decode", "executor", 3, "decode.executor must be a string, got 3"),
+    ("train", "amp", "yes", "train.amp must be true or false, got 'yes'"),
+])
+def test_every_key_is_type_checked_with_one_line_naming_it(section, key, value, message):
+    # issue 28, point 12: these ended in tracebacks, or (strict: maybe, epochs: true) were accepted
+    raw = _raw()
+    (raw[section] if section else raw)[key] = value
+    with pytest.raises(ParamsError, match=rf"^params.yaml: {message}.*\. Fix: "):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda r: r.update(datasets=["a", "b"]), r"`datasets` must be a mapping, got list"),
+    (lambda r: r.update(runs=["a"]), r"`runs` must be a mapping, got list"),
+    (lambda r: r.update(model=[1]), r"`model` must be a mapping, got list"),
+    (lambda r: r["pose"].update({"import": [1]}), r"pose.import must be a mapping"),
+    (lambda r: r["pose"].update({"estimator": "import", "import": {"source": "x", "frame_size": "ab"}}),
+     r"pose.import.frame_size must be null or \[width, height\]"),
+    (lambda r: r["pose"].update({"estimator": "import", "import": {"source": "x", "frame_tolerance": "ab"}}),
+     r"pose.import.frame_tolerance must be an integer >= 0"),
+])
+def test_sections_of_the_wrong_shape_are_one_line_not_a_traceback(edit, message):
+    # issue 28, point 15
+    raw = _raw()
+    edit(raw)
+    with pytest.raises(ParamsError, match=message):
+        parse_params(raw)
+
+
+def test_an_override_that_is_not_yaml_names_itself(tmp_path):
+    with pytest.raises(ParamsError, match=r"override 'train.epochs=\[': the value is not YAML"):
+        load_params(ROOT / "params.yaml", overrides=["train.epochs=["])

@@ -244,3 +244,39 @@ def test_filtered_false_people_are_counted_in_the_video_table(tmp_path, monkeypa
         assert (row["tracks_filtered"], row["detections_filtered"]) == ((1, 1) if name == "on" else (0, 0))
         assert row["detections_over_limit"] == 0
     assert counts == {"off": 7, "on": 6}
+
+
+def test_a_video_id_too_long_for_its_part_file_fails_alone(tmp_path, fake_adapter):
+    # issue 28, point 14: 250 bytes is a legal video file name, but not with `.failed.json` after it
+    long_id = "x" * 250
+    videos = run_pose_stage(_manifest(tmp_path, ["vid_a", long_id]), None, tmp_path / "p.parquet",
+                            tmp_path / "v.parquet", tmp_path / "parts", settings=_settings(), workers=1,
+                            strict=False).set_index("video_id")
+    assert videos.loc["vid_a", "status"] == "ok"
+    assert videos.loc[long_id, "status"] == "failed" and "too long" in videos.loc[long_id, "error"]
+
+
+def test_a_corrupt_part_is_redone_not_a_crash(tmp_path, fake_adapter):
+    # issue 28, point 3: a truncated part (a full disk, a bad copy) ended every later pose run
+    args = (tmp_path / "p.parquet", tmp_path / "v.parquet", tmp_path / "parts")
+    manifest = _manifest(tmp_path, ["vid_a", "vid_b"])
+    run_pose_stage(manifest, None, *args, settings=_settings(), workers=1, strict=True)
+    good = (tmp_path / "parts" / "vid_a.parquet").read_bytes()
+    (tmp_path / "parts" / "vid_a.parquet").write_bytes(good[: len(good) // 2])
+    videos = run_pose_stage(manifest, None, *args, settings=_settings(), workers=1, strict=True)
+    assert (videos["status"] == "ok").all()
+    assert (tmp_path / "parts" / "vid_a.parquet").read_bytes() == good
+    (tmp_path / "parts" / "vid_b.parquet").write_bytes(b"PAR1 not really")
+    videos = merge_parts(Manifest.load(manifest), *args, settings=_settings()).set_index("video_id")
+    assert videos.loc["vid_b", "status"] == "failed" and "unreadable" in videos.loc["vid_b", "error"]
+
+
+def test_the_merge_sweeps_only_parts_it_wrote(tmp_path, fake_adapter):
+    # issue 28, point 0 (the pose side): the sweep unlinked whatever it found, and a folder crashed it
+    args = (tmp_path / "p.parquet", tmp_path / "v.parquet", tmp_path / "parts")
+    run_pose_stage(_manifest(tmp_path, ["vid_a", "vid_b"]), None, *args, settings=_settings(), workers=1, strict=True)
+    (tmp_path / "parts" / "notes.txt").write_text("mine")
+    (tmp_path / "parts" / "sub").mkdir()
+    (tmp_path / "parts" / ".vid_b.parquet.x1y2.tmp").write_bytes(b"half")   # a killed write's leftover
+    run_pose_stage(_manifest(tmp_path, ["vid_a"]), None, *args, settings=_settings(), workers=1, strict=True)
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["notes.txt", "sub", "vid_a.parquet"]

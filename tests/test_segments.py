@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from pipeline.datasets.base import Manifest
+from pipeline.errors import InputError
 from pipeline.segments import build_indexes, carve_validation, middle_frames, segment_bounds
 
 
@@ -95,3 +96,38 @@ def test_skipped_videos_are_named_with_the_reason_they_failed(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "index toy split 1 SKIPPED: 1 video\n  v0: test: v0.mp4: ffmpeg failed: moov atom not found" in out
     assert str(tmp_path / "idx" / "split_1.parquet") in out
+
+
+def _toy(tmp_path, subsets):
+    n = len(subsets)
+    videos = pd.DataFrame({"video_id": [f"v{i}" for i in range(n)], "path": [f"v{i}.mp4" for i in range(n)],
+                           "label_id": [i % 2 for i in range(n)], "label_name": [["a", "b"][i % 2] for i in range(n)],
+                           "group": "", "split_1": subsets})
+    Manifest("toy", ["a", "b"], ["1"], videos).save(tmp_path / "m.parquet")
+    pd.DataFrame({"video_id": videos["video_id"], "status": "ok", "error": "",
+                  "num_frames": 30}).to_parquet(tmp_path / "frames.parquet")
+    return videos
+
+
+def test_videos_whose_pose_failed_are_skipped_with_the_reason(tmp_path, capsys):
+    # issue 28, point 5: an import with shape errors for 3 of 10 videos gave `index ... skipped 0`
+    videos = _toy(tmp_path, ["test"] * 4 + ["train"] * 6)
+    failed = {"v1", "v5", "v8"}
+    pd.DataFrame({"video_id": videos["video_id"],
+                  "status": ["failed" if v in failed else "ok" for v in videos["video_id"]],
+                  "error": [f"{v}: keypoint must be [M, T, V, C]" if v in failed else "" for v in videos["video_id"]],
+                  "num_frames": [0 if v in failed else 30 for v in videos["video_id"]]}
+                 ).to_parquet(tmp_path / "poses.parquet")
+    summary = build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", tmp_path / "poses.parquet",
+                            tmp_path / "idx", num_segments=4, val_fraction=0.2, seed=0)
+    assert summary["1"]["skipped"] == 3
+    assert not failed & set(pd.read_parquet(tmp_path / "idx" / "split_1.parquet")["video_id"])
+    assert "  v5: train: v5: keypoint must be [M, T, V, C]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("subsets,empty", [(["test"] * 6, "training"), (["train"] * 6, "test")])
+def test_an_empty_training_or_test_set_stops_the_index_with_one_line(tmp_path, subsets, empty):
+    _toy(tmp_path, subsets)
+    with pytest.raises(InputError, match=rf"split 1 has no {empty} videos .*\. Fix: "):
+        build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
+                      num_segments=4, val_fraction=0.2, seed=0)

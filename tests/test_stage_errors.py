@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +48,52 @@ def test_a_strict_stop_in_decode_is_one_line(tmp_path):
     line = _one_error_line(_stage(tmp_path, "stages.decode", "--dataset", "toy"))
     assert line.startswith(f"error: {tmp_path / 'videos'}/") and ".mp4: empty file. Fix: " in line
     assert "strict: false" in line
+
+
+def test_a_dataset_or_run_name_that_is_a_path_is_refused_before_anything_is_written(tmp_path):
+    _project(tmp_path, "path,label\na.mp4,wave\n", strict=False)
+    for stage, option in (("stages.decode", "--dataset"), ("stages.prepare", "--dataset"),
+                          ("stages.train", "--run")):
+        line = _one_error_line(_stage(tmp_path, stage, option, "../../victim"))
+        assert f"{option} '../../victim'" in line and "letters, digits, _ and -" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "videos"]
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(capsys):
+    # issue 28, point 1: ENOSPC while writing an output ended the stage in a traceback
+    import errno
+
+    from stages.common import _report
+    _report(OSError, OSError(errno.ENOSPC, "No space left on device", "data/poses/x.parts/v.parquet"), None)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: data/poses/x.parts/v.parquet: no space left on device. Fix: free space")
+    assert "\n" not in line
+
+
+def test_train_and_evaluate_before_index_say_so_in_one_line(tmp_path, monkeypatch):
+    # issue 28, point 15: a missing index and an unknown model key ended in tracebacks
+    from pipeline.errors import InputError
+    from pipeline.params import load_params
+    from pipeline.runs import run_spec
+    _project(tmp_path, "path,label\na.mp4,wave\n", strict=False)
+    line = _one_error_line(_stage(tmp_path, "stages.train", "--run", "toy_1"))
+    assert line.startswith("error: data/index/toy/split_default.parquet: no index for run toy_1. Fix: run")
+    monkeypatch.chdir(tmp_path)
+    params = load_params(tmp_path / "params.yaml")
+    with pytest.raises(InputError, match="no index for run toy_1"):     # evaluate's way in too
+        run_spec(params, "toy_1")
+    with pytest.raises(InputError, match=r"params.yaml: `model`: .*no_such_key.*\. Fix: "):
+        run_spec(load_params(tmp_path / "params.yaml", overrides=["model.no_such_key=1"]), "toy_1", num_classes=2)
+
+
+def test_a_missing_pose_import_source_is_one_line(tmp_path):
+    # issue 28, point 15: a FormatError (not an InputError) ended the pose stage in a traceback
+    _project(tmp_path, "path,label\na.mp4,wave\nb.mp4,wave\n", strict=False)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["pose"].update({"estimator": "import", "import": {"format": "pyskl", "source": "nothere.pkl"}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / "videos" / name).write_bytes(b"")
+    assert _stage(tmp_path, "stages.prepare", "--dataset", "toy").returncode == 0
+    line = _one_error_line(_stage(tmp_path, "stages.pose", "--dataset", "toy"))
+    assert line.startswith("error: nothere.pkl: import source not found. Fix: ")

@@ -399,3 +399,26 @@ def test_a_finished_run_retrains_after_a_code_change_and_resumes_without_one(tmp
     _train(tmp_path, "run")
     out = capsys.readouterr().out
     assert "starting afresh" in out and "epoch=1 " in out
+
+
+def test_evaluate_refuses_a_model_of_other_classes_with_one_line(tmp_path):
+    # issue 28, point 2: evaluate scored any model.pt against the split, whatever classes it knew
+    from types import SimpleNamespace
+
+    from pipeline.errors import InputError
+    from pipeline.evaluate import evaluate_run
+    from pipeline.model_io import _save_model
+    run = {"name": "run", "dataset": "toy", "split": "1"}
+    kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, metrics_path=tmp_path / "m.json",
+              plots_dir=tmp_path / "plots")
+    for classes, message in ((["x", "y", "z"], r"was trained on classes \['x', 'y', 'z'\], the split has "
+                                                r"\['a', 'b', 'c'\]"),
+                             (["a", "b"], r"was trained on classes \['a', 'b'\]")):
+        config = dataclasses.replace(CONFIG, num_classes=len(classes))
+        _save_model(tmp_path / "model.pt", build_model(config), config, SimpleNamespace(classes=classes), run,
+                    {"top1": 0.5, "epoch": 1})
+        with pytest.raises(InputError, match=rf"model.pt: {message}.*\. Fix: "):
+            evaluate_run(_split(), tmp_path / "model.pt", **kw)
+    with pytest.raises(InputError, match=r"gone/model.pt: no trained model"):
+        evaluate_run(_split(), tmp_path / "gone" / "model.pt", **kw)
+    assert not (tmp_path / "m.json").exists()

@@ -10,7 +10,7 @@ from pipeline.datasets.base import Manifest
 from pipeline.io import read_json, write_json
 from pipeline.decoding import DecodeSettings, StrictModeError, decode_dataset
 from pipeline.segments import build_split_index
-from pipeline.video import DecodeError, decode_to_frames, read_frame_array
+from pipeline.video import DecodeError, decode_to_frames, read_frame_array, read_video_rgb
 
 
 def _clip_facts(shared, name):
@@ -272,3 +272,151 @@ def test_decode_names_its_failed_videos(tmp_path, capsys):
     assert "decode toy: 1/3 videos ok" in out and "decode toy FAILED: 2 videos" in out
     assert f"  bad: {root / 'bad.mp4'}: empty file" in out and f"  text: {root / 'text.mp4'}: " in out
     assert f"all of them: {tmp_path / 'frames.parquet'}" in out
+
+
+def test_the_stale_frames_sweep_deletes_only_folders_decode_wrote(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=3)
+    manifest = _manifest(tmp_path, ["good.mp4"])
+    frames_dir = tmp_path / "frames"
+    (frames_dir / "someone_elses" / "sub").mkdir(parents=True)
+    (frames_dir / "someone_elses" / "keep.txt").write_text("x")
+    (frames_dir / "gone").mkdir()
+    write_json(frames_dir / "gone" / "meta.json", {"decoder": 2})
+    (frames_dir / ".good.k2j4.tmp").mkdir()          # a killed decode's half-written folder
+    (frames_dir / ".good.k2j4.tmp" / "000000.jpg").write_bytes(b"jpg")
+    decode_dataset(manifest, root, frames_dir, tmp_path / "t.parquet",
+                   settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    assert (frames_dir / "someone_elses" / "keep.txt").exists()
+    assert not (frames_dir / "gone").exists() and (frames_dir / "good" / "meta.json").exists()
+    assert not (frames_dir / ".good.k2j4.tmp").exists()
+
+
+def test_a_frame_folder_named_like_a_glob_reads_its_own_frames(tmp_path):
+    for name, colour, count in (("clip[1]", (255, 0, 0), 10), ("clip1", (0, 0, 255), 20)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((32, 32, 3), colour, np.uint8)).save(tmp_path / name / f"{i:05d}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    dec = decode_to_frames(tmp_path / "clip[1]", out, short_side=32)
+    assert dec.num_frames == 10
+    red, _, blue = read_frame_array(out, 0).reshape(-1, 3).mean(0)
+    assert red > 200 and blue < 50
+    (tmp_path / "100%d").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "100%d" / f"{i:05d}.jpg")
+    (tmp_path / "out2").mkdir()
+    assert decode_to_frames(tmp_path / "100%d", tmp_path / "out2", short_side=32).num_frames == 3
+
+
+def _hls_playlist_to(tmp_path):
+    """root/playlist.mp4: an HLS playlist whose one segment is a video outside root."""
+    outside = tmp_path / "outside.ts"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "10", "-pix_fmt", "yuv420p",
+            "-f", "mpegts", str(outside))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "playlist.mp4").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                       f"#EXTINF:1.0,\n{outside}\n#EXT-X-ENDLIST\n")
+    return root / "playlist.mp4"
+
+
+def test_a_playlist_posing_as_a_video_is_refused_not_followed(tmp_path):
+    playlist = _hls_playlist_to(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DecodeError, match=r"playlist.mp4: .*hls.* not a video file"):
+        decode_to_frames(playlist, out, short_side=32)
+    with pytest.raises(DecodeError, match=r"playlist.mp4: .*hls"):
+        read_video_rgb(playlist)
+    assert not list(out.iterdir())
+
+
+def test_a_video_name_too_long_for_a_file_name_fails_alone(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    long_name = "x" * 246 + ".mp4"      # 250 bytes, legal on ext4
+    _make_video(root / long_name, frames=3)
+    _make_video(root / "good.mp4", frames=3)
+    manifest = _manifest(tmp_path, [long_name, "good.mp4"])
+    videos = Manifest.load(manifest).videos
+    videos.loc[2] = {**videos.loc[0], "video_id": "y" * 300}     # an id no file system stores
+    Manifest("toy", ["a"], ["1"], videos).save(manifest)
+    table = decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
+                           settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1,
+                           strict=False).set_index("video_id")
+    assert (table.loc[["x" * 246, "good"], "status"] == "ok").all()
+    assert table.loc["y" * 300, "status"] == "failed" and "too long" in table.loc["y" * 300, "error"]
+
+
+def test_resume_decodes_again_a_video_whose_frames_went_missing_or_empty(tmp_path):
+    # issue 28, point 7: resume trusted meta.json, whatever was left of the frames beside it
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=6)
+    manifest = _manifest(tmp_path, ["good.mp4"])
+    settings = DecodeSettings(short_side=32, fps=None, jpeg_quality=3)
+    frames = tmp_path / "frames" / "good"
+    for damage in (lambda: (frames / "000003.jpg").unlink(), lambda: (frames / "000005.jpg").write_bytes(b"")):
+        decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet", settings=settings, workers=1,
+                       strict=False)
+        damage()
+        decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet", settings=settings, workers=1,
+                       strict=False)
+        assert sorted(p.name for p in frames.glob("*.jpg")) == [f"{i:06d}.jpg" for i in range(6)]
+        assert all(p.stat().st_size > 0 for p in frames.glob("*.jpg"))
+
+
+def test_a_second_decode_of_the_same_frames_folder_stops_with_one_line(tmp_path):
+    # issue 28, point 4: two decodes of one dataset raced on the same frame folders
+    import fcntl
+    import os
+
+    from pipeline.errors import InputError
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "good.mp4", frames=3)
+    manifest = _manifest(tmp_path, ["good.mp4"])
+    (tmp_path / "frames").mkdir()
+    fd = os.open(tmp_path / "frames", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # the other decode, still running
+        with pytest.raises(InputError, match=r"frames: another decode of this dataset is running.*\. Fix: "):
+            decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
+                           settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+        assert not (tmp_path / "frames" / "good").exists()
+    finally:
+        os.close(fd)
+    decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
+                   settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    assert (tmp_path / "frames" / "good" / "meta.json").exists()
+
+
+def test_a_frame_folder_of_mixed_sizes_fails_naming_the_odd_frame(tmp_path):
+    # issue 28, point 11: a 30x40 frame among 64x48 ones was stretched to the first frame's shape, silently
+    src = tmp_path / "clip"
+    src.mkdir()
+    for i, (w, h) in enumerate([(64, 48)] * 3 + [(30, 40)] * 2):
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(src / f"{i:03d}.png")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DecodeError, match=r"clip: frame 003.png is 30x40, the first frame 64x48"):
+        decode_to_frames(src, tmp_path / "out", short_side=24)
+
+
+def test_a_full_disk_stops_decode_instead_of_failing_every_video(tmp_path, monkeypatch):
+    # issue 28, point 1: with the disk full, every remaining video was recorded as failed
+    from pipeline import decoding
+    from pipeline.errors import InputError
+    root = tmp_path / "root"
+    root.mkdir()
+    _make_video(root / "a.mp4", frames=3)
+
+    def full(source, *args, **kwargs):
+        raise DecodeError(f"{source}: ffmpeg failed: [image2 @ 0x1] Could not write frame: No space left on device")
+    monkeypatch.setattr(decoding, "decode_to_frames", full)
+    with pytest.raises(InputError, match=r"frames: no space left on device while decoding .*a.mp4\. Fix: free space"):
+        decode_dataset(_manifest(tmp_path, ["a.mp4"]), root, tmp_path / "frames", tmp_path / "t.parquet",
+                       settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
+    assert not (tmp_path / "t.parquet").exists()

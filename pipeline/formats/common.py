@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import InputError
 from pipeline.keypoints import LAYOUT_SIZES
 
 # The number of joints V of a source array -> its layout, when the source does not say.
@@ -15,7 +16,7 @@ LAYOUT_BY_SIZE = {17: "coco17", 18: "coco18", 25: "body25", 14: "aic14", 33: "bl
                   13: "penn13", 15: "jhmdb15"}
 
 
-class FormatError(ValueError):
+class FormatError(InputError, ValueError):
     """A pose file that cannot be read: the message names the file, the problem and the fix."""
 
 

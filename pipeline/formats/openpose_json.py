@@ -39,6 +39,31 @@ def _read_json(path: Path):
         raise FormatError(f"{path}: not readable JSON ({exc}). Fix: re-export the file") from None
 
 
+def _of_type(value, kind: type, path: Path, where: str):
+    """``value`` if it is a ``kind`` (list or dict), else a FormatError naming the file and key."""
+    if not isinstance(value, kind):
+        expected = "a list" if kind is list else "an object"
+        raise FormatError(f"{path}: {where} is a {type(value).__name__}, not {expected}. Fix: re-export the file")
+    return value
+
+
+def _numbers(value, path: Path, where: str) -> np.ndarray:
+    """A JSON list of numbers as float32 (null or missing: empty)."""
+    if value is None:
+        return np.zeros(0, np.float32)
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise FormatError(f"{path}: {where} is not a list of numbers. Fix: re-export the file")
+    return np.asarray(value, np.float32)
+
+
+def _number(value, path: Path, where: str, kind: type = float):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (kind is int and not float(value).is_integer())):
+        raise FormatError(f"{path}: {where} is not {'an integer' if kind is int else 'a number'}. "
+                          "Fix: re-export the file")
+    return kind(value)
+
+
 # --------------------------------------------------------------------------- OpenPose --write_json
 def index_openpose_folder(source: str | Path) -> dict[str, list[tuple[int, Path]]]:
     """{video key: [(frame, file), ...]} of every ``*_keypoints.json`` under ``source``."""
@@ -77,8 +102,9 @@ def read_openpose_video(key: str, frames: list[tuple[int, Path]], *, layout: str
             raise FormatError(f"{path}: no 'people' list: not an OpenPose --write_json file. Fix: use "
                               "OpenPose's JSON output")
         poses = []
-        for p in people:
-            flat = np.asarray(p.get("pose_keypoints_2d") or [], np.float32)
+        for n, p in enumerate(_of_type(people, list, path, "'people'")):
+            _of_type(p, dict, path, f"people[{n}]")
+            flat = _numbers(p.get("pose_keypoints_2d"), path, f"people[{n}].pose_keypoints_2d")
             if flat.size == 0:
                 continue
             if flat.size % 3:
@@ -91,7 +117,9 @@ def read_openpose_video(key: str, frames: list[tuple[int, Path]], *, layout: str
             pid = p.get("person_id")
             pid = pid[0] if isinstance(pid, list) and pid else pid
             ids.setdefault(f, []).append(int(pid) if isinstance(pid, (int, float)) else -1)
-            person_scores.setdefault(f, []).append(p.get("person_score"))
+            score = p.get("person_score")
+            person_scores.setdefault(f, []).append(
+                None if score is None else _number(score, path, f"people[{n}].person_score"))
         per_frame[f] = poses
     num_joints = num_joints or 25
     total = (max(per_frame) + 1) if per_frame else 0
@@ -163,13 +191,15 @@ def read_kinetics_video(path: Path, *, layout: str, default_score: float) -> Sou
                           "{\"data\": [{\"frame_index\", \"skeleton\": [{\"pose\", \"score\"}]}]}")
     per_frame: dict[int, list[np.ndarray]] = {}
     num_joints = None
-    for entry in frames:
-        f = int(entry.get("frame_index", 0)) - 1
+    for n, entry in enumerate(frames):
+        _of_type(entry, dict, path, f"data[{n}]")
+        f = _number(entry.get("frame_index", 0), path, f"data[{n}].frame_index", int) - 1
         if f < 0:
             raise FormatError(f"{path}: frame_index {entry.get('frame_index')!r}; they start at 1")
-        for sk in entry.get("skeleton") or []:
-            pose = np.asarray(sk.get("pose") or [], np.float32)
-            score = np.asarray(sk.get("score") or [], np.float32)
+        for k, sk in enumerate(_of_type(entry.get("skeleton") or [], list, path, f"data[{n}].skeleton")):
+            _of_type(sk, dict, path, f"data[{n}].skeleton[{k}]")
+            pose = _numbers(sk.get("pose"), path, f"data[{n}].skeleton[{k}].pose")
+            score = _numbers(sk.get("score"), path, f"data[{n}].skeleton[{k}].score")
             if pose.size == 0:
                 continue
             if pose.size % 2 or score.size != pose.size // 2:
@@ -192,4 +222,5 @@ def read_kinetics_video(path: Path, *, layout: str, default_score: float) -> Sou
     label = data.get("label_index")
     return SourceVideo(key=path.stem, points=points, width=1.0, height=1.0,
                        layout=resolve_layout(layout, num_joints, str(path)), tracked=False,
-                       label=None if label is None else int(label), total_frames=total, normalised=True)
+                       label=None if label is None else _number(label, path, "label_index", int),
+                       total_frames=total, normalised=True)

@@ -55,14 +55,18 @@ def _img_shape(r: dict, where: str) -> tuple[float, float]:
 
 
 def _kpfile_path(pickle_path: Path, raw_file: str) -> Path:
-    """``raw_file`` as written (absolute, or relative to the working folder), else relative to the
-    pickle's folder, else its file name in the pickle's folder."""
-    raw = Path(str(raw_file))
-    for candidate in (raw, pickle_path.parent / raw, pickle_path.parent / raw.name):
-        if candidate.is_file():
-            return candidate
-    raise FormatError(f"{pickle_path}: kpfile {raw_file} not found (also looked beside the pickle). Fix: "
-                      "put the Kinetics kpfiles beside the annotation pickle or where raw_file says")
+    """``raw_file`` relative to the pickle's folder, else its file name there (pyskl's Kinetics
+    records hold absolute paths of their authors' cluster). Never a file outside that folder:
+    the same lexical confinement as a dataset's paths (README, "Reliability")."""
+    from pipeline.datasets._common import confine   # pipeline.datasets imports this module
+    home = pickle_path.parent
+    inside, name = confine(str(raw_file)), Path(str(raw_file).replace("\\", "/")).name
+    for rel in (inside, name if name not in ("", ".", "..") else None):
+        if rel and (home / rel).is_file():
+            return home / rel
+    raise FormatError(f"{pickle_path}: kpfile {raw_file} not found in the pickle's folder {home} (by that "
+                      "relative path or by its file name; paths outside the folder are not opened). Fix: put the "
+                      "Kinetics kpfiles beside the annotation pickle")
 
 
 def record_to_source(r: dict, *, where: str, layout: str, pickle_path: Path | None = None,

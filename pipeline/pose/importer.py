@@ -16,7 +16,11 @@ Options (``pose.import`` in params.yaml): ``format`` (pyskl | openpose_json | ki
 0: only score-0 joints), ``default_score`` (Kinetics JSON: the confidence of a present joint whose
 score is 0), ``frame_size`` ([W, H] of the frames OpenPose ran on; null: probed from the manifest's
 video file), ``frame_tolerance`` (frames the source may differ from the decoded video by; the poses
-are then cut or padded to the decoded count).
+are then cut or padded to the decoded count), ``frame_margin`` (see below).
+
+The source file is never changed; what is stored is cleaned, the same way every time (VERSION
+names the rule): a joint more than ``frame_margin`` frame sizes outside the frame (default 0.1,
+as BlazePose's) is missing, and joint and person scores are clipped to [0, 1].
 """
 from __future__ import annotations
 
@@ -31,10 +35,10 @@ from pipeline.formats.common import FormatError, SourceVideo, content_digest, ma
 from pipeline.keypoints import NUM_KEYPOINTS, to_aic14
 
 NAME = "import"
-VERSION = "1"
+VERSION = "2"   # 2: joints far outside the frame are missing, scores clipped to [0, 1]
 FORMATS = ("pyskl", "openpose_json", "kinetics_json")
 DEFAULTS = {"format": "pyskl", "source": None, "layout": "auto", "strip_suffix": "", "min_score": 0.0,
-            "default_score": 1.0, "frame_size": None, "frame_tolerance": 0}
+            "default_score": 1.0, "frame_size": None, "frame_tolerance": 0, "frame_margin": 0.1}
 
 
 def check_options(options: dict) -> dict:
@@ -47,10 +51,19 @@ def check_options(options: dict) -> dict:
     if not o["source"]:
         raise ValueError("params.yaml: pose.estimator is import but pose.import.source is empty: name the "
                          "pickle, OpenPose JSON folder or Kinetics JSON file/folder")
-    if o["frame_size"] is not None and (len(o["frame_size"]) != 2 or min(o["frame_size"]) <= 0):
-        raise ValueError("params.yaml: pose.import.frame_size must be null or [width, height]")
-    if int(o["frame_tolerance"]) < 0:
-        raise ValueError("params.yaml: pose.import.frame_tolerance must be >= 0")
+    size = o["frame_size"]
+    if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2
+                                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                         for v in size)):
+        raise ValueError(f"params.yaml: pose.import.frame_size must be null or [width, height], got {size!r}. "
+                         "Fix: e.g. frame_size: [1920, 1080]")
+    tolerance = o["frame_tolerance"]
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
+        raise ValueError(f"params.yaml: pose.import.frame_tolerance must be an integer >= 0, got {tolerance!r}. "
+                         "Fix: e.g. frame_tolerance: 0")
+    if not isinstance(o["frame_margin"], (int, float)) or not o["frame_margin"] >= 0:
+        raise ValueError("params.yaml: pose.import.frame_margin must be a number >= 0 (frame sizes outside "
+                         "the frame a joint may lie), e.g. 0.1")
     return o
 
 
@@ -187,18 +200,30 @@ def import_video(source: ImportSource, row: dict, decoded: dict | None, root: st
     pts = points.astype(np.float32, copy=True)
     low = ~(pts[..., 2] > 0) | (pts[..., 2] < float(o["min_score"])) | ~np.isfinite(pts[..., :2]).all(-1)
     pts[..., 2][low] = 0.0
+    pts = clean_joints(pts, width, height, float(o["frame_margin"]))
     kps = to_aic14(pts, video.layout) if points.shape[1] else np.zeros((num_frames, 0, NUM_KEYPOINTS, 3), np.float32)
     present = kps[..., 2] > 0
     if video.person_scores is not None:
         scores = np.asarray(video.person_scores, np.float32)
         if scores.shape[0] < num_frames:
             scores = np.concatenate([scores, np.zeros((num_frames - scores.shape[0], scores.shape[1]), np.float32)])
-        scores = scores[:num_frames]
+        scores = np.clip(scores[:num_frames], 0.0, 1.0)
     else:
         conf = np.where(present, kps[..., 2], 0.0).sum(-1)
         scores = (conf / np.maximum(present.sum(-1), 1)).astype(np.float32)
     return ImportedVideo(keypoints=kps, scores=scores, tracked=video.tracked, num_frames=num_frames,
                          width=float(width), height=float(height), size=size)
+
+
+def clean_joints(points: np.ndarray, width: float, height: float, margin: float) -> np.ndarray:
+    """[..., 3] joints (x, y, score) in a ``width`` x ``height`` frame: one more than ``margin``
+    frame sizes outside it becomes missing (score 0); scores are clipped to [0, 1]."""
+    x, y = points[..., 0], points[..., 1]
+    outside = ((x < -margin * width) | (x > (1 + margin) * width)
+               | (y < -margin * height) | (y > (1 + margin) * height))
+    out = points.copy()
+    out[..., 2] = np.where(outside, 0.0, np.clip(points[..., 2], 0.0, 1.0))
+    return out
 
 
 def _probe(root: str, row: dict, vid: str) -> tuple[int, int]:

@@ -6,7 +6,6 @@ in local worker processes (one per GPU for an estimator on the GPU: ``devices``)
 (``ray``); each writes its own part either way, so the output is the same."""
 from __future__ import annotations
 
-import glob
 import json
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 from pipeline.datasets import get_adapter
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
-from pipeline.io import read_json, read_parquet_metadata, write_json, write_parquet
+from pipeline.io import leftover_temps, name_fits, read_json, read_parquet_metadata, write_json, write_parquet
 from pipeline.parallel import RayTasks, gpu_devices, map_videos
 from pipeline.report import problem_report
 from pipeline.pose import groundtruth, importer
@@ -65,6 +64,34 @@ def _failed(video_id: str, error: str) -> dict:
 
 def _failure_marker(parts_dir: Path, video_id: str) -> Path:
     return parts_dir / f"{video_id}.failed.json"
+
+
+def _too_long(parts_dir: Path, video_id: str) -> dict | None:
+    """A failed video's stats when its part or failure marker cannot be stored under its id."""
+    if name_fits(parts_dir, _failure_marker(parts_dir, video_id).name):
+        return None
+    return _failed(video_id, f"{video_id[:40]}...: the video id ({len(video_id.encode())} bytes) is too long "
+                             "for a file name in the pose parts folder; shorten the file name")
+
+
+def _part_video(name: str) -> str | None:
+    """The video id of a part (``<id>.parquet``) or failure marker (``<id>.failed.json``) name; ""
+    for a temporary file an atomic write left (``.<name>.<random>.tmp``), which no video keeps."""
+    if name.startswith("."):
+        return "" if name.endswith(".tmp") else None
+    for suffix in (".failed.json", ".parquet"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return None
+
+
+def _part_metadata(part: Path) -> dict | None:
+    """A part's metadata; None when there is no part or it is unreadable (cut short, overwritten):
+    then the video is estimated again, or reported failed by the merge."""
+    try:
+        return read_parquet_metadata(part) if part.exists() else None
+    except (OSError, pa.ArrowException):
+        return None
 
 
 def _lost(job: tuple[dict, dict | None], error: BaseException, *, parts_dir: Path) -> dict:
@@ -156,15 +183,17 @@ def _estimator_version(s: PoseSettings) -> str:
 def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_dir: Path) -> dict:
     row, decoded = job
     video_id = row["video_id"]
+    if (too_long := _too_long(parts_dir, video_id)) is not None:
+        return too_long
     part = parts_dir / f"{video_id}.parquet"
     fingerprint = {**settings.fingerprint(), "decoded": decoded}
-    if part.exists():
-        meta = read_parquet_metadata(part)
+    meta = _part_metadata(part)
+    if meta is not None:
         if (meta.get("fingerprint") == json.loads(json.dumps(fingerprint))
                 and meta.get("estimator_version") == _estimator_version(settings)):
             return meta["stats"]
     for name in (part.name, _failure_marker(parts_dir, video_id).name):   # a worker killed while writing
-        for leftover in parts_dir.glob(f".{glob.escape(name)}.*.tmp"):
+        for leftover in leftover_temps(parts_dir, name):
             leftover.unlink(missing_ok=True)
     try:
         if settings.estimator == "groundtruth":
@@ -224,8 +253,9 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
     """Join the per-video parts into one file, in manifest order; videos without a part are
     listed as failed in the video table."""
     keep = set(manifest.videos["video_id"])
-    for stale in parts_dir.glob("*"):
-        if stale.name.removesuffix(".failed.json").removesuffix(".parquet") not in keep:
+    for stale in parts_dir.iterdir():   # only parts and failure markers this stage wrote
+        video_id = _part_video(stale.name)
+        if video_id is not None and video_id not in keep and stale.is_file() and not stale.is_symlink():
             stale.unlink()
     tables, stats = [], []
     meta = file_metadata(settings.estimator, "", settings.dtype, settings.max_persons)
@@ -236,16 +266,28 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
             print(f"pose {manifest.dataset}: {len(left)} videos of the import source match no manifest video "
                   f"(e.g. {', '.join(left[:5])}); listed in the Parquet metadata (import_unmatched)")
     for video_id in manifest.videos["video_id"]:
+        if (too_long := _too_long(parts_dir, video_id)) is not None:
+            stats.append(too_long)
+            continue
         part = parts_dir / f"{video_id}.parquet"
         if not part.exists():
             marker = _failure_marker(parts_dir, video_id)
             stats.append(read_json(marker) if marker.exists() else
                          _failed(video_id, "no pose output (not run yet, or in a shard not merged here)"))
             continue
-        part_meta = read_parquet_metadata(part)
+        part_meta, table = _part_metadata(part), None
+        if part_meta is not None:
+            try:
+                table = pq.read_table(part).replace_schema_metadata(None)
+            except (OSError, pa.ArrowException):
+                pass
+        if table is None:
+            stats.append(_failed(video_id, f"{part}: unreadable part (cut short or overwritten); run the pose "
+                                           "stage again to estimate this video again"))
+            continue
         meta.update({k: part_meta[k] for k in ("estimator", "estimator_version")})
         stats.append(part_meta["stats"])
-        tables.append(pq.read_table(part).replace_schema_metadata(None))
+        tables.append(table)
     table = pa.concat_tables(tables) if tables else pose_schema(settings.dtype).empty_table()
     write_parquet(out_path, table, metadata=meta)
     videos = pd.DataFrame(stats, columns=list(VIDEO_COLUMNS + TRACK_COLUMNS))
