@@ -14,6 +14,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.finetune import partial_bn
 from pipeline.model.backbones import build_backbone
@@ -31,8 +32,16 @@ def _median_seconds(step, repeats: int) -> float:
     return statistics.median(times)
 
 
+def macs_per_frame(backbone, size: int) -> float:
+    """Multiply-adds of one frame's forward (FlopCounterMode counts a multiply-add as 2 FLOPs)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        backbone.eval()(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() / 2
+
+
 def time_backbone(name: str, frames: torch.Tensor, repeats: int):
     backbone = build_backbone(name).to(memory_format=backbone_memory_format(frames.device))
+    macs = macs_per_frame(backbone, frames.shape[-1])
 
     def train_step():
         backbone.train()
@@ -45,7 +54,7 @@ def time_backbone(name: str, frames: torch.Tensor, repeats: int):
         backbone.eval()
         backbone(frames)
 
-    return _median_seconds(train_step, repeats), _median_seconds(infer, repeats)
+    return macs, _median_seconds(train_step, repeats), _median_seconds(infer, repeats)
 
 
 def main() -> None:
@@ -61,10 +70,10 @@ def main() -> None:
     frames = torch.randn(args.frames, 3, args.size, args.size)
     print(f"{args.frames} frames of {args.size}x{args.size}, {torch.get_num_threads()} thread(s), "
           f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}); seconds per batch")
-    print(f"{'backbone':<20} {'train step':>11} {'forward':>9} {'train vs first':>15}")
+    print(f"{'backbone':<20} {'MMACs/frame':>12} {'train step':>11} {'forward':>9} {'train vs first':>15}")
     rows = [(name, *time_backbone(name, frames, args.repeats)) for name in args.backbones]
-    for name, train, infer in rows:
-        print(f"{name:<20} {train:11.2f} {infer:9.2f} {train / rows[0][1]:15.2f}")
+    for name, macs, train, infer in rows:
+        print(f"{name:<20} {macs / 1e6:12.1f} {train:11.2f} {infer:9.2f} {train / rows[0][2]:15.2f}")
 
 
 if __name__ == "__main__":
