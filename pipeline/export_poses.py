@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import InputError
 from pipeline.datasets.base import Manifest
 from pipeline.formats.openpose_json import openpose_frame, write_openpose_video
 from pipeline.formats.pyskl import write_pyskl
@@ -66,17 +67,26 @@ def _dense_scores(table, num_frames: dict[str, int], max_persons: int) -> dict[s
     return out
 
 
+class ExportError(InputError, ValueError):
+    """An export that cannot be written as asked."""
+
+
 def export_poses(manifest_path: Path, poses_path: Path, pose_videos_path: Path, out: Path, *, fmt: str,
                  layout: str | None = None, dtype: str = "float32", root: Path | None = None) -> dict:
     """Write ``out`` (a .pkl for pyskl, a folder for openpose_json); return counts."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}: one of {sorted(FORMATS)}")
+        raise ExportError(f"unknown export format {fmt!r}. Fix: use one of {sorted(FORMATS)}")
     layout = layout or FORMATS[fmt][0]
     if layout not in FORMATS[fmt]:
-        raise ValueError(f"format {fmt} writes layouts {FORMATS[fmt]}, not {layout!r}")
+        raise ExportError(f"format {fmt} writes layouts {FORMATS[fmt]}, not {layout!r}. Fix: pick one of them")
+    if fmt == "pyskl" and Path(out).is_dir():
+        raise ExportError(f"{out}: is a folder; pyskl writes one .pkl file. Fix: give --out a file path, "
+                          f"e.g. {Path(out) / 'poses.pkl'}")
+    if fmt == "openpose_json" and Path(out).exists() and not Path(out).is_dir():
+        raise ExportError(f"{out}: is a file; openpose_json writes a folder of JSON files. Fix: give --out a folder")
     for path in (manifest_path, poses_path, pose_videos_path):
         if not Path(path).exists():
-            raise ValueError(f"{path} not found. Fix: run the prepare and pose stages for this dataset first")
+            raise ExportError(f"{path} not found. Fix: run the prepare and pose stages for this dataset first")
     manifest = Manifest.load(manifest_path)
     stats = pd.read_parquet(pose_videos_path).set_index("video_id")
     ok_ids = [v for v in manifest.videos["video_id"] if v in stats.index and stats.loc[v, "status"] == "ok"]

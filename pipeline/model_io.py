@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -83,11 +84,21 @@ class ModelFileError(InputError, ValueError):
 
 def _read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     """A checkpoint written by ``_save_checkpoint``, through torch's weights-only (safe) unpickler;
-    a file holding code-executing objects is refused with UnsafeCheckpoint."""
+    a file holding code-executing objects is refused with UnsafeCheckpoint, an empty, cut-short or
+    foreign file with ModelFileError."""
+    path = Path(path)
+    if not zipfile.is_zipfile(path):   # what torch.save writes; checked first, so that a text file is not
+        raise ModelFileError(           # taken for a pickle holding code
+            f"{path}: not a checkpoint ({'empty' if path.stat().st_size == 0 else 'cut short or another kind of file'}"
+            f": torch.save writes a zip archive). Fix: run the stage that writes it again (dvc repro), "
+            "or delete it to train afresh")
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpoint(_refusal(path, err)) from None
+    except (RuntimeError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ModelFileError(f"{path}: unreadable checkpoint ({' '.join(str(err).split())[:120]}). Fix: run the "
+                             "stage that writes it again (dvc repro), or delete it to train afresh") from None
 
 
 def _refusal(path: Path, err: Exception) -> str:

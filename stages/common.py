@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.errors import FULL_DISK_ERRNOS, InputError, full_disk_message
+from pipeline.errors import ENVIRONMENT_ERRNOS, InputError, environment_message
 from pipeline.params import Params, check_name, load_params
 
 
@@ -26,8 +26,8 @@ def parse(description: str, *args: tuple[str, dict]) -> tuple[argparse.Namespace
 
 
 def _report(kind, err, tb) -> None:
-    if isinstance(err, OSError) and err.errno in FULL_DISK_ERRNOS:
-        err = InputError(full_disk_message(err.filename or "an output"))
+    if isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS:
+        err = InputError(environment_message(err))
     if isinstance(err, InputError):
         print("error: " + " ".join(str(err).split()), file=sys.stderr)
     else:

@@ -68,8 +68,10 @@ def test_restricted_unpickler_refuses_code_and_loads_the_real_file_as_pickle_doe
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps({"annotations": [_RunsCode(str(marker))]}))
-    with pytest.raises(UnsafePickleError, match=r"evil.pkl: refused to load: the pickle asks for (builtins|io)\.open"):
+    from pipeline.errors import InputError
+    with pytest.raises(UnsafePickleError, match=r"evil.pkl: refused to load: the pickle asks for (builtins|io)\.open") as err:
         load_pickle(evil)
+    assert isinstance(err.value, InputError)   # a stage prints it as one line (issue 28, point 15)
     assert not marker.exists()
     objs = tmp_path / "obj.pkl"
     objs.write_bytes(pickle.dumps({"a": np.array([1, "x"], dtype=object)}))
@@ -368,6 +370,21 @@ def test_export_then_import_gives_the_same_parquet(weizmann, tmp_path, fmt, layo
     if fmt == "pyskl":
         split, _ = read_annotations(out)
         assert len(split["xsub_train"]) == 73 and len(split["xsub_val"]) == 20
+
+
+def test_export_to_an_existing_folder_or_a_bad_format_is_one_line_before_anything_is_read(tmp_path):
+    # issue 28, point 15: --out naming an existing folder ended in IsADirectoryError after the work
+    from pipeline.errors import InputError
+    missing = tmp_path / "none.parquet"     # never read: the output is checked first
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("")
+    for out, fmt, words in ((tmp_path / "a_folder", "pyskl", "is a folder"),
+                            (tmp_path / "a_file", "openpose_json", "is a file"),
+                            (tmp_path / "x.pkl", "csv", "unknown export format")):
+        with pytest.raises(InputError, match=words):
+            export_poses(missing, missing, missing, out, fmt=fmt)
+    with pytest.raises(InputError, match="none.parquet not found. Fix: run the prepare and pose"):
+        export_poses(missing, missing, missing, tmp_path / "x.pkl", fmt="pyskl")
 
 
 def test_from_aic14_inverts_to_aic14_where_the_layout_allows():

@@ -97,3 +97,35 @@ def test_a_missing_pose_import_source_is_one_line(tmp_path):
     assert _stage(tmp_path, "stages.prepare", "--dataset", "toy").returncode == 0
     line = _one_error_line(_stage(tmp_path, "stages.pose", "--dataset", "toy"))
     assert line.startswith("error: nothere.pkl: import source not found. Fix: ")
+
+
+@pytest.mark.parametrize("code, cause", [("EROFS", "Read-only file system"), ("EACCES", "Permission denied"),
+                                         ("EIO", "Input/output error")])
+def test_an_unwritable_or_failing_disk_is_one_line_naming_the_path(capsys, code, cause):
+    # issue 28, points 1 and 15: a read-only output folder ended the stage in a traceback
+    import errno
+
+    from stages.common import _report
+    _report(OSError, OSError(getattr(errno, code), cause, "data/frames/toy/v1"), None)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"error: data/frames/toy/v1: {cause}. Fix: ") and "\n" not in line
+
+
+@pytest.mark.parametrize("content, words", [(b"", "empty"), (b"hello, not a model\n", "another kind of file"),
+                                            ("cut", "cut short")])
+def test_an_empty_truncated_or_foreign_model_file_is_one_line_saying_it_is_not_a_checkpoint(tmp_path, content, words):
+    # issue 28, point 15: EOFError / zip-archive tracebacks; a text file was called code-executing
+    import torch
+
+    from pipeline.errors import InputError
+    from pipeline.model_io import load_model
+    path = tmp_path / "model.pt"
+    if content == "cut":
+        torch.save({"format": 1, "weights": torch.zeros(1000)}, path)
+        path.write_bytes(path.read_bytes()[:-200])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_model(path)
+    assert str(err.value).startswith(f"{path}: ") and "execute" not in str(err.value)
+    assert words in str(err.value) or "unreadable checkpoint" in str(err.value)

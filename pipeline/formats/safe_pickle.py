@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from numpy.core import multiarray
 
+from pipeline.errors import InputError
 
-class UnsafePickleError(ValueError):
+
+class UnsafePickleError(InputError, ValueError):
     pass
 
 
