@@ -72,17 +72,32 @@ def prediction_table(video_ids, heads: dict[str, np.ndarray], labels: np.ndarray
     return "\n".join(lines) + "\n"
 
 
+# What a checkpoint's run must share with the run that evaluates it: its data and how clips are cut.
+RUN_KEYS_CHECKED = ("dataset", "split", "num_segments", "view", "input_size", "resize_short", "frame_size")
+
+
+def check_model_belongs(model_path: Path, ckpt: dict, classes: list, run_info: dict | None) -> None:
+    """A ModelFileError (one line) when the checkpoint was trained on other classes, or, given the
+    evaluating run's ``run_info``, on another dataset or split or with other clip settings."""
+    fix = "Fix: train this run again (dvc repro) or evaluate the run the model belongs to"
+    if list(ckpt["classes"]) != list(classes):
+        raise ModelFileError(f"{model_path}: was trained on classes {list(ckpt['classes'])}, the split has "
+                             f"{list(classes)}: a model of another dataset or labelling. {fix}")
+    trained = ckpt.get("run") or {}
+    differ = [f"{k} {trained.get(k)!r} (run: {run_info[k]!r})" for k in RUN_KEYS_CHECKED
+              if run_info and k in run_info and k in trained and trained[k] != run_info[k]]
+    if differ:
+        raise ModelFileError(f"{model_path}: trained with {', '.join(differ)}: not this run's model. {fix}")
+
+
 def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir: Path | None,
-                  s: TrainSettings, batch_size: int, device: str = "cpu"):
+                  s: TrainSettings, batch_size: int, device: str = "cpu", run_info: dict | None = None):
     """Every head's logits on one subset of the split, the way the checkpoint was trained (its view
-    and pose inputs). Returns (heads, labels, dataset, checkpoint)."""
+    and pose inputs), after check_model_belongs. Returns (heads, labels, dataset, checkpoint)."""
     torch.set_num_threads(max(1, s.threads))
     torch_device = pick_device(device)
     model, ckpt = load_model(model_path, torch_device)
-    if list(ckpt["classes"]) != list(data.classes):
-        raise ModelFileError(f"{model_path}: was trained on classes {list(ckpt['classes'])}, the split has "
-                             f"{list(data.classes)}: a model of another dataset or labelling. Fix: train this "
-                             "run again (dvc repro) or evaluate the run the model belongs to")
+    check_model_belongs(model_path, ckpt, data.classes, run_info)
     dataset = make_dataset(data, subset, frames_dir=frames_dir if model.uses_frames else None,
                            max_persons=model.config.num_persons, s=s, train=False,
                            pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training
@@ -97,13 +112,15 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
 def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s: TrainSettings,
                  batch_size: int, metrics_path: Path, plots_dir: Path, skipped: list[dict] = (),
                  index_path: Path | str = "the split index", device: str = "cpu",
-                 predictions_path: Path | None = None) -> dict:
+                 predictions_path: Path | None = None, run_info: dict | None = None) -> dict:
     """Metrics of the model on the split's test subset. ``skipped``: the index's videos left out
     (video_id, subset, reason); test videos among them are named in a warning, since the metrics
     then rest on fewer videos than the split has. ``predictions_path``: the per-video table the
-    metrics gate compares."""
+    metrics gate compares. ``run_info``: the evaluating run's (RunSpec.info), checked against the
+    checkpoint's before anything is written. Every output is computed before the first is written,
+    so the metrics and the predictions always come from the same scoring."""
     heads, labels, test, ckpt = subset_logits(data, "test", model_path, frames_dir=frames_dir, s=s,
-                                              batch_size=batch_size, device=device)
+                                              batch_size=batch_size, device=device, run_info=run_info)
     missing = [r for r in skipped if r.get("subset") == "test"]
     name = ckpt["run"].get("name", model_path.parent.name)
     print(f"evaluate {name}: scored {len(labels)} of the split's {len(labels) + len(missing)} test videos")
@@ -115,13 +132,14 @@ def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, 
     metrics = classification_metrics(heads, labels, num_classes)
     metrics["best_epoch"] = ckpt["best"]["epoch"]
     metrics["val_top1"] = ckpt["best"]["top1"]
-    write_json(metrics_path, metrics)
-    if predictions_path is not None:
-        write_text(predictions_path, prediction_table(test.rows["video_id"], heads, labels, data.classes))
+    predictions = prediction_table(test.rows["video_id"], heads, labels, data.classes)
     pred = heads["concat"].argmax(1)
     names = data.classes
-    write_json(plots_dir / "confusion.json",
-               [{"actual": names[a], "predicted": names[p]} for a, p in zip(labels, pred)])
+    confusion = [{"actual": names[a], "predicted": names[p]} for a, p in zip(labels, pred)]
+    write_json(metrics_path, metrics)
+    if predictions_path is not None:
+        write_text(predictions_path, predictions)
+    write_json(plots_dir / "confusion.json", confusion)
     plot_confusion(confusion_matrix(pred, labels, num_classes), names, plots_dir / "confusion.png",
                    title=f"{ckpt['run'].get('name', '')} test top-1 {metrics['concat']['top1']:.3f}")
     return metrics

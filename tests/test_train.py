@@ -1,3 +1,4 @@
+import re
 import dataclasses
 import os
 import shutil
@@ -422,3 +423,25 @@ def test_evaluate_refuses_a_model_of_other_classes_with_one_line(tmp_path):
     with pytest.raises(InputError, match=r"gone/model.pt: no trained model"):
         evaluate_run(_split(), tmp_path / "gone" / "model.pt", **kw)
     assert not (tmp_path / "m.json").exists()
+
+
+def test_evaluate_refuses_a_model_of_another_run_and_writes_nothing(tmp_path):
+    # issue 28, point 2: the classes alone do not tell a split-2 model (or other clip settings) apart
+    from types import SimpleNamespace
+
+    from pipeline.errors import InputError
+    from pipeline.evaluate import evaluate_run
+    from pipeline.model_io import _save_model
+    trained = {"name": "toy_2", "dataset": "toy", "split": "2", "num_segments": 4, "input_size": 32}
+    _save_model(tmp_path / "model.pt", build_model(CONFIG), CONFIG, SimpleNamespace(classes=["a", "b", "c"]),
+                trained, {"top1": 0.5, "epoch": 1})
+    kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, metrics_path=tmp_path / "m.json",
+              plots_dir=tmp_path / "plots", predictions_path=tmp_path / "p.csv")
+    for evaluating, words in (({**trained, "split": "1"}, "split '2' (run: '1')"),
+                              ({**trained, "num_segments": 8}, "num_segments 4 (run: 8)")):
+        with pytest.raises(InputError, match=re.escape(words) + r".*not this run's model\. Fix: "):
+            evaluate_run(_split(), tmp_path / "model.pt", run_info=evaluating, **kw)
+        assert not any(p.exists() for p in (tmp_path / "m.json", tmp_path / "p.csv", tmp_path / "plots"))
+    metrics = evaluate_run(_split(), tmp_path / "model.pt", run_info=trained, **kw)   # its own run: scored
+    csv = pd.read_csv(tmp_path / "p.csv")
+    assert len(csv) == 3 and metrics["concat"]["top1"] == pytest.approx((csv["concat"] == csv["label"]).mean())
