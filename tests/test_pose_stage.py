@@ -270,6 +270,14 @@ def test_a_corrupt_part_is_redone_not_a_crash(tmp_path, fake_adapter):
     videos = merge_parts(Manifest.load(manifest), *args, settings=_settings()).set_index("video_id")
     assert videos.loc["vid_b", "status"] == "failed" and "unreadable" in videos.loc["vid_b", "error"]
 
+    # a damaged data page under an intact footer: the part looks finished but cannot be read back
+    damaged = bytearray(good)
+    damaged[4:60] = b"\xff" * 56
+    (tmp_path / "parts" / "vid_a.parquet").write_bytes(bytes(damaged))
+    videos = run_pose_stage(manifest, None, *args, settings=_settings(), workers=1, strict=True)
+    assert (videos["status"] == "ok").all()
+    assert (tmp_path / "parts" / "vid_a.parquet").read_bytes() == good
+
 
 def test_the_merge_sweeps_only_parts_it_wrote(tmp_path, fake_adapter):
     # issue 28, point 0 (the pose side): the sweep unlinked whatever it found, and a folder crashed it

@@ -86,10 +86,15 @@ def _part_video(name: str) -> str | None:
 
 
 def _part_metadata(part: Path) -> dict | None:
-    """A part's metadata; None when there is no part or it is unreadable (cut short, overwritten):
-    then the video is estimated again, or reported failed by the merge."""
+    """A part's metadata; None when there is no part or it cannot be read back completely (cut
+    short, overwritten, a damaged data page under an intact footer): then the video is estimated
+    again, or reported failed by the merge. Every page is read: the footer alone would pass a part
+    whose data cannot be merged."""
     try:
-        return read_parquet_metadata(part) if part.exists() else None
+        if not part.exists():
+            return None
+        pq.read_table(part)
+        return read_parquet_metadata(part)
     except (OSError, pa.ArrowException):
         return None
 
