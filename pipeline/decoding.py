@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import zlib
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -92,7 +93,7 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
         if (meta.get("decoder") == DECODER_VERSION and meta.get("settings") == asdict(settings)
                 and meta.get("source") == source
                 and meta.get("frame_range") == (list(frame_range) if frame_range else None)
-                and _frames_intact(target, int(meta["video"]["num_frames"]))):
+                and _frames_intact(target, meta.get("frame_crc32"))):
             row.update(meta["video"], status="ok")
             return _strict_warning(row, strict)
     try:
@@ -102,7 +103,8 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
                                        frame_range=frame_range)
             write_json(tmp / META_FILE, {"decoder": DECODER_VERSION, "settings": asdict(settings), "source": source,
                                          "frame_range": list(frame_range) if frame_range else None,
-                                         "video": asdict(decoded)})
+                                         "video": asdict(decoded),
+                                         "frame_crc32": _frame_checksums(tmp, decoded.num_frames)})
     except DecodeError as err:
         shutil.rmtree(target, ignore_errors=True)
         if _FULL_DISK in str(err):   # ffmpeg's words for ENOSPC: the disk, not this video
@@ -113,12 +115,24 @@ def _decode_one(job: tuple, *, root: Path, frames_dir: Path, settings: DecodeSet
     return _strict_warning(row, strict)
 
 
-def _frames_intact(folder: Path, num_frames: int) -> bool:
-    """The folder still holds the frames its meta.json lists, none of them empty: a frame deleted
-    or cut to nothing since (a full disk, a hand edit) means decoding the video again."""
-    names = {FRAME_PATTERN % i for i in range(num_frames)}
-    found = {p.name: p for p in folder.glob("*.jpg")}
-    return set(found) == names and all(p.stat().st_size > 0 for p in found.values())
+def _frame_checksums(folder: Path, num_frames: int) -> list[int]:
+    """CRC-32 of each frame file, in frame order (FRAME_PATTERN)."""
+    return [zlib.crc32((folder / (FRAME_PATTERN % i)).read_bytes()) for i in range(num_frames)]
+
+
+def _frames_intact(folder: Path, checksums: list[int] | None) -> bool:
+    """The folder holds exactly the frames its meta.json lists, each with the bytes decode wrote
+    (CRC-32): a frame deleted, cut short or overwritten since (a full disk, a bad copy, a hand
+    edit) means decoding the video again. A meta.json without checksums (an older decode) too."""
+    if not checksums:
+        return False
+    names = {FRAME_PATTERN % i for i in range(len(checksums))}
+    if {p.name for p in folder.glob("*.jpg")} != names:
+        return False
+    try:
+        return _frame_checksums(folder, len(checksums)) == list(checksums)
+    except OSError:
+        return False
 
 
 def _strict_warning(row: dict, strict: bool) -> dict:
