@@ -17,7 +17,6 @@ an MP4 by pipeline.visualize.
 """
 from __future__ import annotations
 
-import pickle
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,12 +95,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     path = Path(path)
     try:
         model, ckpt = load_model(path, device)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:   # model_io's errors name the file and the fix
         raise PredictError(str(err)) from None
-    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, AttributeError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise PredictError(f"{path}: not a model checkpoint this version can read "
-                           f"({type(err).__name__}: {first[:200]})") from None
     run = ckpt.get("run") or {}
     missing = [k for k in REQUIRED_RUN_KEYS if k not in run]
     if model.uses_poses and not isinstance(run.get("pose"), dict):

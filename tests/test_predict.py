@@ -267,7 +267,7 @@ def test_incompatible_checkpoints(files, tmp_path):
         with pytest.raises(PredictError, match=message):
             predict_video(files.video, tmp_path / name, estimator=FakeEstimator())
     (tmp_path / "junk.pt").write_bytes(b"junk" * 10)
-    with pytest.raises(PredictError, match="junk.pt: not a model checkpoint"):
+    with pytest.raises(PredictError, match="junk.pt: not a checkpoint"):
         predict_video(files.video, tmp_path / "junk.pt")
     with pytest.raises(PredictError, match="absent.pt: no trained model"):
         predict_video(files.video, tmp_path / "absent.pt")
