@@ -380,8 +380,9 @@ def test_resume_decodes_again_a_video_whose_frames_went_missing_or_empty(tmp_pat
 
 def test_a_second_decode_of_the_same_frames_folder_stops_with_one_line(tmp_path):
     # issue 28, point 4: two decodes of one dataset raced on the same frame folders
-    import fcntl
-    import os
+    import subprocess
+    import sys
+    import textwrap
 
     from pipeline.errors import InputError
     root = tmp_path / "root"
@@ -389,15 +390,22 @@ def test_a_second_decode_of_the_same_frames_folder_stops_with_one_line(tmp_path)
     _make_video(root / "good.mp4", frames=3)
     manifest = _manifest(tmp_path, ["good.mp4"])
     (tmp_path / "frames").mkdir()
-    fd = os.open(tmp_path / "frames", os.O_RDONLY)
+    # the other decode, still running: a second process that holds the frames folder's lock
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, os, sys, time
+        fd = os.open({str(tmp_path / "frames")!r}, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("locked", flush=True)
+        sys.stdin.read()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # the other decode, still running
+        assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(InputError, match=r"frames: another decode of this dataset is running.*\. Fix: "):
             decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
                            settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
         assert not (tmp_path / "frames" / "good").exists()
     finally:
-        os.close(fd)
+        holder.communicate("", timeout=30)   # the other decode ends: its lock goes with it
     decode_dataset(manifest, root, tmp_path / "frames", tmp_path / "t.parquet",
                    settings=DecodeSettings(short_side=32, fps=None, jpeg_quality=3), workers=1, strict=False)
     assert (tmp_path / "frames" / "good" / "meta.json").exists()
