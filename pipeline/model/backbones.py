@@ -206,8 +206,7 @@ def load_backbone_weights(backbone: nn.Module, path, *, name: str, width: int = 
     A tensor stored with an extra leading dimension of 1 is squeezed (TSN's Caffe-converted
     BN-Inception file keeps BN vectors as [1, C]). Anything else missing, unexpected or of the
     wrong shape is an error naming the file and keys. ``path`` may be a name of PRETRAINED_NAMES."""
-    path = resolve_pretrained(path)
-    state = read_state_dict(path, name)
+    state = read_state_dict(path, name)   # resolves a name (and checks its sha256) once
     own = backbone.state_dict()
     state = {k: v[0] if k in own and v.dim() == own[k].dim() + 1 and v.shape[0] == 1
              and v.shape[1:] == own[k].shape else v for k, v in state.items()}

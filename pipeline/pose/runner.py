@@ -85,16 +85,15 @@ def _part_video(name: str) -> str | None:
     return None
 
 
-def _part_metadata(part: Path) -> dict | None:
-    """A part's metadata; None when there is no part or it cannot be read back completely (cut
-    short, overwritten, a damaged data page under an intact footer): then the video is estimated
-    again, or reported failed by the merge. Every page is read: the footer alone would pass a part
-    whose data cannot be merged."""
+def _read_part(part: Path) -> tuple[dict, pa.Table] | None:
+    """A part's metadata and its table (without the metadata); None when there is no part or it
+    cannot be read back completely (cut short, overwritten, a damaged data page under an intact
+    footer): then the video is estimated again, or reported failed by the merge. Every page is
+    read: the footer alone would pass a part whose data cannot be merged."""
     try:
         if not part.exists():
             return None
-        pq.read_table(part)
-        return read_parquet_metadata(part)
+        return read_parquet_metadata(part), pq.read_table(part).replace_schema_metadata(None)
     except (OSError, pa.ArrowException):
         return None
 
@@ -192,8 +191,9 @@ def _pose_one(job: tuple[dict, dict | None], *, settings: PoseSettings, parts_di
         return too_long
     part = parts_dir / f"{video_id}.parquet"
     fingerprint = {**settings.fingerprint(), "decoded": decoded}
-    meta = _part_metadata(part)
-    if meta is not None:
+    done = _read_part(part)
+    if done is not None:
+        meta = done[0]
         if (meta.get("fingerprint") == json.loads(json.dumps(fingerprint))
                 and meta.get("estimator_version") == _estimator_version(settings)):
             return meta["stats"]
@@ -280,16 +280,12 @@ def merge_parts(manifest: Manifest, out_path: Path, videos_path: Path, parts_dir
             stats.append(read_json(marker) if marker.exists() else
                          _failed(video_id, "no pose output (not run yet, or in a shard not merged here)"))
             continue
-        part_meta, table = _part_metadata(part), None
-        if part_meta is not None:
-            try:
-                table = pq.read_table(part).replace_schema_metadata(None)
-            except (OSError, pa.ArrowException):
-                pass
-        if table is None:
+        done = _read_part(part)
+        if done is None:
             stats.append(_failed(video_id, f"{part}: unreadable part (cut short or overwritten); run the pose "
                                            "stage again to estimate this video again"))
             continue
+        part_meta, table = done
         meta.update({k: part_meta[k] for k in ("estimator", "estimator_version")})
         stats.append(part_meta["stats"])
         tables.append(table)
