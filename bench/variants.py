@@ -55,7 +55,7 @@ def main():
             t0 = time.time()
             trained = train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
                       run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
-                      pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
+                      pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs, features_dir=spec.features_dir)
             if args.validation_only:
                 kept = kept_epoch_validation(out / "history.json", trained["best"]["epoch"])
                 results.setdefault(name, []).append({**kept, "videos": len(data.subset("val")),

@@ -80,6 +80,13 @@ def frame_view(width: int, height: int, size: tuple[int, int]) -> View:
     return View((0.0, 0.0, float(width), float(height)), tuple(size), False)
 
 
+def eval_view(width: int, height: int, *, view: str, input_size: int, resize_short: int, frame_size) -> View:
+    """The evaluation view of train.view: crop (the centre crop) or frame (the whole frame)."""
+    if view == "frame":
+        return frame_view(width, height, frame_size)
+    return center_view(width, height, input_size, resize_short)
+
+
 def view_frame_size(view: str, frame_size) -> tuple[int, int] | None:
     """ClipDataset's ``frame_size`` for train.view: crop (square crops: None) or frame."""
     return tuple(frame_size) if view == "frame" else None
@@ -125,7 +132,7 @@ class ClipDataset(torch.utils.data.Dataset):
                  resize_short: int, crop_scales, flip_prob: float, seed: int,
                  pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None,
                  pose_frames: dict[str, np.ndarray] | None = None, num_segments: int | None = None,
-                 frame_size: tuple[int, int] | None = None):
+                 frame_size: tuple[int, int] | None = None, features=None):
         self.rows = index.reset_index(drop=True)
         self.frames_dir = Path(frames_dir) if frames_dir is not None else None
         self.pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
@@ -142,6 +149,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
         self.num_segments = num_segments  # fewer segments than the index's (merged runs of them), or all
+        self.features = features          # a pipeline.features.FeatureCache: cached maps instead of frames
         self.pose_augment = pose_augment if pose_augment is not None else PoseAugmentParams()
         self.person_view = self.pose_augment.view == "person"
         if self.person_view and self.frames_dir is not None:
@@ -153,13 +161,18 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def view_for(self, width: int, height: int, rng: np.random.Generator | None) -> View:
         """Square crops of ``input_size`` (the paper's), or with ``frame_size`` the whole frame
-        resized to it (training: crops of it at the frame's aspect ratio)."""
+        resized to it (training: crops of it at the frame's aspect ratio). Cached maps exist for
+        the evaluation view only: training on them varies the view by flips alone."""
+        if self.features is not None:
+            view = eval_view(width, height, view="frame" if self.frame_size else "crop", input_size=self.input_size,
+                             resize_short=self.resize_short, frame_size=self.frame_size)
+            flip = self.train and bool(rng.random() < self.flip_prob)
+            return View(view.box, view.size, flip)
         if self.train:
             return train_view(width, height, self.frame_size or self.input_size, self.crop_scales,
                               self.flip_prob, rng)
-        if self.frame_size is not None:
-            return frame_view(width, height, self.frame_size)
-        return center_view(width, height, self.input_size, self.resize_short)
+        return eval_view(width, height, view="frame" if self.frame_size else "crop", input_size=self.input_size,
+                         resize_short=self.resize_short, frame_size=self.frame_size)
 
     def __getitem__(self, i: int) -> dict:
         epoch, idx = divmod(int(i), len(self.rows))
@@ -173,7 +186,10 @@ class ClipDataset(torch.utils.data.Dataset):
         width, height = self.sizes[row.video_id]
         view = self.view_for(width, height, rng)
         item = {"label": int(row.label_id), "index": idx, "frame_indices": torch.from_numpy(frames_idx.copy())}
-        if self.frames_dir is not None:
+        if self.features is not None:
+            item["mid"], item["pooled"] = self.features.clip(row.video_id, frames_idx, view.flip)
+            item["frames"] = torch.zeros(0, dtype=torch.uint8)
+        elif self.frames_dir is not None:
             video_dir = self.frames_dir / row.video_id
             frames = []
             for f in frames_idx:

@@ -15,7 +15,7 @@ import torch
 from pipeline.data import normalize_frames
 from pipeline.errors import InputError, MissingInput
 from pipeline.io import atomic_path
-from pipeline.model import ModelConfig, build_model
+from pipeline.model import BackboneMaps, ModelConfig, build_model
 from pipeline.pixels import RGB_IMAGENET, InputConvention
 
 CHECKPOINT_FORMAT = 1
@@ -28,9 +28,12 @@ def to_model_inputs(batch: dict, model, device: torch.device):
     """(frames, poses, person mask, joint visibility) of a loader batch on ``device``; frames in
     the input convention of the model's backbone (``model.backbone.input_convention``: the
     backbone's own, or the one recorded in the checkpoint it was loaded from); None where the
-    model or the batch has none (the pose warm-up's batches carry no frames)."""
+    model or the batch has none (the pose warm-up's batches carry no frames). A batch of cached
+    backbone maps (pipeline/features.py) gives them in the frames' place."""
     frames = None
-    if model.uses_frames and batch["frames"].numel() > 0:
+    if model.uses_frames and "mid" in batch:
+        frames = BackboneMaps(batch["mid"].to(device, non_blocking=True), batch["pooled"].to(device, non_blocking=True))
+    elif model.uses_frames and batch["frames"].numel() > 0:
         frames = normalize_frames(batch["frames"].to(device, non_blocking=True), model.backbone.input_convention)
     poses = batch["poses"].to(device) if model.uses_poses else None
     mask = batch["person_mask"].to(device) if model.uses_poses else None

@@ -33,6 +33,10 @@ def pose_parts(dataset: str) -> Path:
     return DATA / "poses" / f"{dataset}.parts"
 
 
+def features_dir(dataset: str) -> Path:
+    return DATA / "features" / dataset
+
+
 def index_dir(dataset: str) -> Path:
     return DATA / "index" / dataset
 

@@ -23,6 +23,7 @@ class RunSpec:
     split: str
     index_path: Path
     frames_dir: Path
+    features_dir: Path  # a frozen pretrained backbone's cached maps (pipeline/features.py)
     model_config: ModelConfig
     train: TrainSettings
     num_segments: int
@@ -77,6 +78,7 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
                              seed=params.seed)
     pose = video_pose.record(params.pose)   # predict poses a new video as these were posed
     return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
-                   frames_dir=paths.frames_dir(run.dataset), model_config=model_config, train=settings,
+                   frames_dir=paths.frames_dir(run.dataset), features_dir=paths.features_dir(run.dataset),
+                   model_config=model_config, train=settings,
                    num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode),
                    pose_augment=params.pose_augment, pose_inputs=params.pose_inputs)

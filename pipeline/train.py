@@ -18,6 +18,7 @@ from tqdm import tqdm
 from pipeline.code_digest import code_digest
 from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
 from pipeline.errors import InputError
+from pipeline.features import FeatureCache, cache_applies, feature_spec
 from pipeline.finetune import freeze, param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
@@ -143,12 +144,13 @@ def _worker_init(_):
 def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
                  s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None,
                  pose_inputs: PoseInputParams | None = None, with_poses: bool = True,
-                 num_segments: int | None = None) -> ClipDataset:
+                 num_segments: int | None = None, features: FeatureCache | None = None) -> ClipDataset:
     return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses if with_poses else None,
                        sizes=data.sizes, max_persons=max_persons, train=train, input_size=s.input_size,
                        resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
                        seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs,
-                       num_segments=num_segments, frame_size=view_frame_size(s.view, s.frame_size))
+                       num_segments=num_segments, frame_size=view_frame_size(s.view, s.frame_size),
+                       features=features if frames_dir is not None else None)
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int]:
@@ -160,14 +162,18 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
 
 def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
               run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
-              pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None) -> dict:
+              pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None,
+              features_dir: Path | None = None) -> dict:
     """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
     ``run_dir/checkpoints/last.pt`` is written every epoch, ``checkpoints/best.pt`` (model.pt's
     content) whenever validation improves. A run resumes from them when the settings,
     ``data_fingerprint`` (a digest of the input files) and the training code (code_digest of
     TRAINING_CODE) are unchanged: an unfinished one trains its remaining epochs, a finished one only
-    rewrites model.pt and the logs. Any change starts afresh."""
+    rewrites model.pt and the logs. Any change starts afresh.
+
+    A frozen pretrained backbone (features.cache_applies) reads its maps from ``features_dir``
+    (the features stage's cache) instead of running on frames, when that is given."""
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
@@ -183,7 +189,14 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
         raise ValueError(f"pose_augment.view: person is for variants without appearance (model.variant: "
                          f"tmp); got {model_config.variant!r}: use view: crop")
     frames_dir = frames_dir if model.uses_frames else None
-    sets = dict(max_persons=model_config.num_persons, s=s, pose_augment=pose_augment, pose_inputs=pose_inputs)
+    features = None
+    if features_dir is not None and cache_applies(model_config.pretrained, s.backbone_lr_mult, model.uses_frames):
+        spec = feature_spec(backbone=model_config.backbone, backbone_width=model_config.backbone_width,
+                            pretrained=model_config.pretrained, view=s.view,
+                            input_size=s.input_size, resize_short=s.resize_short, frame_size=s.frame_size)
+        features = FeatureCache(features_dir, spec, run_info.get("dataset", ""))
+    sets = dict(max_persons=model_config.num_persons, s=s, pose_augment=pose_augment, pose_inputs=pose_inputs,
+                features=features)
     train_set = make_dataset(data, "train", frames_dir=frames_dir, train=True, **sets)
     val_set = make_dataset(data, "val", frames_dir=frames_dir, train=False, **sets)
     if len(train_set) == 0:
@@ -240,6 +253,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)
+    if features is not None:   # the backbone's weights are in it (their sha256)
+        fingerprint["features"] = features.spec.digest()
     total_epochs = len(epoch_phases)
     # checkpoints/ is kept by DVC across runs (persist), model.pt is not: the best epoch's model
     # lives in checkpoints/best.pt and model.pt is copied from it at the end, so no kill loses it.

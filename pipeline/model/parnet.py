@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -21,6 +22,13 @@ class ParnetOutput:
     logits: dict[str, torch.Tensor]               # [B, C] per head
     person_weights: torch.Tensor | None = None    # [B, T, N]
     spatial_attention: torch.Tensor | None = None  # [B, T, h, w]
+
+
+class BackboneMaps(NamedTuple):
+    """A frozen backbone's outputs for a clip's frames, read from a cache (pipeline/features.py)
+    instead of frames: mid [B, T, C, h, w] and the last map pooled over positions [B, T, C']."""
+    mid: torch.Tensor
+    pooled: torch.Tensor
 
 
 class PARNet(nn.Module):
@@ -113,22 +121,33 @@ class PARNet(nn.Module):
         appearance head is its only ("concat") head."""
         if self.sa is None:
             raise ValueError(f"variant {self.config.variant!r} has no appearance head")
-        _, last = self.backbone(frames.flatten(0, 1))
+        _, last = self._backbone_maps(frames)
         head = self.heads.heads["appearance" if "appearance" in self.heads.heads else "concat"]
-        return {"appearance": head(self.sa(last, frames.shape[1]))}
+        steps = (frames.mid if isinstance(frames, BackboneMaps) else frames).shape[1]
+        return {"appearance": head(self.sa(last, steps))}
 
-    def forward(self, frames: torch.Tensor | None, poses: torch.Tensor | None = None,
+    def _backbone_maps(self, frames: "torch.Tensor | BackboneMaps") -> tuple[torch.Tensor, torch.Tensor]:
+        """(mid [B*T, C, h, w], last [B*T, C', h', w']) of frames [B, T, 3, H, W]; cached maps give
+        the pooled last map as a 1x1 map, which the SA module reads alike (eq. 17 is linear up to
+        its spatial mean)."""
+        if isinstance(frames, BackboneMaps):
+            dtype = self.heads.heads["concat"].weight.dtype
+            return (frames.mid.flatten(0, 1).to(dtype),
+                    frames.pooled.flatten(0, 1).to(dtype)[..., None, None])
+        return self.backbone(frames.flatten(0, 1))
+
+    def forward(self, frames: "torch.Tensor | BackboneMaps | None", poses: torch.Tensor | None = None,
                 person_mask: torch.Tensor | None = None,
                 visibility: torch.Tensor | None = None) -> ParnetOutput:
-        """frames [B, T, 3, H, W], poses [B, T, N, 14, 2], person_mask [B, T, N], visibility
-        [B, T, N, 14] (read with model.joint_visibility)."""
+        """frames [B, T, 3, H, W] (or their cached BackboneMaps), poses [B, T, N, 14, 2],
+        person_mask [B, T, N], visibility [B, T, N, 14] (read with model.joint_visibility)."""
         batch, steps = self._check_inputs(frames, poses, person_mask)
         reps, person_weights, spatial = {}, None, None
         if self.tmp is not None:
             tmp = self._pose_stream(poses, person_mask.bool(), visibility)
             reps["pose"], reps["motion"], person_weights = tmp.pose, tmp.motion, tmp.person_weights
         if self.backbone is not None:
-            mid, last = self.backbone(frames.flatten(0, 1))
+            mid, last = self._backbone_maps(frames)
             if self.sa is not None:
                 reps["appearance"] = self.sa(last, steps)
             if self.pa is not None:
@@ -141,7 +160,12 @@ class PARNet(nn.Module):
 
     def _check_inputs(self, frames, poses, mask) -> tuple[int, int]:
         dims = []
-        if self.uses_frames:
+        if self.uses_frames and isinstance(frames, BackboneMaps):
+            if frames.mid.dim() != 5 or frames.pooled.dim() != 3 or frames.mid.shape[:2] != frames.pooled.shape[:2]:
+                raise ValueError(f"cached maps must be mid [B, T, C, h, w] and pooled [B, T, C'], got "
+                                 f"{tuple(frames.mid.shape)} and {tuple(frames.pooled.shape)}")
+            dims.append(("frames", tuple(frames.mid.shape[:2])))
+        elif self.uses_frames:
             if frames is None or frames.dim() != 5 or frames.shape[2] != 3:
                 raise ValueError(f"variant {self.config.variant!r} needs frames [B, T, 3, H, W], got "
                                  f"{None if frames is None else tuple(frames.shape)}")
