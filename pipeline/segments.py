@@ -86,8 +86,8 @@ def carve(train: pd.DataFrame, fraction: float, seed: int) -> Carve:
     if fewest is None:
         reason = "the videos name no groups"
     elif fewest[1] < MIN_VAL_GROUPS:
-        reason = (f"only {fewest[1]} group{'s' * (fewest[1] != 1)} in class {fewest[0]} "
-                  f"of training videos; whole groups need {MIN_VAL_GROUPS} per class")
+        reason = (f"class {fewest[0]} has only {fewest[1]} group{'s' * (fewest[1] != 1)} in training, whole "
+                  f"groups need {MIN_VAL_GROUPS}")
     else:
         val = _draw(classes, fraction, seed, by_group=True)
         share = len(val) / len(train)

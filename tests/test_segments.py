@@ -144,8 +144,8 @@ def test_few_groups_carve_single_videos_spread_over_the_groups():
     # issue 29: 2 training people x 3 trials: whole groups would send one person (half) to validation
     train = _people(groups=2, trials=3)
     c = carve(train, 0.15, seed=0)
-    assert c.rule == "videos" and "only 2 groups in class class0" in c.reason
-    assert c.describe().startswith("validation by video: only 2 groups")
+    assert c.rule == "videos" and "class class0 has only 2 groups in training" in c.reason
+    assert c.describe().startswith("validation by video: class class0 has only 2 groups")
     val = train[train["video_id"].isin(c.val)]
     assert val["label_id"].value_counts().to_dict() == {0: 1, 1: 1, 2: 1}   # 15 % of 6, at least one per class
     assert c == carve(train, 0.15, seed=0) and set(c.val) == carve_validation(train, 0.15, seed=0)
@@ -183,7 +183,7 @@ def test_the_index_prints_the_clips_of_each_subset_and_records_the_carve_rule(tm
                   "num_frames": 30}).to_parquet(tmp_path / "frames.parquet")
     build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
                   num_segments=4, val_fraction=0.15, seed=0)
-    assert ("index toy split 1: 15 train / 3 val / 9 test clips, 0 skipped (validation by video: only 2 groups "
-            "in class class0" in capsys.readouterr().out)
+    assert ("index toy split 1: 15 train / 3 val / 9 test clips, 0 skipped (validation by video: class class0 "
+            "has only 2 groups in training, whole groups need 3)" in capsys.readouterr().out)
     meta = read_parquet_metadata(tmp_path / "idx" / "split_1.parquet")
     assert meta["validation"]["rule"] == "videos" and meta["validation"]["val_fraction"] == 0.15
