@@ -105,3 +105,24 @@ def test_folds_that_cannot_work_are_one_line_errors(tmp_path):
     _csv(tmp_path, ["a.mp4,wave,p1", "b.mp4,wave,p1"])
     with _raises("by_group needs two or more groups", csv):
         _build(tmp_path, folds="by_group")
+
+
+def test_one_manifest_indexes_every_fold(tmp_path, capsys):
+    import pandas as pd
+
+    from pipeline.datasets.base import Manifest
+    from pipeline.segments import build_indexes
+
+    (tmp_path / "root").mkdir()
+    _people(tmp_path / "root", people=PEOPLE[:3])                      # 3 people x 3 classes x 3 trials
+    m = _build(tmp_path / "root", folds="by_group")
+    m.save(tmp_path / "m.parquet")
+    pd.DataFrame({"video_id": m.videos["video_id"], "status": "ok", "error": "",
+                  "num_frames": 30}).to_parquet(tmp_path / "frames.parquet")
+    summary = build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
+                            num_segments=4, val_fraction=0.15, seed=0)
+    assert sorted(summary) == ["1", "2", "3"]
+    out = capsys.readouterr().out
+    for split in ("1", "2", "3"):
+        assert summary[split]["test"] == 9 and summary[split]["train"] + summary[split]["val"] == 18
+        assert f"index generic split {split}: 15 train / 3 val / 9 test clips" in out
