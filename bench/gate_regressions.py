@@ -124,10 +124,11 @@ def child(case: str, run: str, first_run: str, out: Path, params_path: str, epoc
     params = load_params(params_path)
     spec = run_spec(params, run)
     if epochs:
-        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs))
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs, min_steps=0))
     overrides = dict(NUMERICS[case][1]) if case in NUMERICS else inject(case.removesuffix("_at_test"), run, first_run)
     if overrides.pop("halve_epochs", False):
         overrides["epochs"] = max(1, spec.train.epochs // 2)
+        overrides["min_steps"] = 0   # train.min_steps would give the halved joint phase its epochs back
     settings = dataclasses.replace(spec.train, **overrides)
     spec = dataclasses.replace(spec, train=settings)
     run_dir = out / case / run
@@ -174,7 +175,8 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/parnet_gate_bench")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="train this many epochs in every case (a quick probe of which numerics change the bits)")
+                        help="train this many epochs in every case, train.min_steps off (a quick probe of which "
+                        "numerics change the bits)")
     parser.add_argument("--committed", action="store_true",
                         help="also compare the reference case with the committed baseline")
     parser.add_argument("--no-train", action="store_true", help="only compare the cases already trained")

@@ -163,6 +163,7 @@ class TrainParams:
     lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
     partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
     backbone_lr_mult: float = 0.2   # model.pretrained only: backbone lr = this x train.lr
+    min_steps: int = 0              # optimiser steps per phase at least (more epochs on small data; 0: off)
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,7 @@ def _validate(p: Params) -> None:
            "train.appearance_warmup_epochs must be an integer >= 0")
     _check(isinstance(t.appearance_warmup_frames, int) and t.appearance_warmup_frames >= 1,
            "train.appearance_warmup_frames must be an integer >= 1 (frames per warm-up clip)")
+    _check(t.min_steps >= 0, "train.min_steps must be an integer >= 0 (0: each phase trains its epochs as given)")
     _check(t.appearance_warmup_lr >= 0, "train.appearance_warmup_lr must be >= 0 (0: train.lr)")
     _check(t.view in ("crop", "frame"), "train.view must be crop (square crops) or frame (the whole frame)")
     size = list(t.frame_size)

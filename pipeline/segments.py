@@ -3,6 +3,7 @@ random frame of each segment, testing its middle frame. One index per dataset sp
 validation subset carved (seeded, per class) from the training videos for model selection."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,33 +35,102 @@ def middle_frames(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return ((lo + hi - 1) // 2).astype(np.int32)
 
 
-def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str]:
-    """Video ids moved from train to val: ``fraction`` of each class (at least one where a class has
-    two or more training videos), chosen by a seeded RNG.
+# Whole groups go to validation only where that leaves training enough (issue 29): every class
+# that names groups keeps at least MIN_VAL_GROUPS of them in its training videos, and the carve
+# takes at most MAX_VAL_SHARE x val_fraction of the split's training videos.
+MIN_VAL_GROUPS = 3
+MAX_VAL_SHARE = 1.5
 
-    Where a class's videos name their source (``group``: UCF101's and the synthetic dataset's
-    actor groups, KTH's and NTU's subjects) and it has two or more, whole groups move (``fraction``
-    of the class's groups, at least one, never all): no group of a class is in both train and val,
-    as the official splits keep test groups apart, so validation measures what test measures (new
-    actors) and cannot reward remembering an actor. The groups are drawn per class, so where one
-    subject acts in every class (KTH, NTU) they may be in val for one class and train for another.
-    Otherwise single videos move."""
-    rng = np.random.default_rng(seed)
-    val = set()
-    if fraction <= 0:
-        return val
-    for _, videos in train.sort_values("video_id").groupby("label_id"):
+
+@dataclass(frozen=True)
+class Carve:
+    """A validation carve: the video ids moved from train to val, and the rule that chose them
+    ("groups", "videos" or "none") with the reason in words."""
+    val: frozenset
+    rule: str
+    reason: str
+
+    def describe(self) -> str:
+        return "no validation" if self.rule == "none" else f"validation by {self.rule[:-1]}: {self.reason}"
+
+
+def carve(train: pd.DataFrame, fraction: float, seed: int) -> Carve:
+    """The validation subset of a split's training videos: ``fraction`` of each class (at least one
+    where a class has two or more training videos, never all), chosen by a seeded RNG.
+
+    Where the videos name their source (``group``: UCF101's and the synthetic dataset's actor
+    groups, KTH's and NTU's subjects, the generic adapter's group column), whole groups move
+    (``fraction`` of the class's groups, at least one, never all): no group of a class is in both
+    train and val, as the official splits keep test groups apart, so validation measures what
+    test measures (new actors) and cannot reward remembering an actor. The groups are drawn per
+    class, so where one subject acts in every class (KTH, NTU) they may be in val for one class
+    and train for another.
+
+    The rule: whole groups only when every class whose training videos all name a group has at
+    least MIN_VAL_GROUPS (3) groups, and the whole-group carve takes at most MAX_VAL_SHARE (1.5) x
+    ``fraction`` of the training videos. Otherwise (a small dataset: with 2 training people one
+    whole person would go to validation, half of what the user gave) single videos move, within
+    each class spread over its groups in proportion to their sizes, so every group keeps its
+    share of training videos where it can. Classes with one group, or with videos that name none,
+    always move single videos."""
+    val: set[str] = set()
+    if fraction <= 0 or train.empty:
+        return Carve(frozenset(), "none", "index.val_fraction is 0" if fraction <= 0 else "no training videos")
+    classes = []
+    for label, videos in train.sort_values("video_id").groupby("label_id"):
         ids = videos["video_id"].to_numpy()
         sources = videos["group"].astype(str).to_numpy() if "group" in videos else np.full(len(ids), "")
+        classes.append((videos["label_name"].iloc[0] if "label_name" in videos else label, ids, sources))
+    named = [(label, len(set(sources))) for label, _, sources in classes if "" not in set(sources)]
+    fewest = min(named, key=lambda x: x[1]) if named else None
+    if fewest is None:
+        reason = "the videos name no groups"
+    elif fewest[1] < MIN_VAL_GROUPS:
+        reason = (f"class {fewest[0]} has only {fewest[1]} group{'s' * (fewest[1] != 1)} in training, whole "
+                  f"groups need {MIN_VAL_GROUPS}")
+    else:
+        val = _draw(classes, fraction, seed, by_group=True)
+        share = len(val) / len(train)
+        if share <= MAX_VAL_SHARE * fraction + 1e-9:
+            return Carve(frozenset(val), "groups", f"{fewest[1]}+ groups per class, "
+                         f"{share:.0%} of the training videos")
+        reason = (f"whole groups would take {share:.0%} of the training videos, more than "
+                  f"{MAX_VAL_SHARE:g} x index.val_fraction {fraction:g}")
+    return Carve(frozenset(_draw(classes, fraction, seed, by_group=False)), "videos", reason)
+
+
+def _draw(classes: list, fraction: float, seed: int, *, by_group: bool) -> set[str]:
+    rng = np.random.default_rng(seed)
+    val = set()
+    for _, ids, sources in classes:
         groups = sorted(set(sources))
         grouped = len(groups) >= 2 and "" not in groups
-        units = groups if grouped else ids
+        units = groups if grouped and by_group else ids
         n = int(round(fraction * len(units)))
         if len(units) >= 2:
             n = min(max(n, 1), len(units) - 1)
-        chosen = rng.choice(units, size=n, replace=False).tolist() if n else []
-        val.update(ids[np.isin(sources, chosen)].tolist() if grouped else chosen)
+        if not n:
+            continue
+        if grouped and by_group:
+            chosen = rng.choice(units, size=n, replace=False).tolist()
+            val.update(ids[np.isin(sources, chosen)].tolist())
+        elif grouped:   # single videos, spread over the class's groups in proportion to their sizes
+            order = rng.permutation(len(ids))
+            size = {g: int((sources == g).sum()) for g in groups}
+            seen: dict[str, int] = {}
+            keys = []
+            for pos, i in enumerate(order):
+                seen[sources[i]] = seen.get(sources[i], 0) + 1
+                keys.append((seen[sources[i]] / size[sources[i]], pos, i))
+            val.update(ids[i] for _, _, i in sorted(keys)[:n])
+        else:
+            val.update(rng.choice(units, size=n, replace=False).tolist())
     return val
+
+
+def carve_validation(train: pd.DataFrame, fraction: float, seed: int) -> set[str]:
+    """Video ids moved from train to val (:func:`carve`, which also says which rule chose them)."""
+    return set(carve(train, fraction, seed).val)
 
 
 def frame_counts(frames_table: pd.DataFrame | None, pose_videos: pd.DataFrame | None) -> dict[str, int]:
@@ -95,7 +165,8 @@ def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *,
     """Return (index, skipped): one index row per usable video of the split's train/val/test
     subsets, and the videos left out (video_id, subset, reason: from ``reasons`` where known).
     Rows with frame_start/frame_end sample within that range, unless ``ranges_decoded`` (the
-    decode stage kept only those frames)."""
+    decode stage kept only those frames). ``index.attrs["carve"]`` is the validation
+    :class:`Carve` (which rule chose the val videos)."""
     videos = manifest.videos
     col = manifest.split_column(split)
     used = videos[videos[col].isin(["train", "test"])].copy()
@@ -106,8 +177,8 @@ def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *,
                             "reason": [reasons.get(v, "no decoded frames or poses (see the decode/pose tables)")
                                        for v in left_out]})
     used = used[usable]
-    val_ids = carve_validation(used[used[col] == "train"], val_fraction, seed)
-    used["subset"] = np.where(used["video_id"].isin(val_ids), "val", used[col])
+    carved = carve(used[used[col] == "train"], val_fraction, seed)
+    used["subset"] = np.where(used["video_id"].isin(carved.val), "val", used[col])
     rows = []
     for r in used.itertuples(index=False):
         total = counts[r.video_id]
@@ -122,12 +193,16 @@ def build_split_index(manifest: Manifest, split: str, counts: dict[str, int], *,
                      "mid": middle_frames(lo, hi).tolist()})
     index = pd.DataFrame(rows, columns=["video_id", "label_id", "subset", "num_frames", "seg_start",
                                         "seg_end", "mid"])
-    return index.sort_values("video_id", ignore_index=True), skipped
+    index = index.sort_values("video_id", ignore_index=True)
+    index.attrs["carve"] = carved
+    return index, skipped
 
 
 def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_videos_path: Path | None,
                   out_dir: Path, *, num_segments: int, val_fraction: float, seed: int) -> dict[str, dict]:
-    """Write ``out_dir/split_<name>.parquet`` for every split; return subset counts per split."""
+    """Write ``out_dir/split_<name>.parquet`` for every split; return subset counts per split.
+    Prints per split how many clips train, validate and test, and which carve rule chose the
+    validation clips (also in the index's metadata, ``validation``)."""
     manifest = Manifest.load(manifest_path)
     read = lambda p: pd.read_parquet(p) if p is not None and Path(p).exists() else None  # noqa: E731
     frames_table, pose_videos = read(frames_table_path), read(pose_videos_path)
@@ -140,14 +215,17 @@ def build_indexes(manifest_path: Path, frames_table_path: Path | None, pose_vide
                                            val_fraction=val_fraction, seed=seed,
                                            ranges_decoded=not manifest.pose_only, reasons=reasons)
         _check_not_empty(index, skipped, manifest_path, split)
+        carved = index.attrs["carve"]
         table = pa.Table.from_pandas(index, preserve_index=False)
         write_parquet(out_dir / f"split_{split}.parquet", table, metadata={
             "dataset": manifest.dataset, "split": split, "classes": manifest.classes,
             "num_segments": num_segments, "pose_only": manifest.pose_only,
-            "skipped": skipped.to_dict("records")})
+            "skipped": skipped.to_dict("records"),
+            "validation": {"rule": carved.rule, "reason": carved.reason, "val_fraction": val_fraction}})
         summary[split] = index["subset"].value_counts().to_dict() | {"skipped": len(skipped)}
-        print(f"index {manifest.dataset} split {split}: " +
-              ", ".join(f"{k} {v}" for k, v in sorted(summary[split].items())))
+        n = lambda subset: summary[split].get(subset, 0)  # noqa: E731
+        print(f"index {manifest.dataset} split {split}: {n('train')} train / {n('val')} val / {n('test')} test "
+              f"clips, {n('skipped')} skipped ({carved.describe()})")
         text = problem_report(f"index {manifest.dataset} split {split} SKIPPED",
                               zip(skipped["video_id"], skipped["subset"] + ": " + skipped["reason"]),
                               f"{out_dir / f'split_{split}.parquet'} (metadata 'skipped')")

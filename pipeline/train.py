@@ -69,6 +69,7 @@ class TrainSettings:
     lr_decay: float = 0.1
     partial_bn: bool = True     # with model.pretrained: freeze all backbone BN but the first (pipeline.finetune)
     backbone_lr_mult: float = 0.2  # with model.pretrained: the backbone's lr relative to train.lr
+    min_steps: int = 0          # optimiser steps each phase takes at least (phase_epochs; 0: the epochs as given)
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str,
@@ -89,6 +90,15 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str,
     span = max(total_steps - warmup_steps, 1)
     progress = min((step - warmup_steps) / span, 1.0)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def phase_epochs(epochs: int, steps_per_epoch: int, min_steps: int) -> int:
+    """Epochs of a training phase: ``epochs``, or more where they would take fewer than
+    ``min_steps`` optimiser steps: 9 clips in batches of 8 are 2 steps an epoch, so a floor of 300
+    steps makes 15 warm-up epochs 150. A phase that is off (0 epochs) stays off."""
+    if epochs <= 0:
+        return 0
+    return max(epochs, math.ceil(min_steps / max(steps_per_epoch, 1)))
 
 
 def phased_lr_factor(step: int, *, phase_steps: tuple[int, ...], warmup_steps: int, schedule: str,
@@ -225,7 +235,11 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                        else math.ceil(len(train_set) / local_batch)) or 1
     phases = [("pose", warmup_epochs, s.pose_warmup_lr), ("appearance", app_epochs, s.appearance_warmup_lr),
               ("joint", s.epochs, s.lr)]
-    phases = [(name, epochs, lr) for name, epochs, lr in phases if epochs]
+    # train.min_steps: a phase of a small dataset gets the epochs that make that many steps
+    phases = [(name, phase_epochs(epochs, steps_per_epoch, s.min_steps), lr) for name, epochs, lr in phases if epochs]
+    if rank == 0 and s.min_steps:
+        print(f"schedule ({len(train_set)} training clips, {steps_per_epoch} steps per epoch, train.min_steps "
+              f"{s.min_steps}): " + ", ".join(f"{name} {epochs} epochs" for name, epochs, _ in phases))
     phase_steps = tuple(steps_per_epoch * epochs for _, epochs, _ in phases)
     phase_scales = tuple(lr / s.lr if lr > 0 else 1.0 for _, _, lr in phases)
     epoch_phases = [name for name, epochs, _ in phases for _ in range(epochs)]

@@ -27,6 +27,7 @@ def test_project_params_load_into_typed_sections():
     (lambda r: r["index"].update(val_fraction=1.5), r"index.val_fraction must be in \[0, 1\)"),
     (lambda r: r.update(extra=1), "unknown top-level key"),
     (lambda r: r["pose"]["groundtruth"].update(sigma=1), "pose.groundtruth"),
+    (lambda r: r["train"].update(min_steps=-1), r"train.min_steps must be an integer >= 0"),
 ])
 def test_bad_params_name_the_key(edit, message):
     raw = _raw()
@@ -61,6 +62,7 @@ def test_dataset_and_run_names_must_be_safe_identifiers(section, name):
     ("train", "crop_scales", ["a"], r"train.crop_scales must be a list of numbers, got \['a'\]"),
     ("decode", "executor", 3, "decode.executor must be a string, got 3"),
     ("train", "amp", "yes", "train.amp must be true or false, got 'yes'"),
+    ("train", "min_steps", 1.5, "train.min_steps must be an integer, got 1.5"),
 ])
 def test_every_key_is_type_checked_with_one_line_naming_it(section, key, value, message):
     # issue 28, point 12: these ended in tracebacks, or (strict: maybe, epochs: true) were accepted

@@ -4,7 +4,8 @@ import pytest
 
 from pipeline.datasets.base import Manifest
 from pipeline.errors import InputError
-from pipeline.segments import build_indexes, carve_validation, middle_frames, segment_bounds
+from pipeline.io import read_parquet_metadata
+from pipeline.segments import Carve, build_indexes, carve, carve_validation, middle_frames, segment_bounds
 
 
 def test_segments_partition_long_videos():
@@ -131,3 +132,58 @@ def test_an_empty_training_or_test_set_stops_the_index_with_one_line(tmp_path, s
     with pytest.raises(InputError, match=rf"split 1 has no {empty} videos .*\. Fix: "):
         build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
                       num_segments=4, val_fraction=0.2, seed=0)
+
+
+def _people(groups: int, trials: int, classes: int = 3) -> pd.DataFrame:
+    rows = [(f"c{c}_p{g}_{t}", c, f"class{c}", f"p{g}") for c in range(classes) for g in range(groups)
+            for t in range(trials)]
+    return pd.DataFrame(rows, columns=["video_id", "label_id", "label_name", "group"])
+
+
+def test_few_groups_carve_single_videos_spread_over_the_groups():
+    # issue 29: 2 training people x 3 trials: whole groups would send one person (half) to validation
+    train = _people(groups=2, trials=3)
+    c = carve(train, 0.15, seed=0)
+    assert c.rule == "videos" and "class class0 has only 2 groups in training" in c.reason
+    assert c.describe().startswith("validation by video: class class0 has only 2 groups")
+    val = train[train["video_id"].isin(c.val)]
+    assert val["label_id"].value_counts().to_dict() == {0: 1, 1: 1, 2: 1}   # 15 % of 6, at least one per class
+    assert c == carve(train, 0.15, seed=0) and set(c.val) == carve_validation(train, 0.15, seed=0)
+    half = carve(_people(groups=2, trials=4), 0.5, seed=3)                   # spread: 2 of each person's 4
+    picked = _people(groups=2, trials=4).set_index("video_id").loc[sorted(half.val)]
+    assert picked.groupby(["label_id", "group"]).size().eq(2).all() and len(picked) == 12
+
+
+def test_whole_groups_only_when_they_take_no_more_than_one_and_a_half_val_fractions():
+    # 3 groups per class: one whole group is a third of the training videos (> 1.5 x 0.15)
+    three = carve(_people(groups=3, trials=2), 0.15, seed=0)
+    assert three.rule == "videos" and "whole groups would take 33% of the training videos" in three.reason
+    assert len(three.val) == 3
+    # the same 3 groups with val_fraction 0.3: a third is within 1.5 x 0.3, whole groups move
+    groups = carve(_people(groups=3, trials=2), 0.3, seed=0)
+    assert groups.rule == "groups" and len(groups.val) == 6
+    train = _people(groups=3, trials=2)
+    val = train[train["video_id"].isin(groups.val)]
+    assert (val.groupby("label_id")["group"].nunique() == 1).all()
+    assert (val.groupby("label_id").size() == 2).all()
+    # 5 groups of the synthetic dataset's shape (one group per class: 20 % <= 22.5 %): whole groups
+    assert carve(_people(groups=5, trials=6), 0.15, seed=0).rule == "groups"
+    # no groups named, or no validation at all
+    assert carve(_people(groups=1, trials=6).assign(group=""), 0.15, seed=0).rule == "videos"
+    assert carve(train, 0.0, seed=0) == Carve(frozenset(), "none", "index.val_fraction is 0")
+
+
+def test_the_index_prints_the_clips_of_each_subset_and_records_the_carve_rule(tmp_path, capsys):
+    # the issue's set: 3 people x 3 classes x 3 trials, one person held out for test
+    v = _people(groups=3, trials=3)
+    v["path"] = v["video_id"] + ".mp4"
+    v["split_1"] = np.where(v["group"] == "p2", "test", "train")
+    Manifest("toy", ["class0", "class1", "class2"], ["1"], v).save(tmp_path / "m.parquet")
+    pd.DataFrame({"video_id": v["video_id"], "status": "ok", "error": "",
+                  "num_frames": 30}).to_parquet(tmp_path / "frames.parquet")
+    build_indexes(tmp_path / "m.parquet", tmp_path / "frames.parquet", None, tmp_path / "idx",
+                  num_segments=4, val_fraction=0.15, seed=0)
+    assert ("index toy split 1: 15 train / 3 val / 9 test clips, 0 skipped (validation by video: class class0 "
+            "has only 2 groups in training, whole groups need 3)" in capsys.readouterr().out)
+    meta = read_parquet_metadata(tmp_path / "idx" / "split_1.parquet")
+    assert meta["validation"]["rule"] == "videos" and meta["validation"]["val_fraction"] == 0.15

@@ -2,6 +2,7 @@ import re
 import dataclasses
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
 from pipeline.model_io import UnsafeCheckpoint, load_model, predict_logits
 from pipeline.train import TrainSettings, lr_factor, make_loader, train_run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_warmup_is_linear_to_the_base_lr_then_cosine_to_zero():
@@ -445,3 +448,62 @@ def test_evaluate_refuses_a_model_of_another_run_and_writes_nothing(tmp_path):
     metrics = evaluate_run(_split(), tmp_path / "model.pt", run_info=trained, **kw)   # its own run: scored
     csv = pd.read_csv(tmp_path / "p.csv")
     assert len(csv) == 3 and metrics["concat"]["top1"] == pytest.approx((csv["concat"] == csv["label"]).mean())
+
+
+def test_phase_epochs_are_the_epochs_or_what_makes_min_steps():
+    assert T.phase_epochs(15, 2, 300) == 150          # issue 29: 9 clips at batch 8, the pose warm-up
+    assert T.phase_epochs(10, 30, 300) == 10 and T.phase_epochs(10, 29, 300) == 11
+    assert T.phase_epochs(15, 38, 300) == 15 and T.phase_epochs(3, 1, 0) == 3
+    assert T.phase_epochs(0, 2, 300) == 0              # a phase that is off stays off
+
+
+def test_the_default_profile_keeps_its_epochs_on_the_synthetic_dataset():
+    """params.yaml's floor is chosen not to change the synth runs: their training clips (after the
+    validation carve) make at least train.min_steps steps in every phase's epochs."""
+    from pipeline.params import load_params
+    from pipeline.segments import carve
+    from pipeline.synth.generate import in_test, plan
+
+    p = load_params(ROOT / "params.yaml")
+    videos = pd.DataFrame([(v.video_id, v.class_index, f"g{v.group:02d}", v.group)
+                           for v in plan(p.synth.videos_per_class, p.synth.groups)],
+                          columns=["video_id", "label_id", "group", "g"])
+    clips = []
+    for split in (1, 2, 3):
+        train = videos[[not in_test(g, split) for g in videos["g"]]]
+        clips.append(len(train) - len(carve(train, p.index.val_fraction, p.seed).val))
+    assert clips == [240, 240, 300] and p.train.min_steps == 300
+    for n in clips:
+        steps = -(-n // p.train.batch_size)
+        assert T.phase_epochs(p.train.pose_warmup_epochs, steps, p.train.min_steps) == p.train.pose_warmup_epochs
+        assert T.phase_epochs(p.train.epochs, steps, p.train.min_steps) == p.train.epochs
+
+
+def _more_clips(data: SplitData, copies: int) -> SplitData:
+    """``data`` with its training clips ``copies`` times (new ids, the same poses)."""
+    train = data.index[data.index["subset"] == "train"]
+    extra = [train.assign(video_id=train["video_id"] + f"_{k}") for k in range(1, copies)]
+    poses = {**data.poses, **{f"{v}_{k}": data.poses[v] for v in train["video_id"] for k in range(1, copies)}}
+    sizes = {**data.sizes, **{f"{v}_{k}": data.sizes[v] for v in train["video_id"] for k in range(1, copies)}}
+    return dataclasses.replace(data, index=pd.concat([data.index, *extra], ignore_index=True), poses=poses,
+                               sizes=sizes)
+
+
+def test_min_steps_gives_a_small_dataset_more_epochs_and_a_large_one_its_own(tmp_path, capsys):
+    s = dataclasses.replace(SETTINGS, epochs=1, pose_warmup_epochs=1, min_steps=6)
+    run = dict(frames_dir=None, model_config=CONFIG, plots_dir=tmp_path / "plots", run_info={"name": "m"})
+    # 12 training clips in batches of 4: 3 steps an epoch, so 2 epochs make the 6 steps
+    train_run(_split(), s=s, run_dir=tmp_path / "small", **run)
+    assert [h["phase"] for h in read_json(tmp_path / "small" / "history.json")] == ["pose", "pose", "joint", "joint"]
+    assert "schedule (12 training clips, 3 steps per epoch, train.min_steps 6): pose 2 epochs, joint 2 epochs" \
+        in capsys.readouterr().out
+    # 24 clips: 6 steps an epoch, the epochs as given
+    train_run(_more_clips(_split(), 2), s=s, run_dir=tmp_path / "large", **run)
+    assert [h["phase"] for h in read_json(tmp_path / "large" / "history.json")] == ["pose", "joint"]
+    # the floor is in the resume fingerprint (the settings): a finished run with another floor retrains
+    capsys.readouterr()
+    train_run(_split(), s=s, run_dir=tmp_path / "small", **run)
+    assert "training had finished" in capsys.readouterr().out
+    train_run(_split(), s=dataclasses.replace(s, min_steps=9), run_dir=tmp_path / "small", **run)
+    assert "starting afresh" in capsys.readouterr().out
+    assert len(read_json(tmp_path / "small" / "history.json")) == 6

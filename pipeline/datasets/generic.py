@@ -9,9 +9,12 @@ Layout expected under the dataset root::
 refused naming its line, or recorded as excluded with ``strict: false``; symlinks inside the root
 are followed); ``label`` is the class name; ``split`` (optional) is ``train``,
 ``test`` or ``unused`` per video; ``group`` (optional) is e.g. a subject id. Other columns are
-ignored. There is one split, named ``"default"``: the ``split`` column when the CSV has one,
-otherwise a seeded random ``test_fraction`` of each class (stratified) goes to test. Classes are the
-sorted label names unless ``classes`` fixes their order.
+ignored. Without ``folds`` there is one split, named ``"default"``: the ``split`` column when the
+CSV has one, otherwise a seeded random ``test_fraction`` of each class (stratified) goes to test.
+With ``folds`` (needs a ``group`` column, no ``split`` column) there is one split per fold, named
+``"1"``..``"k"``: each fold tests whole groups and trains on the others, every video is tested in
+exactly one fold, and one prepare/decode/pose pass serves them all. Classes are the sorted label
+names unless ``classes`` fixes their order.
 
 Options:
 
@@ -19,6 +22,11 @@ Options:
 - ``test_fraction`` (default ``0.3``), ``seed`` (default ``0``), ``stratify`` (default ``true``):
   the random split when the CSV has no ``split`` column (each class with 2+ videos keeps at least
   one video in train and one in test).
+- ``folds`` (default ``null``: one split): ``by_group`` (leave one group out: fold i tests the
+  i-th group in sorted order, k = the number of groups) or an integer k >= 2 (k folds of whole
+  groups, the groups dealt out so that each fold's test set holds about 1/k of every class as far
+  as the groups allow; seeded by ``seed``, deterministic). ``test_fraction`` and ``stratify`` are
+  not used with folds. Every row needs a group.
 - ``classes`` (default ``null``): list of class names in label-id order; a label outside it is an
   error (with ``strict: false``: its row is recorded as excluded).
 - ``min_class_videos`` (default ``2``): without ``classes``, a label on fewer rows than this is
@@ -50,7 +58,7 @@ from pipeline.datasets.base import DatasetAdapter, DatasetError, Manifest
 NAME = "generic"
 SPLIT = "default"
 DEFAULTS = {"csv": "labels.csv", "test_fraction": 0.3, "seed": 0, "stratify": True, "classes": None,
-            "id_from": "stem", "check_files": True, "min_class_videos": 2}
+            "id_from": "stem", "check_files": True, "min_class_videos": 2, "folds": None}
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -105,6 +113,74 @@ def _random_subsets(ids_by_class: dict[str, list[str]], fraction: float, seed: i
     return out
 
 
+def _fold_option(value: Any) -> str | int | None:
+    """``folds`` as given: None, "by_group" or an integer k >= 2; a DatasetError otherwise."""
+    if value is None or value == "by_group":
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 2:
+            raise DatasetError(f"params.yaml: generic option folds is {value}: k folds need k >= 2. Fix: set "
+                               "folds: by_group (leave one group out) or an integer k >= 2, or remove folds "
+                               "for one split")
+        return value
+    raise DatasetError(f"params.yaml: generic option folds must be by_group or an integer k >= 2, got "
+                       f"{value!r}. Fix: e.g. folds: by_group, or folds: 5")
+
+
+def _deal_groups(counts: dict[str, Counter], k: int, seed: int) -> dict[str, int]:
+    """Group -> fold (0..k-1): the groups, largest first (ties in a seeded order), each to the fold
+    where it adds least to sum over classes of (fold's videos of the class / class's videos)^2,
+    fewest groups first among equals. Every fold gets a group (k <= number of groups): an empty
+    fold never costs more than another, and wins the tie."""
+    rng = np.random.default_rng(seed)
+    names = sorted(counts)
+    tie = dict(zip(names, rng.permutation(len(names))))
+    order = sorted(names, key=lambda g: (-sum(counts[g].values()), tie[g]))
+    totals: Counter = Counter()
+    for c in counts.values():
+        totals.update(c)
+    held = [Counter() for _ in range(k)]
+    members = [0] * k
+    fold_tie = rng.permutation(k)
+    out = {}
+    for g in order:
+        cost = [sum((2 * held[f][c] * n + n * n) / totals[c] ** 2 for c, n in counts[g].items()) for f in range(k)]
+        f = min(range(k), key=lambda f: (round(cost[f], 12), members[f], fold_tie[f]))
+        held[f].update(counts[g])
+        members[f] += 1
+        out[g] = f
+    return out
+
+
+def _assign_folds(col: Collector, path: Path, folds: str | int, seed: int,
+                  groups: dict[str, str], labels: dict[str, str]) -> list[str]:
+    """Fill one split per fold ("1".."k") into ``col``; return the split names."""
+    names = sorted(set(groups.values()))
+    if folds == "by_group":
+        if len(names) < 2:
+            raise fail(path, None, f"folds: by_group needs two or more groups, the CSV names {len(names)} "
+                       f"({names})", "give the videos of different people (or sessions) different groups, "
+                       "or remove the folds option")
+        fold_of = {g: i for i, g in enumerate(names)}
+        k = len(names)
+    else:
+        k = int(folds)
+        if k > len(names):
+            raise fail(path, None, f"folds: {k} needs at least {k} groups, the CSV names {len(names)} "
+                       f"({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})",
+                       f"set folds to at most {len(names)}, or folds: by_group")
+        counts: dict[str, Counter] = {g: Counter() for g in names}
+        for vid, g in groups.items():
+            counts[g][labels[vid]] += 1
+        fold_of = _deal_groups(counts, k, seed)
+    splits = [str(i + 1) for i in range(k)]
+    for vid, g in sorted(groups.items()):
+        for i, split in enumerate(splits):
+            col.assign(split, vid, "test" if fold_of[g] == i else "train",
+                       f"{path} (fold {split} of folds: {folds}, group {g!r})")
+    return splits
+
+
 def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     o = parse_options(NAME, options, DEFAULTS)
     root = Path(root)
@@ -118,11 +194,19 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
                            f"numbers, got {o['test_fraction']!r}, {o['seed']!r}") from None
     if not 0.0 <= fraction < 1.0:
         raise DatasetError(f"params.yaml: generic option test_fraction must be in [0, 1), got {fraction}")
+    folds = _fold_option(o["folds"])
     path = root / o["csv"]
     header, rows = _read_csv(path)
     if not rows:
         raise fail(path, None, "the CSV has a header but no rows", "add one row per video")
     has_split = "split" in header
+    if folds is not None and "group" not in header:
+        raise fail(path, 1, f"folds: {folds} needs a 'group' column (e.g. the person), the header {header} has "
+                   "none", 'add a group column ("path,label,group") naming each video\'s person or '
+                   "session, or remove the folds option")
+    if folds is not None and has_split:
+        raise fail(path, 1, f"has a 'split' column and the folds option (folds: {folds}) is set: the folds "
+                   "choose the test videos", "remove the split column, or the folds option to keep it")
     try:
         min_videos = int(o["min_class_videos"])
     except (TypeError, ValueError):
@@ -144,6 +228,8 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     listed: set[str] = set()
     given: dict[str, tuple[str, str]] = {}
     by_class: dict[str, list[str]] = {}
+    fold_groups: dict[str, str] = {}
+    fold_labels: dict[str, str] = {}
     for line, r in rows:
         where = f"{path}:{line}"
         rel = r["path"].replace("\\", "/").rstrip("/")
@@ -178,7 +264,12 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
         listed.add(key)
         col.add(vid, where, path=rel, label_id=index[r["label"]], label_name=r["label"],
                 group=r.get("group", ""))
-        if has_split:
+        if folds is not None:
+            if not r["group"]:
+                raise fail(path, line, f"empty group for {rel} (folds: {folds} keeps each group's videos "
+                           "together)", "give every video a group, e.g. the person in it")
+            fold_groups[vid], fold_labels[vid] = r["group"], r["label"]
+        elif has_split:
             subset = r["split"].lower()
             if subset not in ("train", "test", "unused"):
                 raise fail(path, line, f"split {r['split']!r} is not train, test or unused",
@@ -186,7 +277,9 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
             col.assign(SPLIT, vid, subset, where)
         else:
             by_class.setdefault(r["label"], []).append(vid)
-    if not has_split:
+    if folds is not None:
+        col.splits = _assign_folds(col, path, folds, seed, fold_groups, fold_labels)
+    elif not has_split:
         for vid, subset in _random_subsets(by_class, fraction, seed, as_bool(NAME, "stratify", o["stratify"])).items():
             col.assign(SPLIT, vid, subset, f"{path} (random split, seed {seed})")
     if check:
