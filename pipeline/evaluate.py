@@ -15,16 +15,10 @@ import torch
 from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json, write_text
 from pipeline.pose_augment import from_run_info
-from pipeline.model_io import ModelFileError, load_model, predict_logits
+from pipeline.model_io import ModelFileError, load_model, predict_logits, softmax
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.report import problem_report
 from pipeline.train import TrainSettings, make_dataset, make_loader, pick_device
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:

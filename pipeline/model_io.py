@@ -1,6 +1,6 @@
 """Model files and running a model on batches: the one home of checkpoint writing and reading
 (training's per-epoch resume checkpoint and the trained ``model.pt``) and of the inference helpers
-that train, evaluate and predict share (``to_model_inputs``, ``predict_logits``)."""
+that train, evaluate and predict share (``to_model_inputs``, ``predict_logits``, ``softmax``)."""
 from __future__ import annotations
 
 import pickle
@@ -49,6 +49,13 @@ def stream_logits(model, inputs: tuple, stream: str | None) -> dict:
     if stream == "appearance":
         return model.appearance_stream_logits(inputs[0])
     return model(*inputs).logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits [V, C] (numpy): each head's class probabilities."""
+    z = logits - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 
 @torch.no_grad()

@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 
 from pipeline import visualize, zoo
-from pipeline.draw_poses import LOW_SCORE, estimator_head_estimated
 from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, view_frame_size
-from pipeline.evaluate import softmax
+from pipeline.devices import pick_device
+from pipeline.draw_poses import estimator_head_estimated
 from pipeline.io import write_json
 from pipeline.model import fused_probabilities
 from pipeline.pose.base import PoseEstimator
@@ -38,9 +38,9 @@ from pipeline.pose.video_pose import VideoPoseSettings, pose_video, recorded_set
 from pipeline.pose_augment import from_run_info
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
-from pipeline.model_io import load_model, to_model_inputs
-from pipeline.train import pick_device
+from pipeline.model_io import load_model, softmax, to_model_inputs
 from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array, source_size
+from pipeline.visualize import LOW_SCORE
 
 FALLBACK_ESTIMATOR = "blazepose"
 VIDEO_ID = "video"

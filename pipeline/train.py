@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from pipeline.code_digest import code_digest
 from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
+from pipeline.devices import pick_device
 from pipeline.errors import InputError
 from pipeline.features import FeatureCache, cache_applies, feature_spec
 from pipeline.finetune import freeze, param_groups, partial_bn
@@ -125,15 +126,6 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = Fa
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device is cuda but no CUDA device is available; use auto or cpu")
-        rank = int(os.environ.get("LOCAL_RANK", 0))
-        return torch.device("cuda", rank)
-    return torch.device("cpu")
 
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
