@@ -62,7 +62,7 @@ Scale (issue #17), on the frames of the first size:
   argmax anywhere, so rounding can move a joint far; with trained weights it does not).
   ``--random-weights`` builds mmpose without a checkpoint (speed does not depend on the weights) and,
   where mmcv's compiled ops or torchvision are missing, with the test stand-ins of
-  tests/mmpose_stubs.py (RTMPose never calls them). ``--option boxes=frame`` etc. override
+  bench/fakes/mmpose_stubs.py (RTMPose never calls them). ``--option boxes=frame`` etc. override
   ``pose.<estimator>`` options (YAML values).
 - ``--variants``: the whole stage (1 worker; the backend's ``estimate_frames`` where it has one: BlazePose
   with ``track``/``tile_every``) with the options of params.yaml, then with each variant's options
@@ -72,7 +72,7 @@ Scale (issue #17), on the frames of the first size:
   a local Ray with ``--workers`` CPUs (its start-up timed apart), fresh parts each; whether the merged
   files are byte-identical.
 
-Threads: one per process: OMP_NUM_THREADS=1 and one torch thread (``pipeline.parallel._init_worker``,
+Threads: one per process: OMP_NUM_THREADS=1 and one torch thread (``pipeline.parallel.init_worker``,
 as the pipeline's workers) and one OpenCV thread (the workers leave OpenCV's default).
 """
 from __future__ import annotations
@@ -647,8 +647,8 @@ def main(argv=None):
     if args.profile and args.workers != 1:
         parser.error("--profile needs --workers 1 (cProfile sees only this process)")
 
-    from pipeline.parallel import _init_worker
-    _init_worker()                               # one torch thread, as the pipeline's workers
+    from pipeline.parallel import init_worker
+    init_worker()                                # one torch thread, as the pipeline's workers
     import cv2
     cv2.setNumThreads(1)
 
@@ -662,12 +662,10 @@ def main(argv=None):
     if args.random_weights:
         options.update(checkpoint=None, random_weights=True, device="cpu")
         if args.estimator == "mmpose":
-            import sys
-            sys.path.insert(0, str(ROOT))
-            from tests import mmpose_stubs
+            from bench.fakes import mmpose_stubs
             added = mmpose_stubs.install()
             if added:
-                print(f"mmpose imported with the test stand-ins for {', '.join(added)} (tests/mmpose_stubs.py)")
+                print(f"mmpose imported with the test stand-ins for {', '.join(added)} (bench/fakes/mmpose_stubs.py)")
     max_persons, jpeg_quality = params.pose.max_persons, params.decode.jpeg_quality
     key = (args.estimator, tuple(sorted(options.items())), max_persons)
 

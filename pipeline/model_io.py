@@ -123,7 +123,10 @@ def _refusal(path: Path, err: Exception) -> str:
             "written by this project's training; never load a file you do not trust with weights_only=False")
 
 
-def _save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+def save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+    """The trained ``model.pt``: weights, model config, class names (``data.classes``), the run's
+    settings (``run_info``: what predict rebuilds clips from), the best validation score and the
+    backbone's input convention; read back by ``load_model``."""
     state = {"format": CHECKPOINT_FORMAT, "model_config": asdict(config), "state_dict": model.state_dict(),
              "classes": data.classes, "run": run_info, "best": best}
     if model.backbone is not None:

@@ -24,7 +24,7 @@ from pipeline.finetune import freeze, param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
-from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, _save_model,
+from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, save_model,
                                predict_logits, stream_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
@@ -278,7 +278,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             scaler.load_state_dict(ckpt["scaler"])
             start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
             if not best_kept and rank == 0:  # killed between last.pt and best.pt: last.pt is the best
-                _save_model(best_path, model, model_config, data, run_info, best)
+                save_model(best_path, model, model_config, data, run_info, best)
             if rank == 0:
                 print(f"resuming {run_dir} from epoch {start_epoch}" if start_epoch < total_epochs else
                       f"{run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
@@ -357,7 +357,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                                          "epoch": epoch, "history": history, "best": best})
             if improved:
-                _save_model(best_path, model, model_config, data, run_info, best)
+                save_model(best_path, model, model_config, data, run_info, best)
         if world > 1:
             dist.barrier()
     if rank == 0:

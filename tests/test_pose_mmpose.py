@@ -4,7 +4,7 @@ BlazePose, HOG, an mmdet detector), bottom-up RTMO, the COCO-17 and AIC-14 mappi
 outputs, ranking and the N-person limit, the Parquet version string, the install message.
 
 mmcv-lite has no compiled ops and PyPI's torchvision does not load beside our CPU torch, so
-tests/mmpose_stubs.py puts test-only stand-ins for ``mmcv._ext`` and ``torchvision`` in sys.modules
+bench/fakes/mmpose_stubs.py puts test-only stand-ins for ``mmcv._ext`` and ``torchvision`` in sys.modules
 for this module (only where the real ones are missing; see that file for what and why)."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pipeline.keypoints import INDEX, HEAD_TOP_FROM_NOSE, KEYPOINT_NAMES, to_aic
 from pipeline.io import sha256_prefix  # noqa: E402
 from pipeline.pose import mmpose_backend as mb  # noqa: E402
 from pipeline.pose.base import Detections  # noqa: E402
-from tests import mmpose_stubs  # noqa: E402
+from bench.fakes import mmpose_stubs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RTMPOSE_COCO = "rtmpose-t_8xb256-420e_coco-256x192"
