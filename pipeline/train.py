@@ -235,7 +235,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     phase_steps = tuple(steps_per_epoch * epochs for _, epochs, _ in phases)
     phase_scales = tuple(lr / s.lr if lr > 0 else 1.0 for _, _, lr in phases)
     epoch_phases = [name for name, epochs, _ in phases for _ in range(epochs)]
-    # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (README "Reproduce the paper")
+    # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (docs/pretrained.md, "Fine-tuning a pretrained backbone")
     finetune = model_config.pretrained is not None and model.backbone is not None
     # backbone_lr_mult 0: a frozen feature extractor (every BN included), with no backward through it
     freeze_backbone = (freeze if finetune and s.backbone_lr_mult == 0 else
