@@ -16,7 +16,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pipeline.code_digest import code_digest
-from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
+from pipeline.clip_spec import ClipSpec
+from pipeline.data import SplitData, make_dataset, make_loader  # called by these names: tests patch them here
 from pipeline.devices import pick_device
 from pipeline.errors import InputError
 from pipeline.features import FeatureCache, cache_applies, feature_spec
@@ -128,33 +129,6 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = Fa
     return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
 
 
-def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
-                workers: int, rank: int = 0, world: int = 1, drop_last: bool = False):
-    sampler = EpochSampler(len(dataset), epoch=epoch, seed=seed, shuffle=shuffle)
-    if world > 1:
-        indices = list(sampler)[rank::world]
-        sampler = indices
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
-                                       num_workers=workers, drop_last=drop_last,
-                                       worker_init_fn=_worker_init, persistent_workers=False)
-
-
-def _worker_init(_):
-    torch.set_num_threads(1)
-
-
-def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
-                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None,
-                 pose_inputs: PoseInputParams | None = None, with_poses: bool = True,
-                 num_segments: int | None = None, features: FeatureCache | None = None) -> ClipDataset:
-    return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses if with_poses else None,
-                       sizes=data.sizes, max_persons=max_persons, train=train, input_size=s.input_size,
-                       resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
-                       seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs,
-                       num_segments=num_segments, frame_size=view_frame_size(s.view, s.frame_size),
-                       features=features if frames_dir is not None else None)
-
-
 def _init_distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
@@ -197,8 +171,11 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                             pretrained=model_config.pretrained, view=s.view,
                             input_size=s.input_size, resize_short=s.resize_short, frame_size=s.frame_size)
         features = FeatureCache(features_dir, spec, run_info.get("dataset", ""))
-    sets = dict(max_persons=model_config.num_persons, s=s, pose_augment=pose_augment, pose_inputs=pose_inputs,
-                features=features)
+    segments = len(data.index["seg_start"].iloc[0]) if len(data.index) else 0
+    clip = ClipSpec.from_settings(s, num_segments=int(run_info.get("num_segments", segments)),
+                                  pose_augment=pose_augment, pose_inputs=pose_inputs,
+                                  input_convention=model.backbone.input_convention if model.backbone is not None else None)
+    sets = dict(clip=clip, max_persons=model_config.num_persons, seed=s.seed, features=features)
     train_set = make_dataset(data, "train", frames_dir=frames_dir, train=True, **sets)
     val_set = make_dataset(data, "val", frames_dir=frames_dir, train=False, **sets)
     if len(train_set) == 0:
@@ -278,7 +255,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             scaler.load_state_dict(ckpt["scaler"])
             start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
             if not best_kept and rank == 0:  # killed between last.pt and best.pt: last.pt is the best
-                save_model(best_path, model, model_config, data, run_info, best)
+                save_model(best_path, model, model_config, data, run_info, best, clip=clip)
             if rank == 0:
                 print(f"resuming {run_dir} from epoch {start_epoch}" if start_epoch < total_epochs else
                       f"{run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
@@ -357,7 +334,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                                          "epoch": epoch, "history": history, "best": best})
             if improved:
-                save_model(best_path, model, model_config, data, run_info, best)
+                save_model(best_path, model, model_config, data, run_info, best, clip=clip)
         if world > 1:
             dist.barrier()
     if rank == 0:
