@@ -162,100 +162,141 @@ def _camera(rng: np.random.Generator, F: int, fps: int, margin: int) -> np.ndarr
 def _actor_props(cls: ActionClass, rng: np.random.Generator, scene: Scene, actor: Person,
                  perf: sk.Performance, pose_at, t: np.ndarray) -> None:
     """Add the actor's held/kicked objects, and static props (chair, far ball) to the scene."""
-    h, f = actor.height, actor.facing
-    W, H = scene.width, scene.height
-    J = actor.joints
-    el, wr = INDEX["right_elbow"], INDEX["right_wrist"]
     if cls.prop == "racket":
-        col = _jit(rng, _pick(rng, ((200, 30, 30), (30, 30, 30), (30, 80, 200), (240, 200, 30))))
-        actor.props.append(lambda img, i, off: draw_racket(img, J[i, el], J[i, wr], h, col, off))
+        _racket(rng, actor)
     elif cls.prop == "bowling_ball":
-        col = _jit(rng, _pick(rng, ((30, 60, 160), (160, 30, 40), (25, 25, 30), (40, 130, 60))), 15)
-        r = 0.058 * h
-
-        def bowl(img, i, off):
-            d = J[i, wr] - J[i, el]
-            d = d / max(float(np.hypot(*d)), 1e-6)
-            draw_ball(img, J[i, wr] + d * r * 0.6, r, col, off)
-        actor.props.append(bowl)
+        _bowling_ball(rng, actor)
     elif cls.prop == "throw_ball":
-        col = _jit(rng, _pick(rng, ((240, 240, 240), (235, 215, 60), (220, 60, 50))), 10)
-        r = max(1.2, 0.035 * h)
-        u = perf.cycle_phase(t)
-        contact = perf.motion.contact
-        k = np.floor(u - contact)
-        since = (u - (k + contact)) * perf.period                    # seconds since release
-        rel_t = (k + contact - perf.phase0) * perf.period            # release times
-        rel = pose_at(rel_t)[:, wr]
-        v = np.array([f * rng.uniform(1.6, 2.4), -rng.uniform(0.1, 0.5)]) * h
-        g = 2.5 * h
-        flying = (u - np.floor(u)) >= contact
-        pos = np.where(flying[:, None],
-                       rel + v * since[:, None] + np.stack([0 * since, 0.5 * g * since ** 2], -1),
-                       J[:, wr])
-        actor.props.append(lambda img, i, off: draw_ball(img, pos[i], r, col, off))
+        _thrown_ball(rng, actor, perf, pose_at, t)
     elif cls.prop == "soccer_ball" and cls.relation == "at_foot":
-        r = max(1.5, BALL * h)
-        u = perf.cycle_phase(t)
-        contact = perf.motion.contact
-        k = np.floor(u - contact)
-        since = u - (k + contact)                                   # cycles since the last kick
-        ank = INDEX["right_ankle"]
-        spot_now = pose_at((k + contact - perf.phase0) * perf.period)[:, ank]
-        spot_next = pose_at((k + 1 + contact - perf.phase0) * perf.period)[:, ank]
-
-        def rest(spot):  # the ball lies just in front of the foot at contact
-            return np.stack([spot[:, 0] + f * r * 0.9, np.full(len(spot), actor.ground - r)], -1)
-
-        speed = rng.uniform(1.6, 2.6) * h
-        loft = rng.uniform(0.0, 1.2) * h
-        tau = since * perf.period
-        rise = np.maximum(loft * tau - 1.5 * h * tau ** 2, 0)
-        fly = rest(spot_now) + np.stack([f * speed * tau, -rise], -1)
-        pos = np.where((since < 0.72)[:, None], fly, rest(spot_next))
-        actor.props.append(lambda img, i, off: draw_ball(img, pos[i], r, (245, 245, 245), off,
-                                                         patches=True))
+        _kicked_ball(rng, actor, perf, pose_at, t)
     elif cls.prop == "soccer_ball":      # lying elsewhere on the field, or no ball at all
         if rng.random() >= P_OBJECT_ELSEWHERE:
             return
-        foot_x = float(np.mean(J[:, INDEX["right_ankle"], 0]))
-        for _ in range(30):
-            gy = rng.uniform(scene.horizon + 0.3 * (H - scene.horizon), 0.97 * H)
-            bx = rng.uniform(0.05, 0.95) * W
-            if abs(bx - foot_x) > 0.7 * h + 0.15 * W:
-                break
-        else:
-            bx = foot_x + (0.7 * h + 0.15 * W) * (1 if foot_x < W / 2 else -1)
-        r = max(1.5, BALL * sk.person_height(gy, scene.horizon, H))
-        draw_static_ball(scene, (bx, gy - r), r)
+        _ball_elsewhere(rng, scene, actor)
     elif cls.prop == "chair":
         chairs = [c for c in _CHAIRS if _dist(c, scene.ground_color) > 90] or list(_CHAIRS)
         col = _jit(rng, _pick(rng, chairs), 10)       # stands out from the floor
         if cls.relation == "under":
-            u_sit = 0.5
-            t_sit = (u_sit - perf.phase0) * perf.period
-            sit = pose_at(np.array([t_sit]))[0]
-            pelvis = 0.5 * (sit[INDEX["right_hip"]] + sit[INDEX["left_hip"]])
-            seat_y = pelvis[1] + 0.05 * h
-            draw_chair(scene, seat_back=pelvis[0] - f * 0.13 * h,
-                       seat_front=pelvis[0] + f * 0.14 * h,
-                       seat_y=seat_y, ground=actor.ground, back_top=seat_y - 0.3 * h, color=col)
+            _chair_under(scene, actor, perf, pose_at, col)
         elif rng.random() < P_OBJECT_ELSEWHERE:    # elsewhere in the room, or no chair at all
-            ax = float(np.mean(J[:, INDEX["neck"], 0]))
-            for _ in range(30):
-                gy = rng.uniform(scene.horizon + 0.35 * (H - scene.horizon), 0.97 * H)
-                ch = sk.person_height(gy, scene.horizon, H) * rng.uniform(0.9, 1.1)
-                cx = rng.uniform(0.08, 0.92) * W
-                if abs(cx - ax) > 0.55 * h + 0.3 * ch:
-                    break
-            else:
-                gy, ch = scene.horizon + 0.45 * (H - scene.horizon), 0.0
-                ch = sk.person_height(gy, scene.horizon, H)
-                cx = ax + (0.55 * h + 0.3 * ch) * (1 if ax < W / 2 else -1)
-            fc = 1 if rng.random() < 0.5 else -1
-            seat_y = gy - (sk.SHIN + sk.SOLE - 0.01) * ch
-            draw_chair(scene, seat_back=cx - fc * 0.13 * ch, seat_front=cx + fc * 0.14 * ch,
-                       seat_y=seat_y, ground=gy, back_top=seat_y - 0.3 * ch, color=col)
+            _chair_elsewhere(rng, scene, actor, col)
+
+
+def _racket(rng: np.random.Generator, actor: Person) -> None:
+    J, h = actor.joints, actor.height
+    el, wr = INDEX["right_elbow"], INDEX["right_wrist"]
+    col = _jit(rng, _pick(rng, ((200, 30, 30), (30, 30, 30), (30, 80, 200), (240, 200, 30))))
+    actor.props.append(lambda img, i, off: draw_racket(img, J[i, el], J[i, wr], h, col, off))
+
+
+def _bowling_ball(rng: np.random.Generator, actor: Person) -> None:
+    J, h = actor.joints, actor.height
+    el, wr = INDEX["right_elbow"], INDEX["right_wrist"]
+    col = _jit(rng, _pick(rng, ((30, 60, 160), (160, 30, 40), (25, 25, 30), (40, 130, 60))), 15)
+    r = 0.058 * h
+
+    def bowl(img, i, off):
+        d = J[i, wr] - J[i, el]
+        d = d / max(float(np.hypot(*d)), 1e-6)
+        draw_ball(img, J[i, wr] + d * r * 0.6, r, col, off)
+    actor.props.append(bowl)
+
+
+def _thrown_ball(rng: np.random.Generator, actor: Person, perf: sk.Performance, pose_at,
+                 t: np.ndarray) -> None:
+    """A ball in the hand until the release, then flying on a parabola."""
+    J, h, f = actor.joints, actor.height, actor.facing
+    wr = INDEX["right_wrist"]
+    col = _jit(rng, _pick(rng, ((240, 240, 240), (235, 215, 60), (220, 60, 50))), 10)
+    r = max(1.2, 0.035 * h)
+    u = perf.cycle_phase(t)
+    contact = perf.motion.contact
+    k = np.floor(u - contact)
+    since = (u - (k + contact)) * perf.period                    # seconds since release
+    rel_t = (k + contact - perf.phase0) * perf.period            # release times
+    rel = pose_at(rel_t)[:, wr]
+    v = np.array([f * rng.uniform(1.6, 2.4), -rng.uniform(0.1, 0.5)]) * h
+    g = 2.5 * h
+    flying = (u - np.floor(u)) >= contact
+    pos = np.where(flying[:, None],
+                   rel + v * since[:, None] + np.stack([0 * since, 0.5 * g * since ** 2], -1),
+                   J[:, wr])
+    actor.props.append(lambda img, i, off: draw_ball(img, pos[i], r, col, off))
+
+
+def _kicked_ball(rng: np.random.Generator, actor: Person, perf: sk.Performance, pose_at,
+                 t: np.ndarray) -> None:
+    """A ball at the foot, kicked away at each contact; the next one lies ready for the next."""
+    h, f = actor.height, actor.facing
+    r = max(1.5, BALL * h)
+    u = perf.cycle_phase(t)
+    contact = perf.motion.contact
+    k = np.floor(u - contact)
+    since = u - (k + contact)                                   # cycles since the last kick
+    ank = INDEX["right_ankle"]
+    spot_now = pose_at((k + contact - perf.phase0) * perf.period)[:, ank]
+    spot_next = pose_at((k + 1 + contact - perf.phase0) * perf.period)[:, ank]
+
+    def rest(spot):  # the ball lies just in front of the foot at contact
+        return np.stack([spot[:, 0] + f * r * 0.9, np.full(len(spot), actor.ground - r)], -1)
+
+    speed = rng.uniform(1.6, 2.6) * h
+    loft = rng.uniform(0.0, 1.2) * h
+    tau = since * perf.period
+    rise = np.maximum(loft * tau - 1.5 * h * tau ** 2, 0)
+    fly = rest(spot_now) + np.stack([f * speed * tau, -rise], -1)
+    pos = np.where((since < 0.72)[:, None], fly, rest(spot_next))
+    actor.props.append(lambda img, i, off: draw_ball(img, pos[i], r, (245, 245, 245), off,
+                                                     patches=True))
+
+
+def _ball_elsewhere(rng: np.random.Generator, scene: Scene, actor: Person) -> None:
+    """A ball lying on the field away from the actor's feet."""
+    h, W, H = actor.height, scene.width, scene.height
+    foot_x = float(np.mean(actor.joints[:, INDEX["right_ankle"], 0]))
+    for _ in range(30):
+        gy = rng.uniform(scene.horizon + 0.3 * (H - scene.horizon), 0.97 * H)
+        bx = rng.uniform(0.05, 0.95) * W
+        if abs(bx - foot_x) > 0.7 * h + 0.15 * W:
+            break
+    else:
+        bx = foot_x + (0.7 * h + 0.15 * W) * (1 if foot_x < W / 2 else -1)
+    r = max(1.5, BALL * sk.person_height(gy, scene.horizon, H))
+    draw_static_ball(scene, (bx, gy - r), r)
+
+
+def _chair_under(scene: Scene, actor: Person, perf: sk.Performance, pose_at, col: Color) -> None:
+    """The chair the actor sits on, its seat under the pelvis at the sitting phase."""
+    h, f = actor.height, actor.facing
+    u_sit = 0.5
+    t_sit = (u_sit - perf.phase0) * perf.period
+    sit = pose_at(np.array([t_sit]))[0]
+    pelvis = 0.5 * (sit[INDEX["right_hip"]] + sit[INDEX["left_hip"]])
+    seat_y = pelvis[1] + 0.05 * h
+    draw_chair(scene, seat_back=pelvis[0] - f * 0.13 * h,
+               seat_front=pelvis[0] + f * 0.14 * h,
+               seat_y=seat_y, ground=actor.ground, back_top=seat_y - 0.3 * h, color=col)
+
+
+def _chair_elsewhere(rng: np.random.Generator, scene: Scene, actor: Person, col: Color) -> None:
+    """A chair standing in the room away from the actor, facing either way."""
+    h, W, H = actor.height, scene.width, scene.height
+    ax = float(np.mean(actor.joints[:, INDEX["neck"], 0]))
+    for _ in range(30):
+        gy = rng.uniform(scene.horizon + 0.35 * (H - scene.horizon), 0.97 * H)
+        ch = sk.person_height(gy, scene.horizon, H) * rng.uniform(0.9, 1.1)
+        cx = rng.uniform(0.08, 0.92) * W
+        if abs(cx - ax) > 0.55 * h + 0.3 * ch:
+            break
+    else:
+        gy, ch = scene.horizon + 0.45 * (H - scene.horizon), 0.0
+        ch = sk.person_height(gy, scene.horizon, H)
+        cx = ax + (0.55 * h + 0.3 * ch) * (1 if ax < W / 2 else -1)
+    fc = 1 if rng.random() < 0.5 else -1
+    seat_y = gy - (sk.SHIN + sk.SOLE - 0.01) * ch
+    draw_chair(scene, seat_back=cx - fc * 0.13 * ch, seat_front=cx + fc * 0.14 * ch,
+               seat_y=seat_y, ground=gy, back_top=seat_y - 0.3 * ch, color=col)
 
 
 def build_clip(class_index: int, *, rng: np.random.Generator, identity_rng: np.random.Generator,
@@ -269,8 +310,28 @@ def build_clip(class_index: int, *, rng: np.random.Generator, identity_rng: np.r
     build = identity_rng.uniform(0.93, 1.07)
 
     scene = make_scene(cls.scene, rng, W, H)
+    actor, perf, pose_at, truncated = _sample_actor(cls, rng, scene, identity, build, t)
+    _actor_props(cls, rng, scene, actor, perf, pose_at, t)
 
-    # The actor.
+    # Distractors: idle or walking people elsewhere in the scene.
+    people = [actor]
+    n = int(rng.choice(len(P_DISTRACTORS), p=P_DISTRACTORS))
+    for _ in range(n):
+        people.append(_sample_distractor(cls, rng, scene, actor, t))
+
+    occluder = None
+    if rng.random() < P_OCCLUDER and not truncated:
+        cx = float(np.mean(actor.joints[:, INDEX["neck"], 0]))
+        occluder = make_occluder(rng, x=cx, ground=actor.ground, height=actor.height, frame_h=H)
+    jitter = _camera(rng, F, fps, scene.margin)
+    return Clip(cls, scene, people, occluder, jitter, fps)
+
+
+def _sample_actor(cls: ActionClass, rng: np.random.Generator, scene: Scene, identity: Style,
+                  build: float, t: np.ndarray):
+    """The actor: performance, facing, view, place and clothes. Returns (actor, performance,
+    pose_at(times) -> joints, whether the actor stands truncated at a frame edge)."""
+    W, H = scene.width, scene.height
     motion = sk.MOTIONS[cls.motion]
     perf = sk.Performance.sample(motion, rng)
     facing = 1 if rng.random() < 0.5 else -1
@@ -292,39 +353,31 @@ def build_clip(class_index: int, *, rng: np.random.Generator, identity_rng: np.r
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         return _perform(perf, times, facing=facing, view=view, x=x, ground=ground, height=h)
 
-    actor = Person("actor", pose_at(t), style, h, facing, ground)
-    _actor_props(cls, rng, scene, actor, perf, pose_at, t)
+    return Person("actor", pose_at(t), style, h, facing, ground), perf, pose_at, truncated
 
-    # Distractors: idle or walking people elsewhere in the scene.
-    people = [actor]
+
+def _sample_distractor(cls: ActionClass, rng: np.random.Generator, scene: Scene, actor: Person,
+                       t: np.ndarray) -> Person:
+    """An idle or walking person that keeps clear of the actor (the best of a few tries)."""
+    W, H, h = scene.width, scene.height, actor.height
     actor_cx = actor.joints[:, INDEX["neck"], 0]
-    n = int(rng.choice(len(P_DISTRACTORS), p=P_DISTRACTORS))
-    for _ in range(n):
-        role = "walk" if rng.random() < 0.5 else "idle"
-        dm = sk.MOTIONS[role]
-        dperf = sk.Performance.sample(dm, rng)
-        dfacing = 1 if rng.random() < 0.5 else -1
-        dview = rng.uniform(*dm.view)
-        nearest = 0.35 if cls.scene == "room" else 0.12      # rooms are shallow
-        speed = rng.uniform(0.25, 0.6) if role == "walk" else 0.0
-        # Keep clear of the actor for the whole clip (the best of a few tries).
-        best = None
-        for _ in range(20):
-            dg = rng.uniform(scene.horizon + nearest * (H - scene.horizon), 0.97 * H)
-            dh = sk.person_height(dg, scene.horizon, H) * rng.uniform(0.9, 1.1)
-            dxs = rng.uniform(-0.05, 1.05) * W + dfacing * speed * dh * t
-            gap = float(np.min(np.abs(dxs - actor_cx))) / (h + dh)
-            if best is None or gap > best[0]:
-                best = (gap, dg, dh, dxs)
-            if gap > 0.4:
-                break
-        _, dg, dh, dxs = best
-        joints = _perform(dperf, t, facing=dfacing, view=dview, x=dxs, ground=dg, height=dh)
-        people.append(Person(role, joints, sample_style(rng, scene.ground_color), dh, dfacing, dg))
-
-    occluder = None
-    if rng.random() < P_OCCLUDER and not truncated:
-        cx = float(np.mean(actor.joints[:, INDEX["neck"], 0]))
-        occluder = make_occluder(rng, x=cx, ground=ground, height=h, frame_h=H)
-    jitter = _camera(rng, F, fps, scene.margin)
-    return Clip(cls, scene, people, occluder, jitter, fps)
+    role = "walk" if rng.random() < 0.5 else "idle"
+    dm = sk.MOTIONS[role]
+    dperf = sk.Performance.sample(dm, rng)
+    dfacing = 1 if rng.random() < 0.5 else -1
+    dview = rng.uniform(*dm.view)
+    nearest = 0.35 if cls.scene == "room" else 0.12      # rooms are shallow
+    speed = rng.uniform(0.25, 0.6) if role == "walk" else 0.0
+    best = None
+    for _ in range(20):
+        dg = rng.uniform(scene.horizon + nearest * (H - scene.horizon), 0.97 * H)
+        dh = sk.person_height(dg, scene.horizon, H) * rng.uniform(0.9, 1.1)
+        dxs = rng.uniform(-0.05, 1.05) * W + dfacing * speed * dh * t
+        gap = float(np.min(np.abs(dxs - actor_cx))) / (h + dh)
+        if best is None or gap > best[0]:
+            best = (gap, dg, dh, dxs)
+        if gap > 0.4:
+            break
+    _, dg, dh, dxs = best
+    joints = _perform(dperf, t, facing=dfacing, view=dview, x=dxs, ground=dg, height=dh)
+    return Person(role, joints, sample_style(rng, scene.ground_color), dh, dfacing, dg)
