@@ -107,7 +107,13 @@ def draw_person(img, joints: np.ndarray, style: Style, height: float, facing: in
     leg("left", 0.8)
     leg("right", 1.0)
 
-    # Torso: shoulders to hips, never thinner than a side-view chest.
+    _draw_torso(img, J, style, h, offset)
+    _draw_head(img, J, style, h, facing, offset)
+    arm("right", 1.0)
+
+
+def _draw_torso(img, J: dict, style: Style, h: float, offset) -> None:
+    """Torso: shoulders to hips, never thinner than a side-view chest."""
     neck, pelvis = J["neck"], 0.5 * (J["right_hip"] + J["left_hip"])
     axis = _unit(neck - pelvis)
     perp = np.array([-axis[1], axis[0]])
@@ -121,7 +127,10 @@ def draw_person(img, joints: np.ndarray, style: Style, height: float, facing: in
     line(img, J["right_hip"], J["left_hip"], style.pants, max(2.0, 0.09 * h), offset)
     line(img, J["right_shoulder"], J["left_shoulder"], style.shirt, max(2.0, 0.07 * h), offset)
 
-    # Head: an ellipse along the neck -> head-top axis reaching just past the head-top joint.
+
+def _draw_head(img, J: dict, style: Style, h: float, facing: int, offset) -> None:
+    """Head: an ellipse along the neck -> head-top axis, reaching just past the head-top."""
+    neck = J["neck"]
     top_j = J["head_top"]
     v = top_j - neck
     length = float(np.hypot(*v))
@@ -136,7 +145,6 @@ def draw_person(img, joints: np.ndarray, style: Style, height: float, facing: in
     start, end = (-150.0, 45.0) if facing > 0 else (-45.0, 150.0)
     ellipse(img, center + hd * 0.05 * length, (axes[0] * 0.97, axes[1] * 1.04), ang, style.hair,
             offset, start=start, end=end)
-    arm("right", 1.0)
 
 
 def draw_racket(img, elbow, wrist, height: float, frame_col: Color, offset=(0.0, 0.0)) -> None:
