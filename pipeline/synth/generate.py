@@ -202,6 +202,74 @@ def _index_files(out_dir: Path) -> list[Path]:
         for k in range(1, NUM_SPLITS + 1)]
 
 
+def _read_old_params(params_path: Path):
+    """The arguments of the set already under the folder: None if none, {} if unreadable."""
+    if not params_path.exists():
+        return None
+    try:
+        return read_json(params_path)
+    except (OSError, ValueError):
+        return {}
+
+
+def _drop_stale(out_dir: Path, params: dict, videos_per_class: int,
+                groups: int) -> tuple[int, bool]:
+    """Outputs of other arguments are stale: drop the completion marker and the old videos.
+    Returns (files removed, whether the folder held a set of other arguments)."""
+    removed = 0
+    old = _read_old_params(out_dir / PARAMS_FILE)
+    stale = old is not None and old != params
+    if not stale:
+        return removed, stale
+    for path in _index_files(out_dir):
+        path.unlink(missing_ok=True)
+    old_n = old.get("videos_per_class") if isinstance(old, dict) else None
+    old_groups = old.get("groups", 8) if isinstance(old, dict) else None   # 8 before it was a param
+    if (isinstance(old_n, int) and old_n >= 1 and isinstance(old_groups, int)
+            and old_groups >= 1 and old.get("classes") == list(CLASS_NAMES)):
+        old_specs = plan(old_n, old_groups)
+    else:
+        old_specs = plan(max(videos_per_class, 1), groups)
+    for spec in old_specs:
+        for path in spec.paths(out_dir):
+            if path.exists():
+                path.unlink()
+                removed += 1
+    return removed, stale
+
+
+def _make_videos(out_dir: Path, specs: list[VideoSpec], todo: list[VideoSpec], kw: dict, *,
+                 workers: int, progress: bool) -> None:
+    """Make the videos of ``todo``, in this process or in ``workers`` processes."""
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="synth videos",
+               unit="video", disable=not progress, dynamic_ncols=True)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for spec in todo:
+                make_video(out_dir, spec, **kw)
+                bar.update()
+        else:
+            _make_in_pool(out_dir, todo, kw, workers, bar)
+    finally:
+        bar.close()
+
+
+def _make_in_pool(out_dir: Path, todo: list[VideoSpec], kw: dict, workers: int, bar) -> None:
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
+                             initializer=_worker_init) as pool:
+        pending = {pool.submit(_job, (out_dir, s, kw)) for s in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    fut.result()
+                    bar.update()
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
 def generate_dataset(out_dir: Path, *, videos_per_class: int, groups: int, num_frames: int,
                      width: int, height: int, fps: int, seed: int, workers: int = 1,
                      progress: bool = True) -> dict:
@@ -222,63 +290,18 @@ def generate_dataset(out_dir: Path, *, videos_per_class: int, groups: int, num_f
               "width": int(width), "height": int(height), "fps": int(fps), "seed": int(seed)}
     specs = plan(videos_per_class, groups)
 
-    # Outputs of other arguments are stale: drop the completion marker and the old videos.
-    removed = 0
-    params_path = out_dir / PARAMS_FILE
-    old = None
-    if params_path.exists():
-        try:
-            old = read_json(params_path)
-        except (OSError, ValueError):
-            old = {}
-    stale = old is not None and old != params
-    if stale:
-        for path in _index_files(out_dir):
-            path.unlink(missing_ok=True)
-        old_n = old.get("videos_per_class") if isinstance(old, dict) else None
-        old_groups = old.get("groups", 8) if isinstance(old, dict) else None   # 8 before it was a param
-        if (isinstance(old_n, int) and old_n >= 1 and isinstance(old_groups, int)
-                and old_groups >= 1 and old.get("classes") == list(CLASS_NAMES)):
-            old_specs = plan(old_n, old_groups)
-        else:
-            old_specs = plan(max(videos_per_class, 1), groups)
-        for spec in old_specs:
-            for path in spec.paths(out_dir):
-                if path.exists():
-                    path.unlink()
-                    removed += 1
-    write_json(params_path, params)
+    removed, stale = _drop_stale(out_dir, params, videos_per_class, groups)
+    write_json(out_dir / PARAMS_FILE, params)
 
     todo = [s for s in specs if stale or not all(p.exists() for p in s.paths(out_dir))]
     kw = dict(num_frames=num_frames, width=width, height=height, fps=fps, seed=seed)
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="synth videos",
-               unit="video", disable=not progress, dynamic_ncols=True)
-    try:
-        if workers <= 1 or len(todo) <= 1:
-            for spec in todo:
-                make_video(out_dir, spec, **kw)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
-                                     initializer=_worker_init) as pool:
-                pending = {pool.submit(_job, (out_dir, s, kw)) for s in todo}
-                try:
-                    while pending:
-                        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                        for fut in done:
-                            fut.result()
-                            bar.update()
-                except BaseException:
-                    for fut in pending:
-                        fut.cancel()
-                    raise
-    finally:
-        bar.close()
+    _make_videos(out_dir, specs, todo, kw, workers=workers, progress=progress)
 
     _write_index(out_dir, specs, params)
     seconds = time.perf_counter() - start
     return {"out_dir": str(out_dir), "classes": list(CLASS_NAMES), "num_classes": len(CLASSES),
-            "videos": len(specs), "groups": min(groups, videos_per_class), "generated": len(todo), "skipped": len(specs) - len(todo),
+            "videos": len(specs), "groups": min(groups, videos_per_class),
+            "generated": len(todo), "skipped": len(specs) - len(todo),
             "removed_stale_files": removed, "num_frames": int(num_frames), "width": int(width),
             "height": int(height), "fps": int(fps), "seed": int(seed),
             "seconds": round(seconds, 3)}
