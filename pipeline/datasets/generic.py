@@ -46,6 +46,7 @@ import csv
 import io
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -181,11 +182,7 @@ def _assign_folds(col: Collector, path: Path, folds: str | int, seed: int,
     return splits
 
 
-def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
-    o = parse_options(NAME, options, DEFAULTS)
-    root = Path(root)
-    check = as_bool(NAME, "check_files", o["check_files"])
-    id_from = choice(NAME, "id_from", o["id_from"], ("stem", "path"))
+def _fraction_and_seed(o: dict[str, Any]) -> tuple[float, int]:
     try:
         fraction = float(o["test_fraction"])
         seed = int(o["seed"])
@@ -194,19 +191,23 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
                            f"numbers, got {o['test_fraction']!r}, {o['seed']!r}") from None
     if not 0.0 <= fraction < 1.0:
         raise DatasetError(f"params.yaml: generic option test_fraction must be in [0, 1), got {fraction}")
-    folds = _fold_option(o["folds"])
-    path = root / o["csv"]
-    header, rows = _read_csv(path)
+    return fraction, seed
+
+
+def _check_columns(path: Path, header: list[str], rows: list, folds: str | int | None) -> None:
+    """Rows present; with folds, a group column and no split column."""
     if not rows:
         raise fail(path, None, "the CSV has a header but no rows", "add one row per video")
-    has_split = "split" in header
     if folds is not None and "group" not in header:
         raise fail(path, 1, f"folds: {folds} needs a 'group' column (e.g. the person), the header {header} has "
                    "none", 'add a group column ("path,label,group") naming each video\'s person or '
                    "session, or remove the folds option")
-    if folds is not None and has_split:
+    if folds is not None and "split" in header:
         raise fail(path, 1, f"has a 'split' column and the folds option (folds: {folds}) is set: the folds "
                    "choose the test videos", "remove the split column, or the folds option to keep it")
+
+
+def _min_class_videos(o: dict[str, Any]) -> int:
     try:
         min_videos = int(o["min_class_videos"])
     except (TypeError, ValueError):
@@ -214,82 +215,144 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     if min_videos < 1 or isinstance(o["min_class_videos"], bool):
         raise DatasetError(f"params.yaml: generic option min_class_videos must be an integer >= 1, got "
                            f"{o['min_class_videos']!r}")
-    rare: dict[str, int] = {}
+    return min_videos
+
+
+def _classes(o: dict[str, Any], rows: list, min_videos: int) -> tuple[list[str], dict[str, int]]:
+    """The classes (the option, or the sorted labels) and the rare labels (label -> rows)."""
     if o["classes"] is not None:
         classes = [str(c) for c in o["classes"]]
         if len(set(classes)) != len(classes):
             raise DatasetError(f"params.yaml: generic option classes lists a class twice: {classes}")
+        return classes, {}
+    counts = Counter(r["label"] for _, r in rows if r["label"])
+    rare = {label: n for label, n in counts.items() if n < min_videos}
+    return sorted(set(counts) - set(rare)), rare
+
+
+def _label_problem(label: str, rare: dict[str, int], classes: list[str],
+                   min_videos: int) -> tuple[str | None, str | None]:
+    """(problem, fix) for a label that is rare or outside the classes option; (None, None) else."""
+    if label in rare:
+        problem = (f"label {label!r} is on {rare[label]} row(s), fewer than min_class_videos "
+                   f"({min_videos})" + (f": a typo of one of {classes}?" if classes else ""))
+        return problem, ("correct the label, add videos of the class, or lower "
+                         "datasets.<name>.options.min_class_videos")
+    if label not in classes:
+        return (f"label {label!r} is not in the classes option {classes}",
+                "add it to datasets.<name>.options.classes or correct the row")
+    return None, None
+
+
+@dataclass
+class _Listing:
+    """What the CSV rows name, gathered row by row."""
+    keys: set[str] = field(default_factory=set)                 # media keys of every listed row
+    given: dict[str, tuple[str, str]] = field(default_factory=dict)   # video id -> (path, where)
+    by_class: dict[str, list[str]] = field(default_factory=dict)      # for the random split
+    fold_groups: dict[str, str] = field(default_factory=dict)
+    fold_labels: dict[str, str] = field(default_factory=dict)
+
+
+def _row_path(path: Path, line: int, r: dict[str, str]) -> str:
+    rel = r["path"].replace("\\", "/").rstrip("/")
+    if not rel:
+        raise fail(path, line, "empty path", "give the video's path relative to the dataset root")
+    if not r["label"]:
+        raise fail(path, line, f"empty label for {rel}", "give every video a class name")
+    return rel
+
+
+def _video_id(path: Path, line: int, key: str, id_from: str, given: dict[str, tuple[str, str]]) -> str:
+    vid = safe_id(Path(key).name if id_from == "stem" else key.replace("/", "__"))
+    if vid in given:
+        raise fail(path, line, f"duplicate video id {vid!r} (also {given[vid][0]} at {given[vid][1]})",
+                   "remove the repeated row, or set id_from: path if different folders reuse file names")
+    return vid
+
+
+def _row_subset(col: Collector, path: Path, line: int, r: dict[str, str], vid: str, rel: str,
+                folds: str | int | None, has_split: bool, seen: _Listing) -> None:
+    """Note the row's fold group, assign its split column's subset, or keep it for the random split."""
+    where = f"{path}:{line}"
+    if folds is not None:
+        if not r["group"]:
+            raise fail(path, line, f"empty group for {rel} (folds: {folds} keeps each group's videos "
+                       "together)", "give every video a group, e.g. the person in it")
+        seen.fold_groups[vid], seen.fold_labels[vid] = r["group"], r["label"]
+    elif has_split:
+        subset = r["split"].lower()
+        if subset not in ("train", "test", "unused"):
+            raise fail(path, line, f"split {r['split']!r} is not train, test or unused",
+                       "use train / test / unused (validation is carved from train by the index stage)")
+        col.assign(SPLIT, vid, subset, where)
     else:
-        counts = Counter(r["label"] for _, r in rows if r["label"])
-        rare = {label: n for label, n in counts.items() if n < min_videos}
-        classes = sorted(set(counts) - set(rare))
+        seen.by_class.setdefault(r["label"], []).append(vid)
+
+
+def _list_videos(col: Collector, root: Path, path: Path, rows: list, o: dict[str, Any], *,
+                 classes: list[str], rare: dict[str, int], min_videos: int, id_from: str, check: bool,
+                 folds: str | int | None, has_split: bool) -> _Listing:
+    """Add every CSV row to ``col`` (or record it as excluded)."""
     index = {c: i for i, c in enumerate(classes)}
-    col = Collector(NAME, [SPLIT], strict=o["strict"])
-    listed: set[str] = set()
-    given: dict[str, tuple[str, str]] = {}
-    by_class: dict[str, list[str]] = {}
-    fold_groups: dict[str, str] = {}
-    fold_labels: dict[str, str] = {}
+    seen = _Listing()
     for line, r in rows:
         where = f"{path}:{line}"
-        rel = r["path"].replace("\\", "/").rstrip("/")
-        if not rel:
-            raise fail(path, line, "empty path", "give the video's path relative to the dataset root")
-        if not r["label"]:
-            raise fail(path, line, f"empty label for {rel}", "give every video a class name")
-        rel = col.locate(root, rel, where, check)
+        rel = col.locate(root, _row_path(path, line, r), where, check)
         if rel is None:
             continue
-        problem = fix = None
-        if r["label"] in rare:
-            problem = (f"label {r['label']!r} is on {rare[r['label']]} row(s), fewer than min_class_videos "
-                       f"({min_videos})" + (f": a typo of one of {classes}?" if classes else ""))
-            fix = ("correct the label, add videos of the class, or lower "
-                   "datasets.<name>.options.min_class_videos")
-        elif r["label"] not in index:
-            problem = f"label {r['label']!r} is not in the classes option {classes}"
-            fix = "add it to datasets.<name>.options.classes or correct the row"
+        problem, fix = _label_problem(r["label"], rare, classes, min_videos)
         if problem:
             if o["strict"]:
                 raise fail(path, line, problem, f"{fix} (strict: false records the row as excluded)")
             col.exclude(rel, f"{problem} (at {where})")
-            listed.add(media_key(rel))
+            seen.keys.add(media_key(rel))
             continue
         key = media_key(rel)
-        vid = safe_id(Path(key).name if id_from == "stem" else key.replace("/", "__"))
-        if vid in given:
-            raise fail(path, line, f"duplicate video id {vid!r} (also {given[vid][0]} at {given[vid][1]})",
-                       "remove the repeated row, or set id_from: path if different folders reuse file names")
-        given[vid] = (rel, where)
-        listed.add(key)
+        vid = _video_id(path, line, key, id_from, seen.given)
+        seen.given[vid] = (rel, where)
+        seen.keys.add(key)
         col.add(vid, where, path=rel, label_id=index[r["label"]], label_name=r["label"],
                 group=r.get("group", ""))
-        if folds is not None:
-            if not r["group"]:
-                raise fail(path, line, f"empty group for {rel} (folds: {folds} keeps each group's videos "
-                           "together)", "give every video a group, e.g. the person in it")
-            fold_groups[vid], fold_labels[vid] = r["group"], r["label"]
-        elif has_split:
-            subset = r["split"].lower()
-            if subset not in ("train", "test", "unused"):
-                raise fail(path, line, f"split {r['split']!r} is not train, test or unused",
-                           "use train / test / unused (validation is carved from train by the index stage)")
-            col.assign(SPLIT, vid, subset, where)
-        else:
-            by_class.setdefault(r["label"], []).append(vid)
+        _row_subset(col, path, line, r, vid, rel, folds, has_split, seen)
+    return seen
+
+
+def _exclude_unlisted(col: Collector, root: Path, listed: set[str], csv_name: str) -> None:
+    """Record the videos under the root that the CSV does not name as excluded."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in sorted(filenames):
+            if os.path.splitext(fname)[1].lower() in VIDEO_EXTENSIONS:
+                rel = Path(dirpath, fname).relative_to(root).as_posix()
+                if media_key(rel) not in listed:
+                    col.exclude(rel, f"video under the root that {csv_name} does not name")
+
+
+def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
+    o = parse_options(NAME, options, DEFAULTS)
+    root = Path(root)
+    check = as_bool(NAME, "check_files", o["check_files"])
+    id_from = choice(NAME, "id_from", o["id_from"], ("stem", "path"))
+    fraction, seed = _fraction_and_seed(o)
+    folds = _fold_option(o["folds"])
+    path = root / o["csv"]
+    header, rows = _read_csv(path)
+    _check_columns(path, header, rows, folds)
+    has_split = "split" in header
+    min_videos = _min_class_videos(o)
+    classes, rare = _classes(o, rows, min_videos)
+    col = Collector(NAME, [SPLIT], strict=o["strict"])
+    seen = _list_videos(col, root, path, rows, o, classes=classes, rare=rare, min_videos=min_videos,
+                        id_from=id_from, check=check, folds=folds, has_split=has_split)
     if folds is not None:
-        col.splits = _assign_folds(col, path, folds, seed, fold_groups, fold_labels)
+        col.splits = _assign_folds(col, path, folds, seed, seen.fold_groups, seen.fold_labels)
     elif not has_split:
-        for vid, subset in _random_subsets(by_class, fraction, seed, as_bool(NAME, "stratify", o["stratify"])).items():
+        for vid, subset in _random_subsets(seen.by_class, fraction, seed,
+                                           as_bool(NAME, "stratify", o["stratify"])).items():
             col.assign(SPLIT, vid, subset, f"{path} (random split, seed {seed})")
     if check:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fname in sorted(filenames):
-                if os.path.splitext(fname)[1].lower() in VIDEO_EXTENSIONS:
-                    rel = Path(dirpath, fname).relative_to(root).as_posix()
-                    if media_key(rel) not in listed:
-                        col.exclude(rel, f"video under the root that {o['csv']} does not name")
+        _exclude_unlisted(col, root, seen.keys, o["csv"])
     return col.manifest(classes)
 
 
