@@ -98,12 +98,8 @@ def _names_from_list(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
-    o = parse_options(NAME, options, DEFAULTS)
-    root = Path(root)
-    check = as_bool(NAME, "check_files", o["check_files"])
-    video_dir, skel_dir, suffix = o["video_dir"], o["skeleton_dir"], o["video_suffix"]
-    videos_there, skels_there = (root / video_dir).is_dir(), (root / skel_dir).is_dir()
+def _pose_only_and_splits(o: dict[str, Any], root: Path) -> tuple[bool, list[str]]:
+    videos_there, skels_there = (root / o["video_dir"]).is_dir(), (root / o["skeleton_dir"]).is_dir()
     if o["pose_only"] == "auto":
         pose_only = not videos_there and skels_there
     else:
@@ -112,6 +108,54 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     bad = [s for s in splits if s not in ("xsub", "xview")]
     if bad or not splits:
         raise DatasetError(f"params.yaml: ntu option splits must list 'xsub' and/or 'xview', got {o['splits']!r}")
+    return pose_only, splits
+
+
+def _names_in_folder(col: Collector, root: Path, folder: str, tail: str) -> list[tuple[str, str]]:
+    """(sample name, where) of every file in ``folder`` ending in ``tail``; others are excluded."""
+    if not (root / folder).is_dir():
+        raise fail(root / folder, None, "NTU sample folder not found",
+                   "unpack the RGB videos (or the skeletons) here, set video_dir/skeleton_dir, or give a "
+                   "list_file of sample names")
+    names = []
+    for fname in sorted(os.listdir(root / folder)):
+        if fname.startswith("."):
+            continue
+        if not fname.endswith(tail):
+            col.exclude(join_rel(folder, fname), f"not a sample file (name does not end in {tail!r})")
+            continue
+        names.append((fname[: -len(tail)], str(root / folder / fname)))
+    return names
+
+
+def _sample_fields(col: Collector, o: dict[str, Any], name: str, where: str, seen: dict[str, str],
+                   excluded_names: dict[str, str]) -> dict[str, int] | None:
+    """The fields of a sample name, or None where the sample is excluded."""
+    fields = parse_name(name)
+    if fields is None:
+        if o["list_file"] is not None:
+            raise DatasetError(f"{where}: sample name {name!r} does not follow SsssCcccPpppRrrrAaaa. Fix: "
+                               "correct or remove the line")
+        col.exclude(name, "file name does not follow SsssCcccPpppRrrrAaaa")
+        return None
+    if name in seen:
+        raise DatasetError(f"{where}: duplicate sample {name} (also at {seen[name]}). Fix: list it once")
+    seen[name] = where
+    if name in excluded_names:
+        col.exclude(name, f"listed in exclude_file ({excluded_names[name]})")
+        return None
+    if not 1 <= fields["action"] <= len(CLASSES):
+        col.exclude(name, f"action A{fields['action']:03d} is not one of the 60 NTU RGB+D classes")
+        return None
+    return fields
+
+
+def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
+    o = parse_options(NAME, options, DEFAULTS)
+    root = Path(root)
+    check = as_bool(NAME, "check_files", o["check_files"])
+    video_dir, skel_dir, suffix = o["video_dir"], o["skeleton_dir"], o["video_suffix"]
+    pose_only, splits = _pose_only_and_splits(o, root)
     train_subjects = {int(s) for s in o["xsub_train_subjects"]}
     train_cameras = {int(c) for c in o["xview_train_cameras"]}
 
@@ -119,39 +163,14 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     if o["list_file"] is not None:
         names = _names_from_list(root / o["list_file"])
     else:
-        folder, tail = (skel_dir, ".skeleton") if pose_only else (video_dir, suffix)
-        if not (root / folder).is_dir():
-            raise fail(root / folder, None, "NTU sample folder not found",
-                       "unpack the RGB videos (or the skeletons) here, set video_dir/skeleton_dir, or give a "
-                       "list_file of sample names")
-        names = []
-        for fname in sorted(os.listdir(root / folder)):
-            if fname.startswith("."):
-                continue
-            if not fname.endswith(tail):
-                col.exclude(join_rel(folder, fname), f"not a sample file (name does not end in {tail!r})")
-                continue
-            names.append((fname[: -len(tail)], str(root / folder / fname)))
+        names = _names_in_folder(col, root, *((skel_dir, ".skeleton") if pose_only else (video_dir, suffix)))
     excluded_names: dict[str, str] = {}
     if o["exclude_file"] is not None:
         excluded_names = dict(_names_from_list(root / o["exclude_file"]))
     seen: dict[str, str] = {}
     for name, where in names:
-        fields = parse_name(name)
+        fields = _sample_fields(col, o, name, where, seen, excluded_names)
         if fields is None:
-            if o["list_file"] is not None:
-                raise DatasetError(f"{where}: sample name {name!r} does not follow SsssCcccPpppRrrrAaaa. Fix: "
-                                   "correct or remove the line")
-            col.exclude(name, "file name does not follow SsssCcccPpppRrrrAaaa")
-            continue
-        if name in seen:
-            raise DatasetError(f"{where}: duplicate sample {name} (also at {seen[name]}). Fix: list it once")
-        seen[name] = where
-        if name in excluded_names:
-            col.exclude(name, f"listed in exclude_file ({excluded_names[name]})")
-            continue
-        if not 1 <= fields["action"] <= len(CLASSES):
-            col.exclude(name, f"action A{fields['action']:03d} is not one of the 60 NTU RGB+D classes")
             continue
         rel = "" if pose_only else join_rel(video_dir, name + suffix)
         if check and not pose_only and not (root / rel).exists():
