@@ -104,6 +104,51 @@ def _scan(root: Path, video_dir: str) -> list[tuple[str, str]]:
     return out
 
 
+def _clips(root: Path, video_dir: str, list_file: str | None, check: bool) -> list[tuple[str, str]]:
+    """(relative clip path, where) of every clip: from the list file, or from disk without one."""
+    if list_file is not None:
+        lf = root / list_file
+        clips = []
+        for no, text in read_lines(lf, "clip list"):
+            if len(text.split()) != 1:
+                raise fail(lf, no, f"malformed line {text!r}", 'write one "<class>/v_<action>_GG/<clip>" per line')
+            clips.append((join_rel(video_dir, text.replace("\\", "/")), f"{lf}:{no}"))
+        return clips
+    if not check:
+        raise DatasetError(f"{root}: ucf11 without a list file reads the clips from disk; set check_files: "
+                           "true or name a list_file in params.yaml")
+    clips = _scan(root, video_dir)
+    if not clips:
+        raise fail(root / video_dir if video_dir else root, None,
+                   "no clips found in <class>/v_<action>_GG/ folders",
+                   "unpack UCF11_updated_mpg here, set video_dir, or give a list_file")
+    return clips
+
+
+def _split_tests(o: dict[str, Any], protocol: str) -> dict[str, set[int]]:
+    """Split name -> the groups it tests: the three splits, or one split a group (logo)."""
+    if protocol == "three_splits":
+        return _test_groups(o)
+    splits = [f"g{g:02d}" for g in range(1, NUM_GROUPS + 1)]
+    return {s: {g} for s, g in zip(splits, range(1, NUM_GROUPS + 1))}
+
+
+def _clip_fields(rel: str, where: str, video_dir: str, classes: list[str]) -> tuple[str, int, str]:
+    """(class, group number, clip file name) of a <class>/v_<action>_GG/<clip> path."""
+    parts = rel[len(video_dir):].strip("/").split("/") if video_dir else rel.split("/")
+    if len(parts) != 3:
+        raise DatasetError(f"{where}: malformed clip path {rel!r}. Fix: write <class>/v_<action>_GG/<clip>")
+    cls, gdir, clip = parts
+    if cls not in classes:
+        raise DatasetError(f"{where}: class {cls!r} is not in the class index ({classes}). Fix: add it "
+                           "to classInd.txt or correct the path")
+    m = _GROUP_DIR.match(gdir)
+    if not m or not 1 <= int(m.group(2)) <= NUM_GROUPS:
+        raise DatasetError(f"{where}: folder {gdir!r} does not end in a group number 01..25. Fix: keep "
+                           "the official v_<action>_GG folders")
+    return cls, int(m.group(2)), clip
+
+
 def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     o = parse_options(NAME, options, DEFAULTS)
     root = Path(root)
@@ -113,49 +158,18 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
     list_file = o["list_file"]
     if list_file is None and (root / "listfile_all_clips.txt").is_file():
         list_file = "listfile_all_clips.txt"
-    if list_file is not None:
-        lf = root / list_file
-        clips = []
-        for no, text in read_lines(lf, "clip list"):
-            if len(text.split()) != 1:
-                raise fail(lf, no, f"malformed line {text!r}", 'write one "<class>/v_<action>_GG/<clip>" per line')
-            clips.append((join_rel(video_dir, text.replace("\\", "/")), f"{lf}:{no}"))
-    else:
-        if not check:
-            raise DatasetError(f"{root}: ucf11 without a list file reads the clips from disk; set check_files: "
-                               "true or name a list_file in params.yaml")
-        clips = _scan(root, video_dir)
-        if not clips:
-            raise fail(root / video_dir if video_dir else root, None,
-                       "no clips found in <class>/v_<action>_GG/ folders",
-                       "unpack UCF11_updated_mpg here, set video_dir, or give a list_file")
+    clips = _clips(root, video_dir, list_file, check)
     ci = o["class_index"] if o["class_index"] is not None else (
         "classInd.txt" if (root / "classInd.txt").is_file() else None)
     classes = _read_classes(root / ci) if ci is not None else sorted(
         {c[0][len(video_dir):].strip("/").split("/")[0] for c in clips})
     index = {c: i for i, c in enumerate(classes)}
-    if protocol == "three_splits":
-        tests = _test_groups(o)
-        splits = list(tests)
-    else:
-        splits = [f"g{g:02d}" for g in range(1, NUM_GROUPS + 1)]
-        tests = {s: {g} for s, g in zip(splits, range(1, NUM_GROUPS + 1))}
-    col = Collector(NAME, splits, strict=o["strict"])
+    tests = _split_tests(o, protocol)
+    col = Collector(NAME, list(tests), strict=o["strict"])
     listed: set[str] = set()
     first: dict[str, str] = {}
     for rel, where in clips:
-        parts = rel[len(video_dir):].strip("/").split("/") if video_dir else rel.split("/")
-        if len(parts) != 3:
-            raise DatasetError(f"{where}: malformed clip path {rel!r}. Fix: write <class>/v_<action>_GG/<clip>")
-        cls, gdir, clip = parts
-        if cls not in index:
-            raise DatasetError(f"{where}: class {cls!r} is not in the class index ({classes}). Fix: add it "
-                               "to classInd.txt or correct the path")
-        m = _GROUP_DIR.match(gdir)
-        if not m or not 1 <= int(m.group(2)) <= NUM_GROUPS:
-            raise DatasetError(f"{where}: folder {gdir!r} does not end in a group number 01..25. Fix: keep "
-                               "the official v_<action>_GG folders")
-        group = int(m.group(2))
+        cls, group, clip = _clip_fields(rel, where, video_dir, classes)
         rel = col.locate(root, rel, where, check)
         if rel is None:
             continue
