@@ -78,9 +78,8 @@ def _classes(root: Path, option: Any, num_labels: int, where: str) -> list[str]:
     return [str(n) for n in names]
 
 
-def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
-    o = parse_options(NAME, options, DEFAULTS)
-    root = Path(root)
+def _read_pickle(root: Path, o: dict[str, Any]) -> tuple[Path, dict, list, dict[str, tuple[str, str]]]:
+    """(path, split, records, split name -> (train key, test key)) of the options' pickle."""
     if not o["pickle"]:
         raise DatasetError("params.yaml: dataset adapter 'pyskl' needs the option pickle (the .pkl file, "
                            "relative to the root)")
@@ -95,17 +94,41 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
         if unknown:
             raise DatasetError(f"params.yaml: pyskl splits {unknown} are not in {path} (it has {sorted(pairs)})")
         pairs = {k: v for k, v in pairs.items() if k in o["splits"]}
+    return path, split, records, pairs
+
+
+def _videos_on_disk(root: Path, video_dir: str | None) -> dict[str, str]:
+    """Media key -> relative path of the videos in ``video_dir`` ({} for a pose-only dataset)."""
+    if video_dir is None:
+        return {}
+    folder = root / video_dir
+    if not folder.is_dir():
+        raise fail(folder, None, "video folder not found", "set video_dir to the folder of the videos, "
+                   "or null for a pose-only dataset")
+    return {media_key(n): join_rel(video_dir, n) for n in list_media(folder)}
+
+
+def _assign_splits(col: Collector, path: Path, split: dict, pairs: dict[str, tuple[str, str]],
+                   ids: dict[str, int]) -> None:
+    for name, (train_key, test_key) in pairs.items():
+        for subset, key in (("train", train_key), ("test", test_key)):
+            for frame_dir in split[key]:
+                vid = match_key(frame_dir)
+                if vid in col.videos:
+                    col.assign(name, vid, subset, f"{path} (split {key!r})")
+                elif vid not in ids:
+                    col.exclude(frame_dir, f"listed in split {key!r} but has no annotation")
+
+
+def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
+    o = parse_options(NAME, options, DEFAULTS)
+    root = Path(root)
+    path, split, records, pairs = _read_pickle(root, o)
     labels = [int(r.get("label", -1)) for r in records]
     if any(lab < 0 for lab in labels):
         raise fail(path, None, "an annotation has no label or a negative one", "label every record 0..K-1")
     classes = _classes(root, o["classes"], max(labels) + 1 if labels else 0, str(path))
-    videos_on_disk = {}
-    if o["video_dir"] is not None:
-        folder = root / o["video_dir"]
-        if not folder.is_dir():
-            raise fail(folder, None, "video folder not found", "set video_dir to the folder of the videos, "
-                       "or null for a pose-only dataset")
-        videos_on_disk = {media_key(n): join_rel(o["video_dir"], n) for n in list_media(folder)}
+    videos_on_disk = _videos_on_disk(root, o["video_dir"])
     col = Collector(NAME, list(pairs), strict=o["strict"])
     ids = {}
     for i, (r, label) in enumerate(zip(records, labels)):
@@ -124,14 +147,7 @@ def build_manifest(root: Path, options: dict[str, Any] | None) -> Manifest:
         shape = r.get("img_shape") or r.get("original_shape") or (0, 0)
         col.add(vid, where, path=rel, label_id=label, label_name=classes[label], group="",
                 num_frames=int(r.get("total_frames", 0)), width=int(shape[1]), height=int(shape[0]))
-    for name, (train_key, test_key) in pairs.items():
-        for subset, key in (("train", train_key), ("test", test_key)):
-            for frame_dir in split[key]:
-                vid = match_key(frame_dir)
-                if vid in col.videos:
-                    col.assign(name, vid, subset, f"{path} (split {key!r})")
-                elif vid not in ids:
-                    col.exclude(frame_dir, f"listed in split {key!r} but has no annotation")
+    _assign_splits(col, path, split, pairs, ids)
     if o["video_dir"] is not None:
         for key, rel in videos_on_disk.items():
             if key not in ids:
