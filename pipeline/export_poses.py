@@ -71,9 +71,10 @@ class ExportError(InputError, ValueError):
     """An export that cannot be written as asked."""
 
 
-def export_poses(manifest_path: Path, poses_path: Path, pose_videos_path: Path, out: Path, *, fmt: str,
-                 layout: str | None = None, dtype: str = "float32", root: Path | None = None) -> dict:
-    """Write ``out`` (a .pkl for pyskl, a folder for openpose_json); return counts."""
+def _check_request(manifest_path: Path, poses_path: Path, pose_videos_path: Path, out: Path, fmt: str,
+                   layout: str | None) -> str:
+    """Refuse an unknown format or layout, an output of the wrong kind or a missing input; return
+    the layout."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}. Fix: use one of {sorted(FORMATS)}")
     layout = layout or FORMATS[fmt][0]
@@ -87,6 +88,57 @@ def export_poses(manifest_path: Path, poses_path: Path, pose_videos_path: Path, 
     for path in (manifest_path, poses_path, pose_videos_path):
         if not Path(path).exists():
             raise ExportError(f"{path} not found. Fix: run the prepare and pose stages for this dataset first")
+    return layout
+
+
+def _video_points(kp: np.ndarray, sc: np.ndarray, layout: str, width: int,
+                  height: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """One video's [T, N, 14, 3] keypoints and [T, N] scores -> (points in pixels in ``layout``,
+    scores, m) for the first m persons, up to the last one seen."""
+    used = np.nonzero((kp[..., 2] > 0).any((0, 2)))[0]
+    m = int(used.max()) + 1 if len(used) else 0
+    kp, sc = kp[:, :m], sc[:, :m]
+    pts = from_aic14(kp, layout)
+    pts[..., 0] *= width
+    pts[..., 1] *= height
+    pts = np.where(np.isfinite(pts), pts, 0.0).astype(np.float32)  # missing: 0, 0 with score 0
+    return pts, sc, m
+
+
+def _pyskl_record(vid: str, label: int, pts: np.ndarray, sc: np.ndarray, n: int, width: int, height: int,
+                  np_dtype) -> dict:
+    return {"frame_dir": vid, "label": label, "img_shape": (height, width),
+            "original_shape": (height, width), "total_frames": n,
+            "keypoint": np.ascontiguousarray(pts[..., :2].transpose(1, 0, 2, 3)).astype(np_dtype),
+            "keypoint_score": np.ascontiguousarray(pts[..., 2].transpose(1, 0, 2)).astype(np_dtype),
+            "person_score": np.ascontiguousarray(sc.T).astype(np.float32)}
+
+
+def _write_openpose(out: Path, vid: str, kp: np.ndarray, pts: np.ndarray, sc: np.ndarray, n: int,
+                    m: int) -> None:
+    frames = []
+    for f in range(n):
+        people = [p for p in range(m) if (kp[f, p, :, 2] > 0).any()]
+        frames.append(openpose_frame(pts[f, people], sc[f, people], people))
+    write_openpose_video(Path(out) / vid, vid, frames)
+
+
+def _pyskl_split(manifest: Manifest, exported: set[str]) -> dict[str, list[str]]:
+    """pyskl's split dict: train and test ids of every manifest split, exported videos only."""
+    split = {}
+    for s in manifest.splits:
+        col = manifest.split_column(s)
+        train, test = pyskl_split_names(s)
+        v = manifest.videos
+        split[train] = [x for x in v.loc[v[col] == "train", "video_id"] if x in exported]
+        split[test] = [x for x in v.loc[v[col] == "test", "video_id"] if x in exported]
+    return split
+
+
+def export_poses(manifest_path: Path, poses_path: Path, pose_videos_path: Path, out: Path, *, fmt: str,
+                 layout: str | None = None, dtype: str = "float32", root: Path | None = None) -> dict:
+    """Write ``out`` (a .pkl for pyskl, a folder for openpose_json); return counts."""
+    layout = _check_request(manifest_path, poses_path, pose_videos_path, out, fmt, layout)
     manifest = Manifest.load(manifest_path)
     stats = pd.read_parquet(pose_videos_path).set_index("video_id")
     ok_ids = [v for v in manifest.videos["video_id"] if v in stats.index and stats.loc[v, "status"] == "ok"]
@@ -103,34 +155,12 @@ def export_poses(manifest_path: Path, poses_path: Path, pose_videos_path: Path, 
         n = num_frames[vid]
         kp, sc = dense[vid][:n], scores[vid][:n]                      # [T, N, 14, 3], [T, N]
         width, height = _frame_size(rows[vid], stats.loc[vid], root)
-        used = np.nonzero((kp[..., 2] > 0).any((0, 2)))[0]
-        m = int(used.max()) + 1 if len(used) else 0
-        kp, sc = kp[:, :m], sc[:, :m]
-        pts = from_aic14(kp, layout)
-        pts[..., 0] *= width
-        pts[..., 1] *= height
-        pts = np.where(np.isfinite(pts), pts, 0.0).astype(np.float32)  # missing: 0, 0 with score 0
+        pts, sc, m = _video_points(kp, sc, layout, width, height)
         if fmt == "pyskl":
-            records.append({"frame_dir": vid, "label": int(rows[vid]["label_id"]), "img_shape": (height, width),
-                            "original_shape": (height, width), "total_frames": n,
-                            "keypoint": np.ascontiguousarray(pts[..., :2].transpose(1, 0, 2, 3)).astype(np_dtype),
-                            "keypoint_score": np.ascontiguousarray(pts[..., 2].transpose(1, 0, 2)).astype(np_dtype),
-                            "person_score": np.ascontiguousarray(sc.T).astype(np.float32)})
+            records.append(_pyskl_record(vid, int(rows[vid]["label_id"]), pts, sc, n, width, height, np_dtype))
         else:
-            frames = []
-            for f in range(n):
-                people = [p for p in range(m) if (kp[f, p, :, 2] > 0).any()]
-                frames.append(openpose_frame(pts[f, people], sc[f, people], people))
-            write_openpose_video(Path(out) / vid, vid, frames)
+            _write_openpose(out, vid, kp, pts, sc, n, m)
         written += 1
     if fmt == "pyskl":
-        split = {}
-        exported = set(ok_ids)
-        for s in manifest.splits:
-            col = manifest.split_column(s)
-            train, test = pyskl_split_names(s)
-            v = manifest.videos
-            split[train] = [x for x in v.loc[v[col] == "train", "video_id"] if x in exported]
-            split[test] = [x for x in v.loc[v[col] == "test", "video_id"] if x in exported]
-        write_pyskl(out, records, split)
+        write_pyskl(out, records, _pyskl_split(manifest, set(ok_ids)))
     return {"written": written, "skipped": skipped, "layout": layout}
