@@ -152,21 +152,9 @@ class ImportedVideo:
     size: tuple[int, int]      # the video's frame size for the statistics table (0, 0: unknown)
 
 
-def import_video(source: ImportSource, row: dict, decoded: dict | None, root: str) -> ImportedVideo:
-    """The manifest row's poses from the source, or ValueError saying why not (a per-video failure)."""
-    o = source.options
-    vid = row["video_id"]
-    if vid not in source.keys:
-        raise ValueError(f"{vid}: not in the import source {o['source']} (source ids match manifest ids "
-                         f"by their last path component without extension{' and ' + repr(o['strip_suffix']) if o['strip_suffix'] else ''}; "
-                         f"{len(source.keys)} source videos)")
-    if decoded is not None and decoded.get("status") not in ("ok", "pose_only"):
-        raise ValueError(f"{vid}: the video did not decode ({decoded.get('error')}); its imported poses "
-                         "would have no frames to go with")
-    try:
-        video = source.video(vid)
-    except FormatError as err:
-        raise ValueError(str(err)) from None
+def _fit_frames(o: dict, vid: str, video, decoded: dict | None) -> tuple[np.ndarray, int]:
+    """The source's points padded to its total frames, then cut or padded to the decoded video's
+    frame count (within frame_tolerance); returns (points, num_frames)."""
     points = video.points
     total = int(video.total_frames if video.total_frames is not None else points.shape[0])
     if points.shape[0] < total:
@@ -184,6 +172,12 @@ def import_video(source: ImportSource, row: dict, decoded: dict | None, root: st
             points = points[:n]
         else:
             points = np.concatenate([points, np.zeros((n - points.shape[0],) + points.shape[1:], np.float32)])
+    return points, num_frames
+
+
+def _import_frame_size(o: dict, video, row: dict, vid: str, decoded: dict | None,
+                       root: str) -> tuple[float, float, tuple[int, int]]:
+    """(width, height) the coordinates are in, and the frame size in pixels to record."""
     width, height = video.width, video.height
     size = (int(round(width)), int(round(height))) if not video.normalised else (0, 0)
     if o["frame_size"] is not None:
@@ -197,22 +191,45 @@ def import_video(source: ImportSource, row: dict, decoded: dict | None, root: st
     if size == (0, 0):
         raise ValueError(f"{vid}: the source's coordinates are normalised and no frame size is known (no "
                          "decoded video). Fix: set pose.import.frame_size: [width, height]")
+    return width, height, size
+
+
+def _person_scores(video, kps: np.ndarray, num_frames: int) -> np.ndarray:
+    """[T, N] person scores: the source's, or the mean score of each person's present joints."""
+    if video.person_scores is not None:
+        scores = np.asarray(video.person_scores, np.float32)
+        if scores.shape[0] < num_frames:
+            scores = np.concatenate([scores, np.zeros((num_frames - scores.shape[0], scores.shape[1]), np.float32)])
+        return np.clip(scores[:num_frames], 0.0, 1.0)
+    present = kps[..., 2] > 0
+    conf = np.where(present, kps[..., 2], 0.0).sum(-1)
+    return (conf / np.maximum(present.sum(-1), 1)).astype(np.float32)
+
+
+def import_video(source: ImportSource, row: dict, decoded: dict | None, root: str) -> ImportedVideo:
+    """The manifest row's poses from the source, or ValueError saying why not (a per-video failure)."""
+    o = source.options
+    vid = row["video_id"]
+    if vid not in source.keys:
+        raise ValueError(f"{vid}: not in the import source {o['source']} (source ids match manifest ids "
+                         f"by their last path component without extension{' and ' + repr(o['strip_suffix']) if o['strip_suffix'] else ''}; "
+                         f"{len(source.keys)} source videos)")
+    if decoded is not None and decoded.get("status") not in ("ok", "pose_only"):
+        raise ValueError(f"{vid}: the video did not decode ({decoded.get('error')}); its imported poses "
+                         "would have no frames to go with")
+    try:
+        video = source.video(vid)
+    except FormatError as err:
+        raise ValueError(str(err)) from None
+    points, num_frames = _fit_frames(o, vid, video, decoded)
+    width, height, size = _import_frame_size(o, video, row, vid, decoded, root)
     pts = points.astype(np.float32, copy=True)
     low = ~(pts[..., 2] > 0) | (pts[..., 2] < float(o["min_score"])) | ~np.isfinite(pts[..., :2]).all(-1)
     pts[..., 2][low] = 0.0
     pts = clean_joints(pts, width, height, float(o["frame_margin"]))
     kps = to_aic14(pts, video.layout) if points.shape[1] else np.zeros((num_frames, 0, NUM_KEYPOINTS, 3), np.float32)
-    present = kps[..., 2] > 0
-    if video.person_scores is not None:
-        scores = np.asarray(video.person_scores, np.float32)
-        if scores.shape[0] < num_frames:
-            scores = np.concatenate([scores, np.zeros((num_frames - scores.shape[0], scores.shape[1]), np.float32)])
-        scores = np.clip(scores[:num_frames], 0.0, 1.0)
-    else:
-        conf = np.where(present, kps[..., 2], 0.0).sum(-1)
-        scores = (conf / np.maximum(present.sum(-1), 1)).astype(np.float32)
-    return ImportedVideo(keypoints=kps, scores=scores, tracked=video.tracked, num_frames=num_frames,
-                         width=float(width), height=float(height), size=size)
+    return ImportedVideo(keypoints=kps, scores=_person_scores(video, kps, num_frames), tracked=video.tracked,
+                         num_frames=num_frames, width=float(width), height=float(height), size=size)
 
 
 def clean_joints(points: np.ndarray, width: float, height: float, margin: float) -> np.ndarray:
