@@ -271,6 +271,63 @@ class _Person:
         self.alive = True
 
 
+def _add_limb(people: list[_Person], owner: list[np.ndarray], part_a: int, part_b: int, ia: int, ib: int,
+              score: float, num_parts: int) -> None:
+    """Add one matched limb (peak ia of part_a to peak ib of part_b) to the people found so far."""
+    pa, pb = owner[part_a][ia], owner[part_b][ib]
+    if pa < 0 and pb < 0:
+        person = _Person(num_parts)
+        person.parts[part_a], person.parts[part_b] = ia, ib
+        person.limb_score = score
+        owner[part_a][ia] = owner[part_b][ib] = len(people)
+        people.append(person)
+    elif pa >= 0 and pb < 0:
+        person = people[pa]
+        if person.parts[part_b] < 0:
+            person.parts[part_b] = ib
+            person.limb_score += score
+            owner[part_b][ib] = pa
+    elif pb >= 0 and pa < 0:
+        person = people[pb]
+        if person.parts[part_a] < 0:
+            person.parts[part_a] = ia
+            person.limb_score += score
+            owner[part_a][ia] = pb
+    elif pa == pb:
+        people[pa].limb_score += score
+    else:
+        keep, gone = people[pa], people[pb]
+        if np.any((keep.parts >= 0) & (gone.parts >= 0)):
+            return                                 # both have some part: two different people
+        for part in np.nonzero(gone.parts >= 0)[0]:
+            keep.parts[part] = gone.parts[part]
+            owner[part][gone.parts[part]] = pa
+        keep.limb_score += gone.limb_score + score
+        gone.alive = False
+
+
+def _keep_people(people: list[_Person], peaks: list[np.ndarray], model: PafModel,
+                 params: GroupingParams) -> tuple[list[np.ndarray], list[float]]:
+    """Keypoints [J, 3] and score of every live person with enough parts and a high enough mean."""
+    num_parts = model.num_parts
+    keypoints, scores = [], []
+    norm = float(num_parts + len(model.limbs))
+    for person in people:
+        present = np.nonzero(person.parts >= 0)[0]
+        if not person.alive or len(present) < params.min_parts:
+            continue
+        kp = np.full((num_parts, 3), np.nan, dtype=np.float32)
+        kp[:, 2] = 0.0
+        for part in present:
+            kp[part] = peaks[part][person.parts[part]]
+        total = float(kp[present, 2].sum()) + person.limb_score
+        if total / len(present) < params.min_mean_score:
+            continue
+        keypoints.append(kp)
+        scores.append(total / norm)
+    return keypoints, scores
+
+
 def assemble_people(peaks: list[np.ndarray], connections: list[list[tuple[int, int, float]]],
                     model: PafModel, params: GroupingParams = GroupingParams()
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -287,52 +344,8 @@ def assemble_people(peaks: list[np.ndarray], connections: list[list[tuple[int, i
     people: list[_Person] = []
     for (part_a, part_b), matched in zip(model.limbs, connections):
         for ia, ib, score in matched:
-            pa, pb = owner[part_a][ia], owner[part_b][ib]
-            if pa < 0 and pb < 0:
-                person = _Person(num_parts)
-                person.parts[part_a], person.parts[part_b] = ia, ib
-                person.limb_score = score
-                owner[part_a][ia] = owner[part_b][ib] = len(people)
-                people.append(person)
-            elif pa >= 0 and pb < 0:
-                person = people[pa]
-                if person.parts[part_b] < 0:
-                    person.parts[part_b] = ib
-                    person.limb_score += score
-                    owner[part_b][ib] = pa
-            elif pb >= 0 and pa < 0:
-                person = people[pb]
-                if person.parts[part_a] < 0:
-                    person.parts[part_a] = ia
-                    person.limb_score += score
-                    owner[part_a][ia] = pb
-            elif pa == pb:
-                people[pa].limb_score += score
-            else:
-                keep, gone = people[pa], people[pb]
-                if np.any((keep.parts >= 0) & (gone.parts >= 0)):
-                    continue                       # both have some part: two different people
-                for part in np.nonzero(gone.parts >= 0)[0]:
-                    keep.parts[part] = gone.parts[part]
-                    owner[part][gone.parts[part]] = pa
-                keep.limb_score += gone.limb_score + score
-                gone.alive = False
-
-    keypoints, scores = [], []
-    norm = float(num_parts + len(model.limbs))
-    for person in people:
-        present = np.nonzero(person.parts >= 0)[0]
-        if not person.alive or len(present) < params.min_parts:
-            continue
-        kp = np.full((num_parts, 3), np.nan, dtype=np.float32)
-        kp[:, 2] = 0.0
-        for part in present:
-            kp[part] = peaks[part][person.parts[part]]
-        total = float(kp[present, 2].sum()) + person.limb_score
-        if total / len(present) < params.min_mean_score:
-            continue
-        keypoints.append(kp)
-        scores.append(total / norm)
+            _add_limb(people, owner, part_a, part_b, ia, ib, score, num_parts)
+    keypoints, scores = _keep_people(people, peaks, model, params)
     if not keypoints:
         return np.zeros((0, num_parts, 3), np.float32), np.zeros((0,), np.float32)
     keypoints = np.stack(keypoints)
