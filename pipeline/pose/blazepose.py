@@ -83,7 +83,34 @@ class Person:
 
 
 class BlazePoseEstimator:
-    """Multi-person BlazePose (see the module docstring). ``__call__(frame_rgb) -> Detections``."""
+    """Multi-person BlazePose (see the module docstring). ``__call__(frame_rgb) -> Detections``.
+
+    Constructor options:
+
+    max_persons: most people returned per frame (best person scores first).
+    min_score: least pose-presence probability (landmark model) for a candidate to be a person.
+    num_threads: interpreter threads (1: the pipeline runs one estimator per worker process).
+    model_dir: folder holding pose_detection.tflite and pose_landmark_full.tflite (flat or in
+        MediaPipe's modules/<name>/ layout); None: the files inside the installed mediapipe.
+    detector_score: least detector score for a candidate (MediaPipe's own threshold).
+    upright_detector_score: least detector score for a candidate whose body axis is within
+        ``upright_degrees`` of vertical. People seen from behind or side-on get low detector
+        scores (the detector keys on the face), while its low-score false detections are mostly
+        tilted (objects on the ground, limbs read as bodies): upright ones get this lower bar.
+    tiles, tile_fraction, min_tile_pixels: also run the detector on overlapping square tiles of
+        side tile_fraction x the frame's short side, unless that is under min_tile_pixels.
+    hog: also take candidates from OpenCV's HOG people detector (slow on big frames).
+    mask_rounds: extra whole-frame detector passes with the people found so far blacked out.
+    max_candidates: most candidates that get the landmark model (default 2 x max_persons + 2).
+    refine_passes: most landmark passes on ROIs re-derived from the model's alignment points.
+    heatmap_refine: move landmarks to the centroid of their heatmap (as MediaPipe does).
+    person_iou: keypoint-box IoU above which two people are one.
+    duplicate_fraction: two people are also one when this fraction of one's body mask lies on
+        the other's.
+    min_joint_presence, frame_margin: when a landmark counts as missing (module docstring).
+    track, tile_every: in videos (``estimate_frames``), the previous frame's people are
+        candidates; the tiles run every tile_every-th frame, or when nobody else is found.
+    """
     name = NAME
 
     def __init__(self, max_persons: int = 4, min_score: float = 0.5, num_threads: int = 1,
@@ -94,31 +121,6 @@ class BlazePoseEstimator:
                  refine_passes: int = 1, heatmap_refine: bool = True, person_iou: float = 0.5,
                  duplicate_fraction: float = 0.5, min_joint_presence: float = 0.5,
                  frame_margin: float = 0.1, track: bool = False, tile_every: int = 1):
-        """
-        max_persons: most people returned per frame (best person scores first).
-        min_score: least pose-presence probability (landmark model) for a candidate to be a person.
-        num_threads: interpreter threads (1: the pipeline runs one estimator per worker process).
-        model_dir: folder holding pose_detection.tflite and pose_landmark_full.tflite (flat or in
-            MediaPipe's modules/<name>/ layout); None: the files inside the installed mediapipe.
-        detector_score: least detector score for a candidate (MediaPipe's own threshold).
-        upright_detector_score: least detector score for a candidate whose body axis is within
-            ``upright_degrees`` of vertical. People seen from behind or side-on get low detector
-            scores (the detector keys on the face), while its low-score false detections are mostly
-            tilted (objects on the ground, limbs read as bodies): upright ones get this lower bar.
-        tiles, tile_fraction, min_tile_pixels: also run the detector on overlapping square tiles of
-            side tile_fraction x the frame's short side, unless that is under min_tile_pixels.
-        hog: also take candidates from OpenCV's HOG people detector (slow on big frames).
-        mask_rounds: extra whole-frame detector passes with the people found so far blacked out.
-        max_candidates: most candidates that get the landmark model (default 2 x max_persons + 2).
-        refine_passes: most landmark passes on ROIs re-derived from the model's alignment points.
-        heatmap_refine: move landmarks to the centroid of their heatmap (as MediaPipe does).
-        person_iou: keypoint-box IoU above which two people are one.
-        duplicate_fraction: two people are also one when this fraction of one's body mask lies on
-            the other's.
-        min_joint_presence, frame_margin: when a landmark counts as missing (module docstring).
-        track, tile_every: in videos (``estimate_frames``), the previous frame's people are
-            candidates; the tiles run every tile_every-th frame, or when nobody else is found.
-        """
         if int(max_persons) < 1:
             raise ValueError(f"max_persons must be >= 1, got {max_persons}")
         self.max_persons = int(max_persons)
@@ -144,6 +146,10 @@ class BlazePoseEstimator:
             raise ValueError(f"tile_every must be >= 1, got {tile_every}")
         self.tile_every = int(tile_every)
 
+        self._load_models(model_dir, num_threads)
+
+    def _load_models(self, model_dir: str | None, num_threads: int) -> None:
+        """The detector and landmark interpreters, the detector's anchors and the version string."""
         paths = locate_models(model_dir)
         self.model_paths = paths
         self.detector = Detector(paths[DETECTOR_FILE], num_threads)
