@@ -271,6 +271,16 @@ class _Person:
         self.alive = True
 
 
+def _extend(people: list[_Person], owner: list[np.ndarray], who: int, part: int, peak: int,
+            score: float) -> None:
+    """Give person ``who`` the peak of ``part`` a limb reaches, when that part is still free."""
+    person = people[who]
+    if person.parts[part] < 0:
+        person.parts[part] = peak
+        person.limb_score += score
+        owner[part][peak] = who
+
+
 def _add_limb(people: list[_Person], owner: list[np.ndarray], part_a: int, part_b: int, ia: int, ib: int,
               score: float, num_parts: int) -> None:
     """Add one matched limb (peak ia of part_a to peak ib of part_b) to the people found so far."""
@@ -282,17 +292,9 @@ def _add_limb(people: list[_Person], owner: list[np.ndarray], part_a: int, part_
         owner[part_a][ia] = owner[part_b][ib] = len(people)
         people.append(person)
     elif pa >= 0 and pb < 0:
-        person = people[pa]
-        if person.parts[part_b] < 0:
-            person.parts[part_b] = ib
-            person.limb_score += score
-            owner[part_b][ib] = pa
+        _extend(people, owner, pa, part_b, ib, score)
     elif pb >= 0 and pa < 0:
-        person = people[pb]
-        if person.parts[part_a] < 0:
-            person.parts[part_a] = ia
-            person.limb_score += score
-            owner[part_a][ia] = pb
+        _extend(people, owner, pb, part_a, ia, score)
     elif pa == pb:
         people[pa].limb_score += score
     else:
