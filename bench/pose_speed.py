@@ -1,79 +1,10 @@
-"""Pose stage speed and storage, on real frames of real people (issue #4):
+"""Pose stage speed and storage on real frames of real people (issue #4), and how the stage
+scales: batches, option variants, local and Ray executors (issue #17).
 
-    python -m bench.pose_speed [--estimator blazepose] [--frames 60] [--sizes 320x240 640x480]
-                               [--workers 1] [--repeats 2] [--clips DIR] [--max-clips 5]
-                               [--out results.json] [--profile 25] [--keep DIR]
-                               [--option KEY=VALUE ...] [--random-weights]
-                               [--batch-sizes 1 8 32] [--executors local ray]
-                               [--variants "tile_every=5,track=true" ...]
+    python -m bench.pose_speed [--estimator blazepose] [--frames 60] [--sizes 320x240 640x480] [--workers 1]
 
-Frames. The clips in ``--clips`` (default: the shared real clips, ``../shared/datasets/clips``) whose
-aspect ratio matches every requested size (4:3 for the defaults: the UCF101/HMDB51 320x240 clips)
-are decoded with the project's own decoder (``pipeline.video.decode_to_frames``, short side = the
-size's short side, the JPEG quality of ``decode.jpeg_quality``), so the decoder itself gives the
-exact size; 640x480 from 320x240 sources is an upscale. A clip of another aspect would be scaled to
-cover and centre-cropped with PIL and saved again as JPEG (the table says when that happened).
-``--frames`` frames in all, evenly spaced in each clip (``--consecutive``: consecutive, from the
-middle of each clip, as a video) and split evenly between the clips, the same frames at every size. They get a tiny manifest and decode table in a temporary folder.
-
-Speed, per size:
-- bare estimator: ``cached_estimator`` (i.e. ``build_estimator`` with the ``pose.<estimator>``
-  options of params.yaml and ``pose.max_persons``) built once, warmed up on one frame, then timed
-  on the frames already decoded into RGB arrays in memory: pure estimator cost.
-- whole stage: ``run_pose_stage`` on the same frames into a fresh parts folder (nothing resumes):
-  JPEG reading, ranking, Parquet parts and merge, the process pool when ``--workers`` > 1.
-  frames/s = frames / wall time. Bare and stage runs alternate ``--repeats`` times and the fastest
-  of each counts (the machine is shared). With 1 worker the stage runs in this process and uses the same
-  (already built and warmed) estimator, so construction is not in its time; it is measured once and
-  printed separately. With more workers every worker process builds its own estimator (as in
-  ``dvc repro``): their construction and the pool start-up are inside the wall time.
-- ratio = bare fps / stage fps: the stage's overhead (1.00 = none), from separate runs, so machine
-  noise shows in it. With 1 worker the estimator the stage uses is also wrapped to time its calls:
-  "overhead ms/frame" = (stage wall time - time inside the estimator) / frames and "ratio in-run" =
-  stage wall time / time inside the estimator, both from the same run. With N workers, bare fps is
-  still one core's; the "stage fps/worker" column divides the stage's fps by the workers.
-``--profile K`` runs the stage once more under cProfile (1 worker only) and prints where its time
-goes and the K most expensive functions.
-
-Storage, per size, from the stage's own Parquet output (float32, zstd, as ``write_parquet``
-writes it): bytes per frame counting every frame, with or without people, against
-- the same rows as float16 (the stage's ``dtype: float16``: the normalised float32 values cast with
-  numpy, exactly what ``build_table`` does),
-- the per-video parts the stage keeps on disk beside the merged file (``<dataset>.parts``),
-- one JSON file per frame exactly as OpenPose's ``--write_json`` writes it (version 1.3, keys
-  ``person_id``, ``pose_keypoints_2d``, ``face_keypoints_2d``, ``hand_left_keypoints_2d``,
-  ``hand_right_keypoints_2d``, ``pose_keypoints_3d``, ``face_keypoints_3d``,
-  ``hand_left_keypoints_3d``, ``hand_right_keypoints_3d``; not human-readable: one line, no spaces;
-  numbers as C++ ``ostream << float`` prints them, 6 significant digits; pixel coordinates; a missing
-  joint 0,0,0; a frame with nobody ``{"version":1.3,"people":[]}``), once with BODY_25-length
-  arrays (25 x 3: our 13 joints that BODY_25 has in their slots, the nose from the head-top rule
-  inverted, MidHip the mean of the hips, eyes/ears copying the nose and toes/heels the ankles, so
-  every number has a realistic length) and once with our 14 keypoints (14 x 3).
-Sizes are st_size; "disk" is allocated blocks (st_blocks x 512), which is what many small files
-really cost. "Parquet data only" leaves out the fixed cost of one file (schema, metadata and footer:
-the size of an empty file written the same way), i.e. bytes per frame on a large dataset.
-
-Scale (issue #17), on the frames of the first size:
-- ``--batch-sizes``: a backend that batches (mmpose: ``estimate_frames``) at each batch size against
-  the same estimator frame by frame (``__call__``), alternated ``--repeats`` times, fastest counts;
-  for mmpose also MMPose's own ``Pose2DInferencer`` (one image per forward pass, whole-image box, its
-  weights copied from ours) on the same frames: compare it with the ``boxes=frame`` rows. "same
-  people" = share of keypoints within 0.5 px of the frame-by-frame ones (random weights put SimCC's
-  argmax anywhere, so rounding can move a joint far; with trained weights it does not).
-  ``--random-weights`` builds mmpose without a checkpoint (speed does not depend on the weights) and,
-  where mmcv's compiled ops or torchvision are missing, with the test stand-ins of
-  tests/mmpose_stubs.py (RTMPose never calls them). ``--option boxes=frame`` etc. override
-  ``pose.<estimator>`` options (YAML values).
-- ``--variants``: the whole stage (1 worker; the backend's ``estimate_frames`` where it has one: BlazePose
-  with ``track``/``tile_every``) with the options of params.yaml, then with each variant's options
-  on top (comma-separated KEY=VALUE), alternated ``--repeats`` times: stage frames/s, persons per
-  frame and frames with a person side by side.
-- ``--executors local ray``: the whole stage with ``--workers`` local processes, then as Ray tasks on
-  a local Ray with ``--workers`` CPUs (its start-up timed apart), fresh parts each; whether the merged
-  files are byte-identical.
-
-Threads: one per process: OMP_NUM_THREADS=1 and one torch thread (``pipeline.parallel._init_worker``,
-as the pipeline's workers) and one OpenCV thread (the workers leave OpenCV's default).
+What is timed and stored and what each column means: docs/benchmarks/pose_speed.md. Measured
+results: README, "Benchmarks" (Pose stage speed and storage) and "Running on a cluster".
 """
 from __future__ import annotations
 
@@ -613,17 +544,27 @@ def _profile_report(fs: FrameSet, settings: PoseSettings, top: int) -> dict:
     return {"wall_s": wall, "pieces_s": totals, "top": lines.getvalue()}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+# ------------------------------------------------------------------ main: parse, build, time, report
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pose_speed",
+        description="Pose stage speed (bare estimator against the whole stage) and storage (Parquet "
+                    "against OpenPose JSON) on real frames of real people; with --batch-sizes, --variants "
+                    "and --executors, how it scales. What is measured and how: docs/benchmarks/pose_speed.md.")
     shared = Path(os.environ.get("PARNET_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
-    parser.add_argument("--estimator", default="blazepose", choices=IMAGE_BACKENDS)
+    parser.add_argument("--estimator", default="blazepose", choices=IMAGE_BACKENDS,
+                        help="the backend, with params.yaml's pose.<estimator> options")
     parser.add_argument("--frames", type=int, default=60, help="frames per size, over all clips")
-    parser.add_argument("--sizes", type=parse_size, nargs="+", default=[(320, 240), (640, 480)])
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--sizes", type=parse_size, nargs="+", default=[(320, 240), (640, 480)],
+                        metavar="WxH", help="frame sizes (default: 320x240 640x480)")
+    parser.add_argument("--workers", type=int, default=1, help="the stage's worker processes")
     parser.add_argument("--repeats", type=int, default=2,
                         help="time bare and stage this many times, alternately; report the fastest of each")
-    parser.add_argument("--clips", type=Path, default=shared / "clips")
-    parser.add_argument("--max-clips", type=int, default=5)
+    parser.add_argument("--clips", type=Path, default=shared / "clips",
+                        help=f"a folder of video clips (default: {shared / 'clips'})")
+    parser.add_argument("--max-clips", type=int, default=5, help="use at most this many clips")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--profile", type=int, default=0, metavar="K",
                         help="profile one more stage run (1 worker) and print the K costliest functions")
@@ -646,111 +587,138 @@ def main(argv=None):
         parser.error("--frames must be at least 2, --repeats and --workers at least 1")
     if args.profile and args.workers != 1:
         parser.error("--profile needs --workers 1 (cProfile sees only this process)")
+    return args
 
-    from pipeline.parallel import _init_worker
-    _init_worker()                               # one torch thread, as the pipeline's workers
+
+@dataclass
+class Setup:
+    """The estimator under test, built once, and the settings of params.yaml it was built with."""
+    estimator: object
+    options: dict
+    max_persons: int
+    jpeg_quality: int
+    build_s: float                     # construction time, in neither fps column
+
+
+def build_estimators(args: argparse.Namespace) -> Setup:
+    """One thread per process as the pipeline's workers run, then the estimator of params.yaml's
+    pose.<estimator> options (with --option and --random-weights on top), built and timed once."""
+    from pipeline.parallel import init_worker
+    init_worker()                                # one torch thread, as the pipeline's workers
     import cv2
     cv2.setNumThreads(1)
-
+    import yaml
     params = load_params(ROOT / "params.yaml")
     section = getattr(params.pose, args.estimator)
     options = dict(section) if isinstance(section, dict) else dict(vars(section))
-    import yaml
     for item in args.option:
         key, _, value = item.partition("=")
         options[key] = yaml.safe_load(value)
     if args.random_weights:
         options.update(checkpoint=None, random_weights=True, device="cpu")
         if args.estimator == "mmpose":
-            import sys
-            sys.path.insert(0, str(ROOT))
-            from tests import mmpose_stubs
+            from bench.fakes import mmpose_stubs
             added = mmpose_stubs.install()
             if added:
-                print(f"mmpose imported with the test stand-ins for {', '.join(added)} (tests/mmpose_stubs.py)")
-    max_persons, jpeg_quality = params.pose.max_persons, params.decode.jpeg_quality
-    key = (args.estimator, tuple(sorted(options.items())), max_persons)
-
+                print(f"mmpose imported with the test stand-ins for {', '.join(added)} (bench/fakes/mmpose_stubs.py)")
+    max_persons = params.pose.max_persons
     _clear_estimator_cache()
     t0 = time.perf_counter()
     try:
-        estimator = cached_estimator(*key)
+        estimator = cached_estimator(args.estimator, tuple(sorted(options.items())), max_persons)
     except Exception as err:  # the backend's own message says what is missing
         raise SystemExit(f"bench.pose_speed: cannot build the {args.estimator} estimator "
                          f"(pose.{args.estimator} in params.yaml): {err}") from None
-    build_s = time.perf_counter() - t0
+    return Setup(estimator, options, max_persons, params.decode.jpeg_quality, time.perf_counter() - t0)
 
-    clips = select_clips(args.clips, args.sizes, args.max_clips)
-    print(f"pose speed: {args.estimator} {options}, max_persons {max_persons}, version {estimator.version}; "
-          f"{args.workers} worker(s), 1 thread each")
+
+def time_sizes(args: argparse.Namespace, setup: Setup, clips: list[Path], work: Path) -> dict:
+    """Speed and storage at every size; the scale runs (batches, variants, executors) on the
+    frames of the first size; a profile per size with --profile."""
+    results = {"estimator": args.estimator, "options": setup.options, "max_persons": setup.max_persons,
+               "estimator_version": setup.estimator.version, "workers": args.workers,
+               "construction_s": setup.build_s, "clips": [p.name for p in clips], "speed": [], "storage": {},
+               "profile": {}}
+    plan = None
+    for size in args.sizes:
+        fs, plan = prepare_frames(clips, size, args.frames, work, setup.jpeg_quality, plan,
+                                  consecutive=args.consecutive)
+        frames = [read_frame_array(fs.frames_dir / vid, i) for vid, n in fs.videos for i in range(n)]
+        setup.estimator(frames[0])               # warm-up, not timed
+        settings = PoseSettings(estimator=args.estimator, options=setup.options, max_persons=setup.max_persons,
+                                dtype="float32", frames_dir=str(fs.frames_dir))
+        row, poses, parts = time_size(args, setup, fs, frames, settings)
+        results["speed"].append(row)
+        results["storage"][row["size"]] = storage(fs, poses, parts)
+        if args.profile:
+            results["profile"][row["size"]] = _profile_report(fs, settings, args.profile)
+        if size == args.sizes[0]:
+            results.update(scale_runs(args, setup, fs, frames, settings, row["size"]))
+    return results
+
+
+def time_size(args: argparse.Namespace, setup: Setup, fs: FrameSet, frames: list[np.ndarray],
+              settings: PoseSettings) -> tuple[dict, Path, Path]:
+    """The bare estimator and the whole stage on the frames of one size, alternated --repeats
+    times, the fastest of each: (speed row, the stage's merged poses, its parts folder)."""
+    bare_runs, stage_runs = [], []
+    for _ in range(args.repeats):                # alternated, so a busy spell hits both alike
+        bare_s, persons = 0.0, 0
+        for frame in frames:
+            t0 = time.perf_counter()
+            det = setup.estimator(frame)
+            bare_s += time.perf_counter() - t0
+            persons += min(len(det.scores), setup.max_persons)
+        bare_runs.append(bare_s)
+        if args.workers > 1:
+            _clear_estimator_cache()             # forked workers build their own, as in dvc repro
+        stage_s, inside_s, videos, poses, parts = _stage(fs, settings, args.workers, "stage")
+        stage_runs.append((stage_s, inside_s))
+    bare_s = min(bare_runs)
+    stage_s, inside_s = min(stage_runs, key=lambda r: r[0])
+    n = len(frames)
+    stage_persons = int(round((videos["mean_persons"] * videos["num_frames"]).sum()))
+    row = {"size": f"{fs.size[0]}x{fs.size[1]}", "frames": n, "bare_s": bare_s, "bare_fps": n / bare_s,
+           "stage_s": stage_s, "stage_fps": n / stage_s, "ratio": (n / bare_s) / (n / stage_s),
+           "bare_runs_s": bare_runs, "stage_runs_s": [w for w, _ in stage_runs],
+           "estimator_in_stage_s": inside_s,
+           "overhead_ms_per_frame": None if inside_s is None else 1000 * (stage_s - inside_s) / n,
+           "ratio_within_run": None if inside_s is None else stage_s / inside_s,
+           "persons_per_frame": stage_persons / n, "bare_persons_per_frame": persons / n,
+           "frames_with_person": int(videos["frames_with_person"].sum()), "refit": fs.refit}
+    return row, poses, parts
+
+
+def scale_runs(args: argparse.Namespace, setup: Setup, fs: FrameSet, frames: list[np.ndarray],
+               settings: PoseSettings, size: str) -> dict:
+    """--batch-sizes, --variants and --executors on one size's frames: their results entries."""
+    out, n = {}, len(frames)
+    if args.batch_sizes:
+        if not hasattr(setup.estimator, "estimate_frames"):
+            raise SystemExit(f"--batch-sizes: the {args.estimator} backend does not batch")
+        out["batches"] = {"size": size, "frames": n,
+                          "rows": batch_speed(setup.estimator, frames, args.batch_sizes, args.repeats)}
+    if args.variants:
+        out["variants"] = {"size": size, "frames": n,
+                           "rows": variant_speed(fs, settings, args.variants, args.repeats)}
+    if args.executors:
+        out["executors"] = {"size": size, "frames": n, "workers": args.workers,
+                            "rows": executor_speed(fs, settings, args.workers, args.executors)}
+    return out
+
+
+def print_header(args: argparse.Namespace, setup: Setup, clips: list[tuple[Path, int, int]]) -> None:
+    print(f"pose speed: {args.estimator} {setup.options}, max_persons {setup.max_persons}, version "
+          f"{setup.estimator.version}; {args.workers} worker(s), 1 thread each")
     print(f"frames: {args.frames} per size from {len(clips)} clip(s) in {args.clips}: "
           + ", ".join(f"{p.name} ({w}x{h})" for p, w, h in clips))
-    print(f"timing: fastest of {args.repeats} alternated runs of each; estimator construction: {build_s:.2f} s, "
-          f"once (in neither fps column"
+    print(f"timing: fastest of {args.repeats} alternated runs of each; estimator construction: "
+          f"{setup.build_s:.2f} s, once (in neither fps column"
           f"{'' if args.workers == 1 else '; each worker process builds its own inside the stage time'})")
 
-    work = args.keep
-    if work is not None:
-        work.mkdir(parents=True, exist_ok=False)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="pose_speed."))
-    results = {"estimator": args.estimator, "options": options, "max_persons": max_persons,
-               "estimator_version": estimator.version, "workers": args.workers, "construction_s": build_s,
-               "clips": [p.name for p, _, _ in clips], "speed": [], "storage": {}, "profile": {}}
-    try:
-        plan = None
-        for size in args.sizes:
-            fs, plan = prepare_frames([p for p, _, _ in clips], size, args.frames, work, jpeg_quality, plan,
-                                      consecutive=args.consecutive)
-            frames = [read_frame_array(fs.frames_dir / vid, i) for vid, n in fs.videos for i in range(n)]
-            estimator(frames[0])                 # warm-up, not timed
-            settings = PoseSettings(estimator=args.estimator, options=options, max_persons=max_persons,
-                                    dtype="float32", frames_dir=str(fs.frames_dir))
-            bare_runs, stage_runs = [], []
-            for _ in range(args.repeats):        # alternated, so a busy spell hits both alike
-                bare_s, persons = 0.0, 0
-                for frame in frames:
-                    t0 = time.perf_counter()
-                    det = estimator(frame)
-                    bare_s += time.perf_counter() - t0
-                    persons += min(len(det.scores), max_persons)
-                bare_runs.append(bare_s)
-                if args.workers > 1:
-                    _clear_estimator_cache()     # forked workers build their own, as in dvc repro
-                stage_s, inside_s, videos, poses, parts = _stage(fs, settings, args.workers, "stage")
-                stage_runs.append((stage_s, inside_s))
-            bare_s = min(bare_runs)
-            stage_s, inside_s = min(stage_runs, key=lambda r: r[0])
-            n = len(frames)
-            stage_persons = int(round((videos["mean_persons"] * videos["num_frames"]).sum()))
-            row = {"size": f"{size[0]}x{size[1]}", "frames": n, "bare_s": bare_s, "bare_fps": n / bare_s,
-                   "stage_s": stage_s, "stage_fps": n / stage_s, "ratio": (n / bare_s) / (n / stage_s),
-                   "bare_runs_s": bare_runs, "stage_runs_s": [w for w, _ in stage_runs],
-                   "estimator_in_stage_s": inside_s,
-                   "overhead_ms_per_frame": None if inside_s is None else 1000 * (stage_s - inside_s) / n,
-                   "ratio_within_run": None if inside_s is None else stage_s / inside_s,
-                   "persons_per_frame": stage_persons / n, "bare_persons_per_frame": persons / n,
-                   "frames_with_person": int(videos["frames_with_person"].sum()), "refit": fs.refit}
-            results["speed"].append(row)
-            results["storage"][row["size"]] = storage(fs, poses, parts)
-            if args.profile:
-                results["profile"][row["size"]] = _profile_report(fs, settings, args.profile)
-            if size == args.sizes[0] and args.batch_sizes:
-                if not hasattr(estimator, "estimate_frames"):
-                    raise SystemExit(f"--batch-sizes: the {args.estimator} backend does not batch")
-                results["batches"] = {"size": row["size"], "frames": n,
-                                      "rows": batch_speed(estimator, frames, args.batch_sizes, args.repeats)}
-            if size == args.sizes[0] and args.variants:
-                results["variants"] = {"size": row["size"], "frames": n,
-                                       "rows": variant_speed(fs, settings, args.variants, args.repeats)}
-            if size == args.sizes[0] and args.executors:
-                results["executors"] = {"size": row["size"], "frames": n, "workers": args.workers,
-                                        "rows": executor_speed(fs, settings, args.workers, args.executors)}
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
 
-    per_core, within = args.workers > 1, args.workers == 1
+def print_speed(results: dict, workers: int) -> None:
+    per_core, within = workers > 1, workers == 1
     print()
     print(f"{'size':<9} {'frames':>6} {'bare fps':>9} {'stage fps':>10} {'ratio':>6}"
           + (f" {'stage fps/worker':>16}" if per_core else "")
@@ -758,7 +726,7 @@ def main(argv=None):
           + f" {'persons/frame':>13} {'with person':>11}")
     for r in results["speed"]:
         print(f"{r['size']:<9} {r['frames']:>6} {r['bare_fps']:>9.2f} {r['stage_fps']:>10.2f} {r['ratio']:>6.2f}"
-              + (f" {r['stage_fps'] / args.workers:>16.2f}" if per_core else "")
+              + (f" {r['stage_fps'] / workers:>16.2f}" if per_core else "")
               + (f" {r['overhead_ms_per_frame']:>17.2f} {r['ratio_within_run']:>12.3f}" if within else "")
               + f" {r['persons_per_frame']:>13.2f} {r['frames_with_person']:>6}/{r['frames']:<4}")
         if r["refit"]:
@@ -770,6 +738,8 @@ def main(argv=None):
         print("ratio = bare fps / stage fps (separate runs: machine noise included); overhead and ratio in-run: "
               "stage wall time minus / over the time inside the estimator during the same stage run")
 
+
+def print_storage(results: dict) -> None:
     for size, rows in results["storage"].items():
         print()
         print(f"storage, {size} ({next(r['frames'] for r in results['speed'] if r['size'] == size)} frames, "
@@ -780,11 +750,13 @@ def main(argv=None):
             print(f"{r['format']:<42} {r['files']:>5} {r['bytes_per_frame']:>11.1f} {disk} "
                   f"{r['ratio_vs_parquet']:>16.2f}")
 
+
+def print_scale(results: dict, repeats: int, num_clips: int) -> None:
     if "batches" in results:
         b = results["batches"]
         print()
-        print(f"batched inference, {b['size']}, {b['frames']} frames, {options.get('boxes', '')} boxes "
-              f"(fastest of {args.repeats}; same keypoints: within 0.5 px of frame by frame):")
+        print(f"batched inference, {b['size']}, {b['frames']} frames, {results['options'].get('boxes', '')} boxes "
+              f"(fastest of {repeats}; same keypoints: within 0.5 px of frame by frame):")
         print(f"{'run':<26} {'frames/s':>9} {'x frame by frame':>16} {'persons':>8} {'same keypoints':>14}")
         for r in b["rows"]:
             same = "" if r["same_keypoints"] is None else f"{100 * r['same_keypoints']:.1f} %"
@@ -793,7 +765,7 @@ def main(argv=None):
     if "variants" in results:
         v = results["variants"]
         print()
-        print(f"variants, {v['size']}, {v['frames']} frames, the whole stage, 1 worker (fastest of {args.repeats}):")
+        print(f"variants, {v['size']}, {v['frames']} frames, the whole stage, 1 worker (fastest of {repeats}):")
         print(f"{'options':<34} {'stage fps':>9} {'x params':>8} {'persons/frame':>13} {'with person':>11}")
         for r in v["rows"]:
             print(f"{r['variant']:<34} {r['stage_fps']:>9.2f} {r['speedup']:>8.2f} {r['persons_per_frame']:>13.2f} "
@@ -801,12 +773,15 @@ def main(argv=None):
     if "executors" in results:
         e = results["executors"]
         print()
-        print(f"executors, {e['size']}, {e['frames']} frames in {len(clips)} videos, {e['workers']} worker(s) / Ray CPUs:")
+        print(f"executors, {e['size']}, {e['frames']} frames in {num_clips} videos, {e['workers']} worker(s) / "
+              "Ray CPUs:")
         print(f"{'executor':<9} {'start s':>8} {'stage s':>8} {'frames/s':>9} {'same bytes as first':>19}")
         for r in e["rows"]:
             print(f"{r['executor']:<9} {r['start_s']:>8.2f} {r['stage_s']:>8.2f} {r['fps']:>9.2f} "
                   f"{str(r['identical']):>19}")
 
+
+def print_profiles(results: dict) -> None:
     for size, prof in results["profile"].items():
         print()
         row = next(r for r in results["speed"] if r["size"] == size)
@@ -816,12 +791,37 @@ def main(argv=None):
             print(f"  {label:<46} {t:7.3f} s  {100 * t / prof['wall_s']:5.1f} %")
         print(prof["top"].rstrip())
 
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    """The tables, then the results as JSON in --out (without the profiles' text)."""
+    print_speed(results, args.workers)
+    print_storage(results)
+    print_scale(results, args.repeats, len(results["clips"]))
+    print_profiles(results)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         for prof in results["profile"].values():
             prof.pop("top", None)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nwrote {args.out}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup = build_estimators(args)
+    clips = select_clips(args.clips, args.sizes, args.max_clips)
+    print_header(args, setup, clips)
+    work = args.keep
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=False)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="pose_speed."))
+    try:
+        results = time_sizes(args, setup, [p for p, _, _ in clips], work)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    report(results, args)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import torch
 from pipeline.params import load_params
 from pipeline.runs import run_spec
 from pipeline.model_io import to_model_inputs
-from pipeline.train import make_dataset, make_loader, pick_device
+from pipeline.devices import pick_device
+from pipeline.train import make_dataset, make_loader
 from pipeline.model import VARIANTS, build_model, parnet_loss
 from pipeline.model.parnet import backbone_memory_format
 from bench.model_report import PAPER, make_inputs

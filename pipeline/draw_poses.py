@@ -29,10 +29,9 @@ from pipeline.pose.base import PoseEstimator
 from pipeline.pose.schema import read_poses, to_dense
 from pipeline.pose.video_pose import pose_video
 from pipeline.video import DecodeError, read_frame_array, read_video_rgb
-from pipeline.visualize import SLOT_COLOURS, draw_skeletons, save_png, with_header, write_mp4
+from pipeline.visualize import LOW_SCORE, SLOT_COLOURS, draw_skeletons, save_png, with_header, write_mp4
 
 DEFAULT_FPS = 10.0
-LOW_SCORE = 0.4             # people scored below are drawn faded
 # The layout each image estimator maps from (mmpose says its own, in its `layout` attribute).
 ESTIMATOR_LAYOUTS = {"blazepose": "blazepose33", "openpose": "body25"}
 

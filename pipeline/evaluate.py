@@ -9,21 +9,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from pipeline.data import SplitData
 from pipeline.io import atomic_path, read_json, write_json, write_text
 from pipeline.pose_augment import from_run_info
-from pipeline.model_io import ModelFileError, load_model, predict_logits
+from pipeline.model_io import ModelFileError, load_model, predict_logits, softmax
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.report import problem_report
 from pipeline.train import TrainSettings, make_dataset, make_loader, pick_device
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -179,9 +174,11 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def summarize_runs(run_metrics: dict[str, Path], run_datasets: dict[str, str], out_path: Path) -> dict:
-    """Mean (and std) of every metric over each dataset's runs (the paper reports the mean over
-    the three official splits)."""
+def summarize_runs(run_metrics: dict[str, Path], run_datasets: dict[str, str], out_path: Path,
+                   predictions: dict[str, Path] | None = None) -> dict:
+    """Mean and sample std of every metric over each dataset's runs (the paper reports the mean
+    over the three official splits), and with ``predictions`` (each run's per-video table) the
+    concat head's top-1 per class, pooled over the dataset's runs' test videos."""
     per_dataset: dict[str, list[dict]] = defaultdict(list)
     for run, path in sorted(run_metrics.items()):
         per_dataset[run_datasets[run]].append(_flatten(read_json(path)))
@@ -193,6 +190,14 @@ def summarize_runs(run_metrics: dict[str, Path], run_datasets: dict[str, str], o
             values = [r[key] for r in runs if key in r]
             if key.endswith(("top1", "top5", "accuracy")):
                 summary[dataset][key] = float(np.mean(values))
-                summary[dataset][key + "_std"] = float(np.std(values))
+                summary[dataset][key + "_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    for dataset in per_dataset:
+        tables = [pd.read_csv(path, dtype=str, keep_default_na=False) for run, path in sorted((predictions or {}).items())
+                  if run_datasets[run] == dataset and Path(path).exists()]
+        if tables:
+            pooled = pd.concat(tables)
+            hits = (pooled["concat"] == pooled["label"]).groupby(pooled["label"], sort=False)
+            summary[dataset]["class_top1"] = {c: float(v) for c, v in hits.mean().items()}
+            summary[dataset]["class_videos"] = {c: int(v) for c, v in hits.size().items()}
     write_json(out_path, summary)
     return summary

@@ -1,6 +1,6 @@
 """Model files and running a model on batches: the one home of checkpoint writing and reading
 (training's per-epoch resume checkpoint and the trained ``model.pt``) and of the inference helpers
-that train, evaluate and predict share (``to_model_inputs``, ``predict_logits``)."""
+that train, evaluate and predict share (``to_model_inputs``, ``predict_logits``, ``softmax``)."""
 from __future__ import annotations
 
 import pickle
@@ -49,6 +49,13 @@ def stream_logits(model, inputs: tuple, stream: str | None) -> dict:
     if stream == "appearance":
         return model.appearance_stream_logits(inputs[0])
     return model(*inputs).logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits [V, C] (numpy): each head's class probabilities."""
+    z = logits - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 
 @torch.no_grad()
@@ -116,7 +123,10 @@ def _refusal(path: Path, err: Exception) -> str:
             "written by this project's training; never load a file you do not trust with weights_only=False")
 
 
-def _save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+def save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+    """The trained ``model.pt``: weights, model config, class names (``data.classes``), the run's
+    settings (``run_info``: what predict rebuilds clips from), the best validation score and the
+    backbone's input convention; read back by ``load_model``."""
     state = {"format": CHECKPOINT_FORMAT, "model_config": asdict(config), "state_dict": model.state_dict(),
              "classes": data.classes, "run": run_info, "best": best}
     if model.backbone is not None:

@@ -37,9 +37,11 @@ class RayTasks:
     max_retries: int = 3          # runs of a video again after its worker process died
 
 
-def _init_worker(devices=None, threads: int = 1, parent: int | None = None) -> None:
-    # One torch/BLAS thread per worker: two threads per process on two busy cores run many
-    # times slower than one.
+def init_worker(devices=None, threads: int = 1, parent: int | None = None) -> None:
+    """Set up a worker process as the pipeline's workers run: ``threads`` torch/BLAS threads (one
+    by default: two threads per process on two busy cores run many times slower than one), the
+    GPU it takes from the ``devices`` queue, and an end when process ``parent`` ends. The
+    benchmarks call it to time one process as a worker runs."""
     if parent is not None:
         _die_with_parent(parent)
     if devices is not None:
@@ -182,10 +184,10 @@ def _map_pool(fn, items: list, workers: int, devices: Sequence[str] | None) -> I
         queue = context.Queue()
         for device in devices:
             queue.put(device)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
                                    initargs=(queue, 1, os.getpid()))
     else:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(None, 1, os.getpid()))
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(None, 1, os.getpid()))
     with pool:
         pending = set()
         queue_items = iter(items)
@@ -217,7 +219,7 @@ def import_ray():
 
 
 def _ray_task(fn, item, threads: int):
-    _init_worker(threads=threads)
+    init_worker(threads=threads)
     return fn(item)
 
 

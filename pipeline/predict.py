@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 
 from pipeline import visualize, zoo
-from pipeline.draw_poses import LOW_SCORE, estimator_head_estimated
 from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, view_frame_size
-from pipeline.evaluate import softmax
+from pipeline.devices import pick_device
+from pipeline.draw_poses import estimator_head_estimated
 from pipeline.io import write_json
 from pipeline.model import fused_probabilities
 from pipeline.pose.base import PoseEstimator
@@ -38,9 +38,9 @@ from pipeline.pose.video_pose import VideoPoseSettings, pose_video, recorded_set
 from pipeline.pose_augment import from_run_info
 from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
-from pipeline.model_io import load_model, to_model_inputs
-from pipeline.train import pick_device
+from pipeline.model_io import load_model, softmax, to_model_inputs
 from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array, source_size
+from pipeline.visualize import LOW_SCORE
 
 FALLBACK_ESTIMATOR = "blazepose"
 VIDEO_ID = "video"
@@ -211,6 +211,29 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
     ``pose_short_side`` (None: no cap). Images are rendered when ``sheet_path`` or ``mp4_path`` is
     given or ``render`` is true, people scored under ``low_score`` faded; ``json_path`` receives
     Prediction.to_json(). Raises PredictError."""
+    torch_device = _check_arguments(top, mp4_fps, display_size, device, pose_short_side)
+    entry, model, classes, run = _load_model(model_path, torch_device)
+    video = Path(video)
+    if not video.exists():
+        raise PredictError(f"{video}: file not found")
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="parnet-predict-") as tmp:
+        frames = _decode(video, Path(tmp), run["decode"], model.uses_frames, pose_short_side)
+        posed = (_pose(video, frames, model, run, estimator, pose_options, warnings) if model.uses_poses
+                 else _Posed())
+        dataset, item = _build_clip(frames, posed, model, run)
+        out = _run_model(model, item, torch_device)
+        result = _prediction(video, entry, classes, run, model, frames, posed, item, out, top, warnings,
+                             estimator_given=estimator is not None, default_model=model_path is None)
+        if render or sheet_path or mp4_path:
+            _render(result, frames, posed, dataset, item, out, model.config.num_persons, display_size, low_score)
+    _write_outputs(result, json_path=json_path, sheet_path=sheet_path, mp4_path=mp4_path, mp4_fps=mp4_fps)
+    return result
+
+
+def _check_arguments(top: int, mp4_fps: float, display_size: int, device: str,
+                     pose_short_side: int | None) -> torch.device:
+    """predict_video's arguments checked (PredictError naming the bad one); the torch device."""
     if top < 1:
         raise PredictError(f"--top must be at least 1, got {top}")
     if not mp4_fps > 0:
@@ -223,144 +246,194 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
         raise PredictError(str(err)) from None
     if pose_short_side is not None and pose_short_side < 16:
         raise PredictError(f"the pose resolution (short side) must be at least 16 pixels, got {pose_short_side}")
+    return torch_device
+
+
+def _load_model(model_path: str | Path | None, device: torch.device):
+    """(zoo entry, model, class names, the run settings its clips are made with) of a checkpoint
+    path, a zoo entry's name or None (the zoo's default)."""
     try:
         entry = zoo.resolve_model(model_path)
     except zoo.ZooError as err:
         raise PredictError(str(err)) from None
-    model, ckpt, run = load_checkpoint(entry.path, torch_device)
-    video = Path(video)
-    if not video.exists():
-        raise PredictError(f"{video}: file not found")
-    classes = list(ckpt["classes"])
-    num_persons = model.config.num_persons
-    decode = run["decode"]
-    warnings: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="parnet-predict-") as tmp:
-        pose_dir = Path(tmp) / "pose" / VIDEO_ID
-        frames_root = Path(tmp) / "model"
-        video_dir = frames_root / VIDEO_ID
-        pose_dir.mkdir(parents=True)
-        video_dir.mkdir(parents=True)
-        quality = int(decode.get("jpeg_quality", 3))
-        try:
-            short = pose_resolution(*source_size(video), pose_short_side)
-            decoded = decode_to_frames(video, pose_dir, short_side=short, fps=decode.get("fps"),
-                                       jpeg_quality=quality)
-            pose_width, pose_height = decoded.width, decoded.height
-            if model.uses_frames:   # the model's frames: the same frames at the checkpoint's size
-                model_frames = decode_to_frames(pose_dir, video_dir, short_side=int(decode["short_side"]),
-                                                jpeg_quality=quality)
-                if model_frames.num_frames != decoded.num_frames:
-                    raise DecodeError(f"{video}: {model_frames.num_frames} model frames from "
-                                      f"{decoded.num_frames} decoded ones")
-                width, height = model_frames.width, model_frames.height
-            else:
-                video_dir, frames_root = pose_dir, pose_dir.parent
-                width, height = pose_width, pose_height
-        except DecodeError as err:
-            raise PredictError(f"cannot decode the video: {err}") from None
-        lo, hi = segment_bounds(0, decoded.num_frames, int(run["num_segments"]))
-        mid = middle_frames(lo, hi)
+    model, ckpt, run = load_checkpoint(entry.path, device)
+    return entry, model, list(ckpt["classes"]), run
 
-        poses, scores, estimator_name, head_estimated = None, None, None, False
-        if model.uses_poses:
-            settings, note = recorded_settings(run["pose"])
-            if note:
-                warnings.append(note)
-            pose_estimator, estimator_name = _make_estimator(estimator, run["pose"], pose_options,
-                                                             num_persons, warnings, settings.estimators)
-            layout = getattr(pose_estimator, "layout", None)
-            head_estimated = estimator_head_estimated(estimator_name, layout if isinstance(layout, str) else None)
-            try:
-                poses, scores = detect_people(pose_estimator, pose_dir, num_frames=decoded.num_frames,
-                                              width=pose_width, height=pose_height, max_persons=num_persons,
-                                              settings=settings)
-            except (ValueError, OSError, RuntimeError) as err:
-                raise PredictError(f"{video}: pose estimator {estimator_name} failed: {err}") from None
 
-        index = pd.DataFrame([{"video_id": VIDEO_ID, "label_id": 0, "seg_start": lo.tolist(),
-                               "seg_end": hi.tolist(), "mid": mid.tolist()}])
-        dataset = ClipDataset(index, frames_dir=frames_root if model.uses_frames else None,
-                              poses=None if poses is None else {VIDEO_ID: poses},
-                              sizes={VIDEO_ID: (width, height)}, max_persons=num_persons, train=False,
-                              input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
-                              crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run),
-                              pose_inputs=pose_inputs_from_run_info(run),
-                              # models trained before train.view existed saw square crops
-                              frame_size=view_frame_size(run.get("view", "crop"), run.get("frame_size", ())))
-        item = dataset[0]
-        batch = {k: v.unsqueeze(0) if torch.is_tensor(v) else v for k, v in item.items()}
-        with torch.no_grad():
-            out = model(*to_model_inputs(batch, model, torch_device))
-        concat = softmax(out.logits["concat"].float().cpu().numpy())[0]
-        fused = fused_probabilities(out)[0].float().cpu().numpy()
-        k = min(top, len(classes))
+@dataclass
+class _Frames:
+    """The video decoded into a temporary folder: at the pose resolution in ``pose_dir``; the
+    model's frames (the same frames at the checkpoint's decode size) in ``frames_root``/VIDEO_ID,
+    which is ``pose_dir`` itself for a model that sees no frames."""
+    pose_dir: Path
+    frames_root: Path
+    num_frames: int
+    fps: float
+    pose_size: tuple[int, int]
+    size: tuple[int, int]          # of the model's frames
 
-        person_weights = spatial = None
-        persons_per_step = no_person = None
-        if model.uses_poses:
-            mask = item["person_mask"].numpy()
-            persons_per_step = [int(c) for c in mask.sum(1)]
-            no_person = not mask.any()
-            person_weights = out.person_weights[0].float().cpu().numpy()
-            if no_person:
-                warnings.append(f"no person detected in the {len(mid)} sampled frames: "
-                                + ("the prediction rests on appearance alone" if model.uses_frames else
-                                   f"variant {model.config.variant} sees only poses, so the prediction "
-                                   "is not meaningful"))
-        else:
-            warnings.append(f"variant {model.config.variant} uses no poses: no skeletons or person weights"
-                            + (" (the pose estimator option is ignored)" if estimator is not None else ""))
-        if out.spatial_attention is not None:
-            spatial = out.spatial_attention[0].float().cpu().numpy()
-        else:
-            warnings.append(f"variant {model.config.variant} has no pose-aware attention (PA) module: "
-                            "no attention map")
 
-        result = Prediction(
-            video=str(video), model=str(entry.path), model_name=entry.name, model_source=entry.source,
-            run=str(run.get("name", "")),
-            variant=model.config.variant, num_frames=decoded.num_frames, fps=decoded.fps, width=width,
-            height=height, sampled_frames=[int(f) for f in item["frame_indices"]],
-            top=_top(concat, classes, k),
-            fused_top=_top(fused, classes, k),
-            estimator=estimator_name, persons_per_step=persons_per_step, no_person_detected=no_person,
-            person_weights=None if person_weights is None else np.round(person_weights, 4).tolist(),
-            attention_size=None if spatial is None else list(spatial.shape[1:]), warnings=warnings,
-            pose_size=[pose_width, pose_height] if model.uses_poses else None,
-            default_model=model_path is None, attention=spatial, poses=poses)
+def _decode(video: Path, tmp: Path, decode: dict, uses_frames: bool, pose_short_side: int | None) -> _Frames:
+    pose_dir = tmp / "pose" / VIDEO_ID
+    frames_root = tmp / "model"
+    video_dir = frames_root / VIDEO_ID
+    pose_dir.mkdir(parents=True)
+    video_dir.mkdir(parents=True)
+    quality = int(decode.get("jpeg_quality", 3))
+    try:
+        short = pose_resolution(*source_size(video), pose_short_side)
+        decoded = decode_to_frames(video, pose_dir, short_side=short, fps=decode.get("fps"), jpeg_quality=quality)
+        pose_size = (decoded.width, decoded.height)
+        if not uses_frames:
+            return _Frames(pose_dir, pose_dir.parent, decoded.num_frames, decoded.fps, pose_size, pose_size)
+        model_frames = decode_to_frames(pose_dir, video_dir, short_side=int(decode["short_side"]),
+                                        jpeg_quality=quality)
+        if model_frames.num_frames != decoded.num_frames:
+            raise DecodeError(f"{video}: {model_frames.num_frames} model frames from "
+                              f"{decoded.num_frames} decoded ones")
+    except DecodeError as err:
+        raise PredictError(f"cannot decode the video: {err}") from None
+    return _Frames(pose_dir, frames_root, decoded.num_frames, decoded.fps, pose_size,
+                   (model_frames.width, model_frames.height))
 
-        if render or sheet_path or mp4_path:
-            # drawn from the pose-resolution frames: the model's view box scaled to them
-            view = dataset.view_for(width, height, None)
-            sx, sy = pose_width / width, pose_height / height
-            x0, y0, x1, y1 = view.box
-            pose_view = View((x0 * sx, y0 * sy, x1 * sx, y1 * sy), view.size, view.flip)
-            steps = np.minimum(item["frame_indices"].numpy(), decoded.num_frames - 1)
-            points = None if poses is None else apply_view_points(
-                poses[steps, :num_persons], pose_width, pose_height, pose_view)
-            if scores is not None:
-                result.person_scores = scores[steps]
-            result.frames, result.tiles = render_steps(
-                pose_dir, result.sampled_frames, pose_view, display_size, points=points,
-                person_weights=person_weights, attention=spatial, person_scores=result.person_scores,
-                low_score=low_score, head_estimated=head_estimated)
 
+@dataclass
+class _Posed:
+    """The people of every decoded frame (None for a model that sees no poses)."""
+    poses: np.ndarray | None = None      # [F, N, 14, 3] normalised to the frame
+    scores: np.ndarray | None = None     # [F, N] person scores
+    estimator: str | None = None
+    head_estimated: bool = False
+
+
+def _pose(video: Path, frames: _Frames, model, run: dict, estimator, pose_options: dict | None,
+          warnings: list[str]) -> _Posed:
+    """Every decoded frame posed as the pose stage posed the training videos (the settings the
+    checkpoint records), with the estimator ``estimator`` chooses (see choose_estimator)."""
+    settings, note = recorded_settings(run["pose"])
+    if note:
+        warnings.append(note)
+    pose_estimator, name = _make_estimator(estimator, run["pose"], pose_options, model.config.num_persons,
+                                           warnings, settings.estimators)
+    layout = getattr(pose_estimator, "layout", None)
+    head_estimated = estimator_head_estimated(name, layout if isinstance(layout, str) else None)
+    width, height = frames.pose_size
+    try:
+        poses, scores = detect_people(pose_estimator, frames.pose_dir, num_frames=frames.num_frames, width=width,
+                                      height=height, max_persons=model.config.num_persons, settings=settings)
+    except (ValueError, OSError, RuntimeError) as err:
+        raise PredictError(f"{video}: pose estimator {name} failed: {err}") from None
+    return _Posed(poses, scores, name, head_estimated)
+
+
+def _build_clip(frames: _Frames, posed: _Posed, model, run: dict) -> tuple[ClipDataset, dict]:
+    """The test clip of the video as evaluation builds one (TSN segments, middle frame of each,
+    ``ClipDataset`` in test mode with the checkpoint's clip settings): (dataset, its one item)."""
+    lo, hi = segment_bounds(0, frames.num_frames, int(run["num_segments"]))
+    index = pd.DataFrame([{"video_id": VIDEO_ID, "label_id": 0, "seg_start": lo.tolist(),
+                           "seg_end": hi.tolist(), "mid": middle_frames(lo, hi).tolist()}])
+    dataset = ClipDataset(index, frames_dir=frames.frames_root if model.uses_frames else None,
+                          poses=None if posed.poses is None else {VIDEO_ID: posed.poses},
+                          sizes={VIDEO_ID: frames.size}, max_persons=model.config.num_persons, train=False,
+                          input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
+                          crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run),
+                          pose_inputs=pose_inputs_from_run_info(run),
+                          # models trained before train.view existed saw square crops
+                          frame_size=view_frame_size(run.get("view", "crop"), run.get("frame_size", ())))
+    return dataset, dataset[0]
+
+
+@dataclass
+class _Outputs:
+    """What the model made of the clip, as numpy arrays."""
+    concat: np.ndarray                   # [C] the concat head's softmax (what evaluation ranks)
+    fused: np.ndarray                    # [C] the mean of the stream heads' softmaxes
+    person_weights: np.ndarray | None    # [T, N] TMP's person attention (models that see poses)
+    attention: np.ndarray | None         # [T, h, w] the PA module's maps
+
+
+def _run_model(model, item: dict, device: torch.device) -> _Outputs:
+    batch = {k: v.unsqueeze(0) if torch.is_tensor(v) else v for k, v in item.items()}
+    with torch.no_grad():
+        out = model(*to_model_inputs(batch, model, device))
+    return _Outputs(concat=softmax(out.logits["concat"].float().cpu().numpy())[0],
+                    fused=fused_probabilities(out)[0].float().cpu().numpy(),
+                    person_weights=out.person_weights[0].float().cpu().numpy() if model.uses_poses else None,
+                    attention=None if out.spatial_attention is None else
+                    out.spatial_attention[0].float().cpu().numpy())
+
+
+def _prediction(video: Path, entry, classes: list[str], run: dict, model, frames: _Frames, posed: _Posed,
+                item: dict, out: _Outputs, top: int, warnings: list[str], *, estimator_given: bool,
+                default_model: bool) -> Prediction:
+    """The Prediction of the model's outputs: top-k of the concat head and of the fused stream
+    heads, people per step, person weights and attention maps, with a warning for what is missing."""
+    k = min(top, len(classes))
+    variant = model.config.variant
+    persons_per_step = no_person = None
+    if model.uses_poses:
+        mask = item["person_mask"].numpy()
+        persons_per_step = [int(c) for c in mask.sum(1)]
+        no_person = not mask.any()
+        if no_person:
+            warnings.append(f"no person detected in the {len(item['frame_indices'])} sampled frames: "
+                            + ("the prediction rests on appearance alone" if model.uses_frames else
+                               f"variant {variant} sees only poses, so the prediction is not meaningful"))
+    else:
+        warnings.append(f"variant {variant} uses no poses: no skeletons or person weights"
+                        + (" (the pose estimator option is ignored)" if estimator_given else ""))
+    if out.attention is None:
+        warnings.append(f"variant {variant} has no pose-aware attention (PA) module: no attention map")
+    width, height = frames.size
+    return Prediction(
+        video=str(video), model=str(entry.path), model_name=entry.name, model_source=entry.source,
+        run=str(run.get("name", "")), variant=variant, num_frames=frames.num_frames, fps=frames.fps,
+        width=width, height=height, sampled_frames=[int(f) for f in item["frame_indices"]],
+        top=_top(out.concat, classes, k), fused_top=_top(out.fused, classes, k), estimator=posed.estimator,
+        persons_per_step=persons_per_step, no_person_detected=no_person,
+        person_weights=None if out.person_weights is None else np.round(out.person_weights, 4).tolist(),
+        attention_size=None if out.attention is None else list(out.attention.shape[1:]), warnings=warnings,
+        pose_size=list(frames.pose_size) if model.uses_poses else None, default_model=default_model,
+        attention=out.attention, poses=posed.poses)
+
+
+def _render(result: Prediction, frames: _Frames, posed: _Posed, dataset: ClipDataset, item: dict, out: _Outputs,
+            num_persons: int, display_size: int, low_score: float) -> None:
+    """result.frames and result.tiles (and the sampled steps' person scores): drawn from the
+    pose-resolution frames, the model's view box scaled to them."""
+    width, height = frames.size
+    pose_width, pose_height = frames.pose_size
+    view = dataset.view_for(width, height, None)
+    sx, sy = pose_width / width, pose_height / height
+    x0, y0, x1, y1 = view.box
+    pose_view = View((x0 * sx, y0 * sy, x1 * sx, y1 * sy), view.size, view.flip)
+    steps = np.minimum(item["frame_indices"].numpy(), frames.num_frames - 1)
+    points = None if posed.poses is None else apply_view_points(
+        posed.poses[steps, :num_persons], pose_width, pose_height, pose_view)
+    if posed.scores is not None:
+        result.person_scores = posed.scores[steps]
+    result.frames, result.tiles = render_steps(
+        frames.pose_dir, result.sampled_frames, pose_view, display_size, points=points,
+        person_weights=out.person_weights, attention=out.attention, person_scores=result.person_scores,
+        low_score=low_score, head_estimated=posed.head_estimated)
+
+
+def _write_outputs(result: Prediction, *, json_path, sheet_path, mp4_path, mp4_fps: float) -> None:
+    """The contact sheet (PNG), the MP4 and the JSON asked for; their paths in result.outputs."""
     if sheet_path:
-        sheet = visualize.contact_sheet(result.tiles, sheet_lines(result, spatial is not None))
+        sheet = visualize.contact_sheet(result.tiles, sheet_lines(result, result.attention is not None))
         visualize.save_png(sheet_path, sheet)
         result.outputs["sheet"] = str(sheet_path)
     if mp4_path:
         best = result.top[0]
         head = f"{best['label']} {best['probability']:.1%}"
-        if no_person:
+        if result.no_person_detected:
             head += " | no person detected"
         visualize.write_mp4(mp4_path, [visualize.with_header(t, head) for t in result.tiles], mp4_fps)
         result.outputs["mp4"] = str(mp4_path)
     if json_path:
         result.outputs["json"] = str(json_path)
         write_json(json_path, result.to_json())
-    return result
 
 
 def _make_estimator(estimator, trained: dict, options: dict | None, max_persons: int,

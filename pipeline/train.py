@@ -17,13 +17,14 @@ from tqdm import tqdm
 
 from pipeline.code_digest import code_digest
 from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
+from pipeline.devices import pick_device
 from pipeline.errors import InputError
 from pipeline.features import FeatureCache, cache_applies, feature_spec
 from pipeline.finetune import freeze, param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
-from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, _save_model,
+from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, save_model,
                                predict_logits, stream_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
@@ -125,15 +126,6 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = Fa
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device is cuda but no CUDA device is available; use auto or cpu")
-        rank = int(os.environ.get("LOCAL_RANK", 0))
-        return torch.device("cuda", rank)
-    return torch.device("cpu")
 
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
@@ -286,7 +278,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
             scaler.load_state_dict(ckpt["scaler"])
             start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
             if not best_kept and rank == 0:  # killed between last.pt and best.pt: last.pt is the best
-                _save_model(best_path, model, model_config, data, run_info, best)
+                save_model(best_path, model, model_config, data, run_info, best)
             if rank == 0:
                 print(f"resuming {run_dir} from epoch {start_epoch}" if start_epoch < total_epochs else
                       f"{run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
@@ -365,7 +357,7 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                                          "epoch": epoch, "history": history, "best": best})
             if improved:
-                _save_model(best_path, model, model_config, data, run_info, best)
+                save_model(best_path, model, model_config, data, run_info, best)
         if world > 1:
             dist.barrier()
     if rank == 0:

@@ -46,6 +46,7 @@ SLOT_COLOURS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0
 # them; red and blue stay apart for red-green colour blindness too.
 RIGHT_COLOUR = (255, 40, 40)
 LEFT_COLOUR = (40, 90, 255)
+LOW_SCORE = 0.4             # people the estimator scored below are drawn faded
 LOW_SCORE_ALPHA = 0.45      # opacity of a low-score person (drawn faded, score in its label)
 _HEAD_EDGE = (INDEX["neck"], INDEX["head_top"])
 

@@ -13,10 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.draw_poses import LOW_SCORE, DrawPosesError, draw_pose_video, from_estimator, from_pose_stage
+from pipeline.draw_poses import DrawPosesError, draw_pose_video, from_estimator, from_pose_stage
 from pipeline.params import check_name, load_params
 from pipeline.pose.estimators import IMAGE_BACKENDS, build_estimator
 from pipeline.pose.video_pose import settings_from_params
+from pipeline.visualize import LOW_SCORE
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -11,9 +11,9 @@ import json
 import sys
 
 from pipeline import zoo
-from pipeline.draw_poses import LOW_SCORE
 from pipeline.pose.estimators import IMAGE_BACKENDS
 from pipeline.predict import POSE_SHORT_SIDE, PredictError, predict_video
+from pipeline.visualize import LOW_SCORE
 
 
 def parse_args(argv=None) -> argparse.Namespace:

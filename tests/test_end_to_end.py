@@ -53,9 +53,11 @@ def project(tmp_path_factory):
 
 def test_dvc_repro_end_to_end(project):
     out = _dvc(project, "repro")
-    for stage in ("synth", "prepare@synth", "decode@synth", "pose@synth", "index@synth", "train@synth_1",
-                  "evaluate@synth_2", "summarize"):
+    for stage in ("synth", "prepare@synth", "decode@synth", "pose@synth", "features@synth", "index@synth",
+                  "train@synth_1", "evaluate@synth_2", "summarize"):
         assert f"Running stage '{stage}'" in out
+    # the default profile's frozen ImageNet backbone: its maps are cached once, for both runs
+    assert len(list((project / "data" / "features" / "synth").glob("*.mid.npy"))) == 30
     for run in ("synth_1", "synth_2"):
         metrics = json.loads((project / "metrics" / "runs" / f"{run}.json").read_text())
         assert 0.0 <= metrics["concat"]["top1"] <= metrics["concat"]["top5"] <= 1.0

@@ -15,7 +15,7 @@ from pipeline.model import ModelConfig, build_model
 from pipeline.model.backbones import build_backbone
 from pipeline.model_io import to_model_inputs
 from pipeline.train import TrainSettings, make_loader, train_run
-from tests.test_train import SETTINGS, _split
+from tests.test_train import SETTINGS, pose_split
 
 FRAMES = 10
 CONFIG = ModelConfig(num_classes=3, variant="parnet", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
@@ -25,7 +25,7 @@ CONFIG = ModelConfig(num_classes=3, variant="parnet", backbone="resnet_tiny", ba
 @pytest.fixture
 def world(tmp_path):
     """A split whose frames are textured JPEGs, and a 'pretrained' resnet_tiny file."""
-    data = dataclasses.replace(_split(frames=FRAMES), pose_only=False)
+    data = dataclasses.replace(pose_split(frames=FRAMES), pose_only=False)
     rng = np.random.default_rng(0)
     for v in data.index["video_id"]:
         (tmp_path / "frames" / v).mkdir(parents=True)

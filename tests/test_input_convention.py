@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline.data import ClipDataset, normalize_frames
 from pipeline.model import ModelConfig, build_model
-from pipeline.model_io import _save_model, load_model, to_model_inputs
+from pipeline.model_io import load_model, save_model, to_model_inputs
 from pipeline.pixels import CAFFE_BGR, RGB_IMAGENET
 from pipeline.train import make_loader
 
@@ -85,7 +85,7 @@ def _saved(tmp_path, backbone: str, drop_convention: bool = False):
     config = tiny_config(backbone)
     model = build_model(config)
     path = tmp_path / f"{backbone}.pt"
-    _save_model(path, model, config, SimpleNamespace(classes=["a", "b", "c"]), {"name": "t"}, {"top1": 0, "epoch": 1})
+    save_model(path, model, config, SimpleNamespace(classes=["a", "b", "c"]), {"name": "t"}, {"top1": 0, "epoch": 1})
     if drop_convention:  # a checkpoint written before conventions were recorded
         ckpt = torch.load(path, weights_only=True)
         del ckpt["input_convention"]

@@ -36,7 +36,22 @@ def test_summary_averages_over_splits(tmp_path):
     s = summarize_runs({f"r{i}": tmp_path / f"r{i}.json" for i in range(3)}, {f"r{i}": "ds" for i in range(3)},
                        tmp_path / "summary.json")
     assert s["ds"]["runs"] == 3 and s["ds"]["concat.top1"] == pytest.approx(0.7)
+    assert s["ds"]["concat.top1_std"] == pytest.approx(0.2)          # the sample std (ddof 1)
     assert json.loads((tmp_path / "summary.json").read_text()) == s
+
+
+def test_summary_pools_each_class_over_the_runs_test_videos(tmp_path):
+    tables = {"r0": "video_id,label,concat,fused\na,kick,kick,kick\nb,squat,kick,squat\n",
+              "r1": "video_id,label,concat,fused\nc,kick,squat,kick\nd,squat,squat,squat\ne,kick,kick,kick\n",
+              "other": "video_id,label,concat,fused\nf,kick,squat,squat\n"}
+    for run, text in tables.items():
+        (tmp_path / f"{run}.csv").write_text(text)
+        (tmp_path / f"{run}.json").write_text(json.dumps({"concat": {"top1": 0.5}}))
+    s = summarize_runs({r: tmp_path / f"{r}.json" for r in tables}, {"r0": "ds", "r1": "ds", "other": "ds2"},
+                       tmp_path / "summary.json", predictions={r: tmp_path / f"{r}.csv" for r in tables})
+    assert s["ds"]["class_top1"] == {"kick": pytest.approx(2 / 3), "squat": 0.5}
+    assert s["ds"]["class_videos"] == {"kick": 3, "squat": 2}
+    assert s["ds2"]["class_top1"] == {"kick": 0.0}
 
 
 

@@ -4,7 +4,7 @@ BlazePose, HOG, an mmdet detector), bottom-up RTMO, the COCO-17 and AIC-14 mappi
 outputs, ranking and the N-person limit, the Parquet version string, the install message.
 
 mmcv-lite has no compiled ops and PyPI's torchvision does not load beside our CPU torch, so
-tests/mmpose_stubs.py puts test-only stand-ins for ``mmcv._ext`` and ``torchvision`` in sys.modules
+bench/fakes/mmpose_stubs.py puts test-only stand-ins for ``mmcv._ext`` and ``torchvision`` in sys.modules
 for this module (only where the real ones are missing; see that file for what and why)."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pipeline.keypoints import INDEX, HEAD_TOP_FROM_NOSE, KEYPOINT_NAMES, to_aic
 from pipeline.io import sha256_prefix  # noqa: E402
 from pipeline.pose import mmpose_backend as mb  # noqa: E402
 from pipeline.pose.base import Detections  # noqa: E402
-from tests import mmpose_stubs  # noqa: E402
+from bench.fakes import mmpose_stubs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RTMPOSE_COCO = "rtmpose-t_8xb256-420e_coco-256x192"
@@ -44,6 +44,10 @@ COCO_TEMPLATE = np.array([
 COCO_TEMPLATE[:, 0] = 1.0 - COCO_TEMPLATE[:, 0]   # COCO's "left_*" is the person's left: image right
 
 
+def _estimator(max_persons: int = 4, **options) -> mb.MMPoseEstimator:
+    return mb.MMPoseEstimator(mb.MMPoseOptions(**options), max_persons=max_persons)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _mmpose_importable():
     added = mmpose_stubs.install()
@@ -54,8 +58,8 @@ def _mmpose_importable():
 @pytest.fixture(scope="module")
 def rtmpose():
     """RTMPose-t (COCO-17, top-down), whole-frame boxes, no thresholds."""
-    return mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="frame", min_score=0.0,
-                              keypoint_min_score=0.0, max_persons=2, **RANDOM)
+    return _estimator(config=RTMPOSE_COCO, boxes="frame", min_score=0.0,
+                      keypoint_min_score=0.0, max_persons=2, **RANDOM)
 
 
 def _frame(h=120, w=160, seed=0):
@@ -120,10 +124,10 @@ def test_config_found_by_name_relative_path_or_file():
 
 def test_checkpoint_errors_name_the_file_and_the_fix(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"checkpoint is not set.*https://download\.openmmlab\.com"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=None)
+        _estimator(config=RTMPOSE_COCO, checkpoint=None)
     missing = tmp_path / "rtmpose.pth"
     with pytest.raises(FileNotFoundError, match=rf"{missing}.*Weights:.*rtmpose_coco\.yml"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(missing), device="cpu")
+        _estimator(config=RTMPOSE_COCO, checkpoint=str(missing), device="cpu")
     # A URL is downloaded once into torch's hub cache; offline, a clear error says where to put it.
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     url = "http://127.0.0.1:9/mmpose/none-0000.pth"
@@ -148,7 +152,7 @@ def test_checkpoint_loads_weights_metadata_and_versions(tmp_path, rtmpose):
     path = tmp_path / "rtmpose-t.pth"
     torch.save({"state_dict": {"module." + k: v for k, v in state.items()}, "meta": meta}, path)
 
-    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(path), boxes="frame", device="cpu")
+    est = _estimator(config=RTMPOSE_COCO, checkpoint=str(path), boxes="frame", device="cpu")
     key = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 10)
     torch.testing.assert_close(est.model.state_dict()[key], state[key])
     assert est.layout == "coco17" and sha256_prefix(path) in est.version
@@ -156,47 +160,47 @@ def test_checkpoint_loads_weights_metadata_and_versions(tmp_path, rtmpose):
     # A changed checkpoint file at the same path is another version (resumed parts are redone).
     state[key] = state[key] + 1
     torch.save({"state_dict": state, "meta": meta}, path)
-    again = mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(path), boxes="frame", device="cpu")
+    again = _estimator(config=RTMPOSE_COCO, checkpoint=str(path), boxes="frame", device="cpu")
     assert again.version != est.version
 
     # Python objects beyond tensors and numpy arrays need trust_checkpoint.
     odd = tmp_path / "odd.pth"
     torch.save({"state_dict": state, "meta": {"args": argparse.Namespace(lr=1)}}, odd)
     with pytest.raises(ValueError, match=r"odd\.pth holds Python objects.*trust_checkpoint: true"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(odd), boxes="frame", device="cpu")
-    mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(odd), boxes="frame", device="cpu",
-                       trust_checkpoint=True)
+        _estimator(config=RTMPOSE_COCO, checkpoint=str(odd), boxes="frame", device="cpu")
+    _estimator(config=RTMPOSE_COCO, checkpoint=str(odd), boxes="frame", device="cpu",
+               trust_checkpoint=True)
     # Weights of another model do not fit the config: other names, or other shapes.
     other = tmp_path / "other.pth"
     torch.save({"state_dict": {"backbone.stem.0.weight": torch.zeros(3)}}, other)
     with pytest.raises(ValueError, match=r"other\.pth does not fit config .*rtmpose-t.*\d+ of \d+ "
                                          r"weights missing"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(other), boxes="frame", device="cpu")
+        _estimator(config=RTMPOSE_COCO, checkpoint=str(other), boxes="frame", device="cpu")
     torch.save({"state_dict": {**state, key: torch.zeros(3)}}, other)
     with pytest.raises(ValueError, match=rf"other\.pth does not fit config .*1 weights of another shape "
                                          rf"\(e\.g\. size mismatch for {key}"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(other), boxes="frame", device="cpu")
+        _estimator(config=RTMPOSE_COCO, checkpoint=str(other), boxes="frame", device="cpu")
     # A checkpoint from before MMPose 1.0 (keypoint_head.*, no module versions) is converted by
     # MMPose's own load_state_dict hook.
     head = next(k for k in state if k.startswith("head.") and state[k].is_floating_point())
     legacy = tmp_path / "legacy.pth"
     torch.save({"state_dict": {k.replace("head.", "keypoint_head.", 1) if k.startswith("head.") else k: v
                                for k, v in state.items()}}, legacy)
-    old = mb.MMPoseEstimator(config=RTMPOSE_COCO, checkpoint=str(legacy), boxes="frame", device="cpu")
+    old = _estimator(config=RTMPOSE_COCO, checkpoint=str(legacy), boxes="frame", device="cpu")
     torch.testing.assert_close(old.model.state_dict()[head], state[head])
 
 
 def test_option_errors():
     with pytest.raises(ValueError, match="unknown pose.mmpose.mode 'sideways'"):
-        mb.MMPoseEstimator(mode="sideways", **RANDOM)
+        _estimator(mode="sideways", **RANDOM)
     with pytest.raises(ValueError, match="unknown pose.mmpose.boxes"):
-        mb.MMPoseEstimator(boxes="yolo", **RANDOM)
+        _estimator(boxes="yolo", **RANDOM)
     with pytest.raises(ValueError, match="detector_config"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="mmdet", **RANDOM)
+        _estimator(config=RTMPOSE_COCO, boxes="mmdet", **RANDOM)
     with pytest.raises(ValueError, match="set pose.mmpose.mode to bottomup"):
-        mb.MMPoseEstimator(config=RTMO_COCO, mode="topdown", **RANDOM)
+        _estimator(config=RTMO_COCO, mode="topdown", **RANDOM)
     with pytest.raises(ValueError, match="set pose.mmpose.mode to topdown"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, mode="bottomup", **RANDOM)
+        _estimator(config=RTMPOSE_COCO, mode="bottomup", **RANDOM)
     import torch
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no GPU"):
@@ -223,8 +227,8 @@ def test_whole_frame_box_maps_the_raw_output(rtmpose):
 
 
 def test_coco_mapping_ranking_thresholds_and_limit(monkeypatch):
-    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="frame", min_score=0.05,
-                             keypoint_min_score=0.3, max_persons=2, **RANDOM)
+    est = _estimator(config=RTMPOSE_COCO, boxes="frame", min_score=0.05,
+                     keypoint_min_score=0.3, max_persons=2, **RANDOM)
     boxes = np.array([[10, 10, 60, 110], [70, 5, 120, 105], [125, 20, 155, 80], [0, 0, 1, 50]],
                      np.float32)
     box_scores = np.array([0.6, 0.9, 0.8, 0.99], np.float32)
@@ -267,8 +271,8 @@ def test_coco_mapping_ranking_thresholds_and_limit(monkeypatch):
 
 
 def test_aic_model_maps_one_to_one(monkeypatch):
-    est = mb.MMPoseEstimator(config=HRNET_AIC, boxes="frame", min_score=0.0, keypoint_min_score=0.2,
-                             max_persons=1, **RANDOM)
+    est = _estimator(config=HRNET_AIC, boxes="frame", min_score=0.0, keypoint_min_score=0.2,
+                     max_persons=1, **RANDOM)
     assert est.layout == "aic14"
     names = [est.model.dataset_meta["keypoint_id2name"][i] for i in range(14)]
     assert tuple(names) == KEYPOINT_NAMES
@@ -285,19 +289,19 @@ def test_aic_model_maps_one_to_one(monkeypatch):
 
 def test_layout_from_the_model_or_given():
     with pytest.raises(ValueError, match=r"crowdpose.*neither COCO-17 nor AI Challenger 14.*layout"):
-        mb.MMPoseEstimator(config=CROWDPOSE, boxes="frame", **RANDOM)
-    forced = mb.MMPoseEstimator(config=CROWDPOSE, boxes="frame", layout="aic14", **RANDOM)
+        _estimator(config=CROWDPOSE, boxes="frame", **RANDOM)
+    forced = _estimator(config=CROWDPOSE, boxes="frame", layout="aic14", **RANDOM)
     assert forced.layout == "aic14" and "/aic14/" in forced.version
     with pytest.raises(ValueError, match="needs 17 keypoints"):
-        mb.MMPoseEstimator(config=HRNET_AIC, boxes="frame", layout="coco17", **RANDOM)
+        _estimator(config=HRNET_AIC, boxes="frame", layout="coco17", **RANDOM)
     assert mb.infer_layout(list(mb.COCO17_NAMES) + ["head", "neck"]) == "coco17"   # Halpe-26
     assert mb.infer_layout(list(KEYPOINT_NAMES)) == "aic14"
 
 
 def test_blazepose_and_hog_boxes_on_a_real_image(monkeypatch, shared_datasets):
     frame = _rgb(shared_datasets / "media" / "opencv_basketball1.png")
-    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="blazepose", min_score=0.0,
-                             keypoint_min_score=0.0, max_persons=4, **RANDOM)
+    est = _estimator(config=RTMPOSE_COCO, boxes="blazepose", min_score=0.0,
+                     keypoint_min_score=0.0, max_persons=4, **RANDOM)
     assert "boxes-blazepose-" in est.version
     boxes, scores = est.person_boxes(frame)
     assert boxes.shape == (2, 4) and np.all(np.diff(scores) <= 0)    # both players, best first
@@ -313,7 +317,7 @@ def test_blazepose_and_hog_boxes_on_a_real_image(monkeypatch, shared_datasets):
     assert det.keypoints.shape == (2, 14, 3)
     np.testing.assert_allclose(det.scores, scores * 0.8, rtol=1e-5)
 
-    hog = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="hog", max_boxes=3, **RANDOM)
+    hog = _estimator(config=RTMPOSE_COCO, boxes="hog", max_boxes=3, **RANDOM)
     boxes, scores = hog.person_boxes(frame)
     assert 1 <= len(boxes) <= 3 and np.all((scores > 0.5) & (scores < 1))
 
@@ -321,8 +325,8 @@ def test_blazepose_and_hog_boxes_on_a_real_image(monkeypatch, shared_datasets):
 def test_no_boxes_is_nobody_unless_frame_fallback(monkeypatch):
     blank = np.zeros((120, 160, 3), np.uint8)
     for fallback, expected in ((False, 0), (True, 1)):
-        est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="hog", frame_fallback=fallback,
-                                 min_score=0.0, **RANDOM)
+        est = _estimator(config=RTMPOSE_COCO, boxes="hog", frame_fallback=fallback,
+                         min_score=0.0, **RANDOM)
         seen = _force_topdown(monkeypatch, est, lambda box: (_in_box(box), np.full(17, 0.9, np.float32)))
         det = est(blank)
         assert len(seen) == expected and det.keypoints.shape == (expected, 14, 3)
@@ -341,9 +345,9 @@ def test_mmdet_boxes(monkeypatch, tmp_path):
     config = mb.resolve_config(RTMDET_PERSON, [mb.package_dir("mmpose", ".mim", "demo", "mmdetection_cfg")], "x")
     ckpt = tmp_path / "rtmdet.pth"
     torch.save({"state_dict": init_detector(str(config), None, device="cpu").state_dict()}, ckpt)
-    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="mmdet", detector_config=RTMDET_PERSON,
-                             detector_checkpoint=str(ckpt), detector_score=0.0, max_boxes=3,
-                             min_score=0.0, keypoint_min_score=0.0, **RANDOM)
+    est = _estimator(config=RTMPOSE_COCO, boxes="mmdet", detector_config=RTMDET_PERSON,
+                     detector_checkpoint=str(ckpt), detector_score=0.0, max_boxes=3,
+                     min_score=0.0, keypoint_min_score=0.0, **RANDOM)
     assert "boxes-mmdet-rtmdet_nano" in est.version and sha256_prefix(ckpt) in est.version
     boxes, scores = est.person_boxes(_frame())
     assert boxes.shape[1] == 4 and len(boxes) <= 3 and np.all(np.diff(scores) <= 0)
@@ -355,8 +359,8 @@ def test_mmdet_boxes(monkeypatch, tmp_path):
                     np.array([0.9, 0.95, 0.3, 0.99], np.float32), np.array([0, 56, 0, 0]))
         return detect
     monkeypatch.setattr(mb, "load_mmdet_detector", fake_detector)
-    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="mmdet", detector_config=RTMDET_PERSON,
-                             detector_checkpoint=str(ckpt), **RANDOM)
+    est = _estimator(config=RTMPOSE_COCO, boxes="mmdet", detector_config=RTMDET_PERSON,
+                     detector_checkpoint=str(ckpt), **RANDOM)
     boxes, scores = est.person_boxes(_frame())
     # Class 56 (chair) goes, the 0.3 box is under detector_score, the 1-pixel box is too small.
     np.testing.assert_allclose(boxes, [[0, 0, 50, 100]])
@@ -371,8 +375,8 @@ def test_rtmo_bottom_up(monkeypatch):
     from mmpose.structures import PoseDataSample
     import torch
     torch.manual_seed(2)   # random weights: RTMO's regressions run wild; with this seed most are finite
-    est = mb.MMPoseEstimator(config=RTMO_COCO, mode="bottomup", min_score=0.0,
-                             keypoint_min_score=0.1, max_persons=3, **RANDOM)
+    est = _estimator(config=RTMO_COCO, mode="bottomup", min_score=0.0,
+                     keypoint_min_score=0.1, max_persons=3, **RANDOM)
     assert est.layout == "coco17" and "/bottomup/" in est.version and "boxes" not in est.version
     frame = _frame(96, 128)
     keypoints, scores, instance_scores = est.predict(frame)
@@ -465,15 +469,15 @@ def test_batched_frames_give_the_frame_by_frame_people(monkeypatch, rtmpose):
     with pytest.raises(ValueError, match="uint8"):
         list(rtmpose.estimate_frames([frames[0], frames[1].astype(np.float32)]))
     with pytest.raises(ValueError, match="batch_size"):
-        mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="frame", batch_size=0, **RANDOM)
+        _estimator(config=RTMPOSE_COCO, boxes="frame", batch_size=0, **RANDOM)
 
 
 def test_blazepose_boxes_follow_people_through_a_video(monkeypatch):
     """In estimate_frames, BlazePose's person finding gets the previous frame's people and tiles
     every tile_every-th frame; frame by frame it runs on each frame alone."""
     from types import SimpleNamespace
-    est = mb.MMPoseEstimator(config=RTMPOSE_COCO, boxes="blazepose", min_score=0.0, keypoint_min_score=0.0,
-                             blazepose={"track": True, "tile_every": 3}, **RANDOM)
+    est = _estimator(config=RTMPOSE_COCO, boxes="blazepose", min_score=0.0, keypoint_min_score=0.0,
+                     blazepose={"track": True, "tile_every": 3}, **RANDOM)
     calls = []
 
     def find_people(frame, tiles=None, tracked=()):
@@ -566,7 +570,7 @@ def test_missing_mmcv_ops_says_what_to_install():
         pytest.skip("full mmcv and torchvision are installed")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-c", "from pipeline.pose.mmpose_backend import "
-                          "MMPoseEstimator as E; E(checkpoint='x.pth')"],
+                          "MMPoseEstimator as E, MMPoseOptions as O; E(O(checkpoint='x.pth'))"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
     message = run.stderr.strip().splitlines()[-1]

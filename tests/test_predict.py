@@ -18,7 +18,6 @@ from pipeline import visualize
 from pipeline import data as clip_data  # its `test_view` must not be imported here: pytest would collect it
 from pipeline.data import apply_view_image, apply_view_points, normalize_frames
 from pipeline.pose_inputs import PoseInputParams, clean_video, clip_inputs
-from pipeline.evaluate import softmax
 from pipeline.io import read_json
 from pipeline.keypoints import INDEX
 from pipeline.model import ModelConfig, build_model
@@ -26,7 +25,7 @@ from pipeline.pose.base import Detections
 from pipeline.pose.schema import rank_and_limit
 from pipeline.predict import PredictError, choose_estimator, predict_video
 from pipeline.segments import middle_frames, segment_bounds
-from pipeline.model_io import _save_model, load_model
+from pipeline.model_io import load_model, save_model, softmax
 from pipeline.video import decode_to_frames, read_frame, read_video_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +50,7 @@ def _checkpoint(path: Path, variant: str = "parnet", run: dict = RUN) -> Path:
     if model.pa is not None:  # a peaked attention map, as a trained model's, so the heat map shows
         with torch.no_grad():
             model.pa.attention.score.weight.mul_(40.0)
-    _save_model(path, model, config, SimpleNamespace(classes=CLASSES), run, {"top1": 0.5, "epoch": 1})
+    save_model(path, model, config, SimpleNamespace(classes=CLASSES), run, {"top1": 0.5, "epoch": 1})
     return path
 
 

@@ -27,7 +27,8 @@ def test_warmup_is_linear_to_the_base_lr_then_cosine_to_zero():
     assert lr_factor(5000, warmup_steps=200, total_steps=1000, schedule="constant") == 1.0
 
 
-def _split(num_videos=18, frames=10, classes=3, seed=0) -> SplitData:
+def pose_split(num_videos=18, frames=10, classes=3, seed=0) -> SplitData:
+    """A tiny pose-only split (12 train, 3 val, 3 test videos; 2 person slots) for training tests."""
     rng = np.random.default_rng(seed)
     ids = [f"v{i:02d}" for i in range(num_videos)]
     labels = [i % classes for i in range(num_videos)]
@@ -55,7 +56,7 @@ CONFIG = ModelConfig(num_classes=3, variant="tmp", hidden_size=8, pose_dim=8, pa
 
 
 def _train(tmp_path, name, **kw):
-    return train_run(_split(), frames_dir=None, model_config=CONFIG, s=kw.pop("s", SETTINGS),
+    return train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=kw.pop("s", SETTINGS),
                      run_dir=tmp_path / name, plots_dir=tmp_path / name / "plots", run_info={"name": name}, **kw)
 
 
@@ -191,7 +192,7 @@ def test_pose_only_dataset_refuses_appearance_variants(tmp_path):
     config = dataclasses.replace(CONFIG, variant="tmp_sa", backbone="resnet_tiny", backbone_width=4,
                                  appearance_dim=8)
     with pytest.raises(ValueError, match="pose-only.*tmp"):
-        train_run(_split(), frames_dir=None, model_config=config, s=SETTINGS, run_dir=tmp_path / "x",
+        train_run(pose_split(), frames_dir=None, model_config=config, s=SETTINGS, run_dir=tmp_path / "x",
                   plots_dir=tmp_path / "p", run_info={"dataset": "penn"})
 
 
@@ -270,7 +271,7 @@ def test_evaluate_says_how_many_test_videos_were_scored_and_warns_when_some_are_
     capsys.readouterr()
     skipped = [{"video_id": "v90", "subset": "test", "reason": "v90.mp4: empty file"},
                {"video_id": "v91", "subset": "train", "reason": "v91.mp4: empty file"}]
-    evaluate_run(_split(), tmp_path / "run" / "model.pt", frames_dir=None, s=SETTINGS, batch_size=4,
+    evaluate_run(pose_split(), tmp_path / "run" / "model.pt", frames_dir=None, s=SETTINGS, batch_size=4,
                  metrics_path=tmp_path / "m.json", plots_dir=tmp_path / "plots", skipped=skipped,
                  index_path="idx/split_1.parquet")
     captured = capsys.readouterr()
@@ -306,7 +307,7 @@ def test_every_training_clip_is_seen_each_epoch(tmp_path, monkeypatch):
 def _frames_split(tmp_path, num_videos=18, frames=10):
     from PIL import Image
 
-    data = _split(num_videos=num_videos, frames=frames)
+    data = pose_split(num_videos=num_videos, frames=frames)
     for v in data.index["video_id"]:
         (tmp_path / "frames" / v).mkdir(parents=True)
         for f in range(frames):
@@ -411,7 +412,7 @@ def test_evaluate_refuses_a_model_of_other_classes_with_one_line(tmp_path):
 
     from pipeline.errors import InputError
     from pipeline.evaluate import evaluate_run
-    from pipeline.model_io import _save_model
+    from pipeline.model_io import save_model
     run = {"name": "run", "dataset": "toy", "split": "1"}
     kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, metrics_path=tmp_path / "m.json",
               plots_dir=tmp_path / "plots")
@@ -419,12 +420,12 @@ def test_evaluate_refuses_a_model_of_other_classes_with_one_line(tmp_path):
                                                 r"\['a', 'b', 'c'\]"),
                              (["a", "b"], r"was trained on classes \['a', 'b'\]")):
         config = dataclasses.replace(CONFIG, num_classes=len(classes))
-        _save_model(tmp_path / "model.pt", build_model(config), config, SimpleNamespace(classes=classes), run,
+        save_model(tmp_path / "model.pt", build_model(config), config, SimpleNamespace(classes=classes), run,
                     {"top1": 0.5, "epoch": 1})
         with pytest.raises(InputError, match=rf"model.pt: {message}.*\. Fix: "):
-            evaluate_run(_split(), tmp_path / "model.pt", **kw)
+            evaluate_run(pose_split(), tmp_path / "model.pt", **kw)
     with pytest.raises(InputError, match=r"gone/model.pt: no trained model"):
-        evaluate_run(_split(), tmp_path / "gone" / "model.pt", **kw)
+        evaluate_run(pose_split(), tmp_path / "gone" / "model.pt", **kw)
     assert not (tmp_path / "m.json").exists()
 
 
@@ -434,18 +435,18 @@ def test_evaluate_refuses_a_model_of_another_run_and_writes_nothing(tmp_path):
 
     from pipeline.errors import InputError
     from pipeline.evaluate import evaluate_run
-    from pipeline.model_io import _save_model
+    from pipeline.model_io import save_model
     trained = {"name": "toy_2", "dataset": "toy", "split": "2", "num_segments": 4, "input_size": 32}
-    _save_model(tmp_path / "model.pt", build_model(CONFIG), CONFIG, SimpleNamespace(classes=["a", "b", "c"]),
+    save_model(tmp_path / "model.pt", build_model(CONFIG), CONFIG, SimpleNamespace(classes=["a", "b", "c"]),
                 trained, {"top1": 0.5, "epoch": 1})
     kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, metrics_path=tmp_path / "m.json",
               plots_dir=tmp_path / "plots", predictions_path=tmp_path / "p.csv")
     for evaluating, words in (({**trained, "split": "1"}, "split '2' (run: '1')"),
                               ({**trained, "num_segments": 8}, "num_segments 4 (run: 8)")):
         with pytest.raises(InputError, match=re.escape(words) + r".*not this run's model\. Fix: "):
-            evaluate_run(_split(), tmp_path / "model.pt", run_info=evaluating, **kw)
+            evaluate_run(pose_split(), tmp_path / "model.pt", run_info=evaluating, **kw)
         assert not any(p.exists() for p in (tmp_path / "m.json", tmp_path / "p.csv", tmp_path / "plots"))
-    metrics = evaluate_run(_split(), tmp_path / "model.pt", run_info=trained, **kw)   # its own run: scored
+    metrics = evaluate_run(pose_split(), tmp_path / "model.pt", run_info=trained, **kw)   # its own run: scored
     csv = pd.read_csv(tmp_path / "p.csv")
     assert len(csv) == 3 and metrics["concat"]["top1"] == pytest.approx((csv["concat"] == csv["label"]).mean())
 
@@ -493,17 +494,17 @@ def test_min_steps_gives_a_small_dataset_more_epochs_and_a_large_one_its_own(tmp
     s = dataclasses.replace(SETTINGS, epochs=1, pose_warmup_epochs=1, min_steps=6)
     run = dict(frames_dir=None, model_config=CONFIG, plots_dir=tmp_path / "plots", run_info={"name": "m"})
     # 12 training clips in batches of 4: 3 steps an epoch, so 2 epochs make the 6 steps
-    train_run(_split(), s=s, run_dir=tmp_path / "small", **run)
+    train_run(pose_split(), s=s, run_dir=tmp_path / "small", **run)
     assert [h["phase"] for h in read_json(tmp_path / "small" / "history.json")] == ["pose", "pose", "joint", "joint"]
     assert "schedule (12 training clips, 3 steps per epoch, train.min_steps 6): pose 2 epochs, joint 2 epochs" \
         in capsys.readouterr().out
     # 24 clips: 6 steps an epoch, the epochs as given
-    train_run(_more_clips(_split(), 2), s=s, run_dir=tmp_path / "large", **run)
+    train_run(_more_clips(pose_split(), 2), s=s, run_dir=tmp_path / "large", **run)
     assert [h["phase"] for h in read_json(tmp_path / "large" / "history.json")] == ["pose", "joint"]
     # the floor is in the resume fingerprint (the settings): a finished run with another floor retrains
     capsys.readouterr()
-    train_run(_split(), s=s, run_dir=tmp_path / "small", **run)
+    train_run(pose_split(), s=s, run_dir=tmp_path / "small", **run)
     assert "training had finished" in capsys.readouterr().out
-    train_run(_split(), s=dataclasses.replace(s, min_steps=9), run_dir=tmp_path / "small", **run)
+    train_run(pose_split(), s=dataclasses.replace(s, min_steps=9), run_dir=tmp_path / "small", **run)
     assert "starting afresh" in capsys.readouterr().out
     assert len(read_json(tmp_path / "small" / "history.json")) == 6

@@ -15,8 +15,8 @@ def build_estimator(name: str, options: dict, max_persons: int) -> PoseEstimator
         from pipeline.pose.openpose import OpenPoseEstimator
         return OpenPoseEstimator(max_persons=max_persons, **options)
     if name == "mmpose":
-        from pipeline.pose.mmpose_backend import MMPoseEstimator
-        return MMPoseEstimator(max_persons=max_persons, **options)
+        from pipeline.pose.mmpose_backend import MMPoseEstimator, MMPoseOptions
+        return MMPoseEstimator(MMPoseOptions.from_params(options), max_persons=max_persons)
     raise ValueError(f"unknown pose estimator {name!r}: one of groundtruth, {', '.join(IMAGE_BACKENDS)}")
 
 

@@ -44,10 +44,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import pickle
 import warnings
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 from urllib.parse import urlparse
 
 import numpy as np
@@ -315,103 +317,171 @@ def load_mmdet_detector(config: Path, checkpoint: Path, device: str, trust: bool
     return detect
 
 
-# -- the estimator --------------------------------------------------------------------------------
+# -- options --------------------------------------------------------------------------------------
 
-class MMPoseEstimator:
-    """MMPose people in a frame, mapped to the 14 keypoints (see the module docstring).
+@dataclass(frozen=True)
+class MMPoseOptions:
+    """The mmpose backend's options: params.yaml's ``pose.mmpose`` section, typed and checked here
+    (``from_params``; a bad one is a ValueError naming ``pose.mmpose.<key>``).
 
     config, checkpoint: the pose model (checkpoint null only with random_weights, for tests and
-    timing). mode: topdown | bottomup. layout: auto | coco17 | aic14. device: auto | cpu | cuda.
+    timing). mode: topdown | bottomup. layout: auto | coco17 | aic14. device: auto | cpu | cuda[:N].
     boxes: blazepose | hog | mmdet | frame (topdown). frame_fallback: a whole-frame box when the box
-    source finds nobody. max_boxes: most boxes given to the pose model, best first (default
-    2 x max_persons + 2). box_margin: BlazePose keypoint boxes grow by this fraction on each side
+    source finds nobody. max_boxes: most boxes given to the pose model, best first (null: 2 x
+    max_persons + 2). box_margin: BlazePose keypoint boxes grow by this fraction on each side
     (MMPose pads every box by 1.25 on top). blazepose: BlazePoseEstimator options for its person
     finding (e.g. {hog: true}). detector_config, detector_checkpoint, detector_score,
     detector_labels: the mmdet detector, its least score, its person class ids (COCO: 0).
     min_score: least person score kept. keypoint_min_score: least keypoint score for a joint to be
     present. cfg_options: overrides merged into the config (mmengine keys, e.g.
     {"model.test_cfg.flip_test": false}). trust_checkpoint: allow a full pickle load.
-    num_threads: torch threads (process-wide; 0 leaves them). max_persons: people returned.
-    batch_size: least model inputs (person crops, or frames bottom-up) per forward pass of
-    ``estimate_frames``.
+    random_weights: no checkpoint (tests, timing). num_threads: torch threads (process-wide; 0
+    leaves them). batch_size: least model inputs (person crops, or frames bottom-up) per forward
+    pass of ``estimate_frames``.
     """
-    name = NAME
+    config: str | None = EXAMPLE_CONFIG
+    checkpoint: str | None = None
+    mode: str = "topdown"
+    layout: str = "auto"
+    device: str = "auto"
+    boxes: str = "blazepose"
+    frame_fallback: bool = False
+    max_boxes: int | None = None
+    box_margin: float = 0.1
+    blazepose: dict = field(default_factory=dict)
+    detector_config: str | None = None
+    detector_checkpoint: str | None = None
+    detector_score: float = 0.5
+    detector_labels: tuple[int, ...] = (0,)
+    min_score: float = 0.1
+    keypoint_min_score: float = 0.3
+    cfg_options: dict = field(default_factory=dict)
+    trust_checkpoint: bool = False
+    random_weights: bool = False
+    num_threads: int = 1
+    batch_size: int = 16
 
-    def __init__(self, config: str | None = EXAMPLE_CONFIG, checkpoint: str | None = None,
-                 mode: str = "topdown", layout: str = "auto", device: str = "auto",
-                 boxes: str = "blazepose", frame_fallback: bool = False, max_boxes: int | None = None,
-                 box_margin: float = 0.1, blazepose: dict | None = None,
-                 detector_config: str | None = None, detector_checkpoint: str | None = None,
-                 detector_score: float = 0.5, detector_labels: list | tuple = (0,),
-                 min_score: float = 0.1, keypoint_min_score: float = 0.3,
-                 cfg_options: dict | None = None, trust_checkpoint: bool = False,
-                 random_weights: bool = False, num_threads: int = 1, max_persons: int = 4,
-                 batch_size: int = 16):
-        if mode not in MODES:
-            raise ValueError(f"unknown pose.mmpose.mode {mode!r}: one of {', '.join(MODES)}")
-        if boxes not in BOX_SOURCES:
-            raise ValueError(f"unknown pose.mmpose.boxes {boxes!r}: one of {', '.join(BOX_SOURCES)}")
-        if layout not in LAYOUTS:
-            raise ValueError(f"unknown pose.mmpose.layout {layout!r}: one of {', '.join(LAYOUTS)}")
-        if int(max_persons) < 1:
-            raise ValueError(f"max_persons must be >= 1, got {max_persons}")
-        if checkpoint is None and not random_weights:
+    @classmethod
+    def from_params(cls, section: Mapping | None) -> "MMPoseOptions":
+        """The options of a ``pose.mmpose`` section (absent keys take the defaults above)."""
+        section = dict(section or {})
+        known = [f.name for f in fields(cls)]
+        for key in section:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                raise ValueError(f"pose.mmpose.{key}: unknown option"
+                                 + (f" (did you mean {close[0]}?)" if close else "")
+                                 + f"; known: {', '.join(known)}")
+        return cls(**section)
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _checked(f.name, getattr(self, f.name), f.type))
+        for key, value, allowed in (("mode", self.mode, MODES), ("boxes", self.boxes, BOX_SOURCES),
+                                    ("layout", self.layout, LAYOUTS)):
+            if value not in allowed:
+                raise ValueError(f"unknown pose.mmpose.{key} {value!r}: one of {', '.join(allowed)}")
+        for key, least in (("batch_size", 1), ("max_boxes", 1), ("num_threads", 0)):
+            value = getattr(self, key)
+            if value is not None and value < least:
+                raise ValueError(f"pose.mmpose.{key} must be >= {least}, got {value}")
+        if self.checkpoint is None and not self.random_weights:
             raise ValueError("pose.mmpose.checkpoint is not set: give the .pth file of the config's "
                              "trained weights or its URL (the `Weights:` of the config in mmpose's "
                              f"model zoo; e.g. {EXAMPLE_CHECKPOINT} for {EXAMPLE_CONFIG})")
-        if mode == "topdown" and boxes == "mmdet" and not (detector_config and detector_checkpoint):
+        if self.mode == "topdown" and self.boxes == "mmdet" and not (self.detector_config and
+                                                                      self.detector_checkpoint):
             raise ValueError("pose.mmpose.boxes is mmdet: set detector_config (e.g. "
                              "rtmdet_m_640-8xb32_coco-person, shipped with mmpose) and "
                              "detector_checkpoint (its .pth or URL, e.g. https://download.openmmlab."
                              "com/mmpose/v1/projects/rtmposev1/rtmdet_m_8xb32-100e_coco-obj365-person"
                              "-235e8209.pth)")
-        self.mode = mode
-        self.boxes = boxes
+
+
+def _checked(key: str, value, kind: str):
+    """``value`` of option ``key`` as its declared type ``kind`` (a field's annotation), or a
+    ValueError naming pose.mmpose.<key>. Paths become str, a list of class ids a tuple, a null
+    dict an empty one, an int a float where a float is wanted."""
+    optional = kind.endswith(" | None")
+    base = kind.removesuffix(" | None")
+    if value is None and (optional or base == "dict"):
+        return {} if base == "dict" else None
+    plain_int = isinstance(value, int) and not isinstance(value, bool)
+    if base == "str" and isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    if base == "bool" and isinstance(value, bool):
+        return value
+    if base == "int" and plain_int:
+        return value
+    if base == "float" and (plain_int or isinstance(value, float)):
+        return float(value)
+    if base == "dict" and isinstance(value, Mapping):
+        return dict(value)
+    if base == "tuple[int, ...]" and isinstance(value, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    want = {"str": "a string", "bool": "true or false", "int": "a whole number", "float": "a number",
+            "dict": "a mapping", "tuple[int, ...]": "a list of whole numbers"}[base]
+    raise ValueError(f"pose.mmpose.{key} must be {want}{' or null' if optional else ''}, got {value!r}")
+
+
+# -- the estimator --------------------------------------------------------------------------------
+
+class MMPoseEstimator:
+    """MMPose people in a frame, mapped to the 14 keypoints (see the module docstring), with the
+    backend's ``options`` (MMPoseOptions; from params: ``MMPoseOptions.from_params(pose.mmpose)``)
+    and at most ``max_persons`` people per frame."""
+    name = NAME
+
+    def __init__(self, options: MMPoseOptions, max_persons: int = 4):
+        if int(max_persons) < 1:
+            raise ValueError(f"max_persons must be >= 1, got {max_persons}")
+        self.options = options
+        self.mode = options.mode
+        self.boxes = options.boxes
         self.max_persons = int(max_persons)
-        self.max_boxes = int(max_boxes) if max_boxes is not None else 2 * self.max_persons + 2
-        self.frame_fallback = bool(frame_fallback)
-        self.box_margin = float(box_margin)
-        self.detector_score = float(detector_score)
-        self.detector_labels = tuple(int(c) for c in detector_labels)
-        self.min_score = float(min_score)
-        self.keypoint_min_score = float(keypoint_min_score)
-        if int(batch_size) < 1:
-            raise ValueError(f"pose.mmpose.batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
+        self.max_boxes = options.max_boxes if options.max_boxes is not None else 2 * self.max_persons + 2
+        self.frame_fallback = options.frame_fallback
+        self.box_margin = options.box_margin
+        self.detector_score = options.detector_score
+        self.detector_labels = options.detector_labels
+        self.min_score = options.min_score
+        self.keypoint_min_score = options.keypoint_min_score
+        self.batch_size = options.batch_size
         self._transforms = None
 
         apis = import_mmpose()
         import mmpose
         import torch
-        if num_threads:
-            torch.set_num_threads(int(num_threads))
+        if options.num_threads:
+            torch.set_num_threads(options.num_threads)
         self._apis = apis
-        self.device = resolve_device(device)
+        self.device = resolve_device(options.device)
         config_dirs = [d for d in [package_dir("mmpose", ".mim", "configs")] if d]
-        self.config_path = resolve_config(config, config_dirs, "pose.mmpose.config")
-        self.model, cfg = self._build_model(cfg_options, checkpoint, trust_checkpoint)
+        self.config_path = resolve_config(options.config, config_dirs, "pose.mmpose.config")
+        self.model, cfg = self._build_model(options.cfg_options, options.checkpoint, options.trust_checkpoint)
+        self.layout = self._model_layout(options.layout)
+        boxes_tag = "/" + self._init_boxes(options) if self.mode == "topdown" else ""
+        weights_tag = f"ckpt-{sha256_prefix(self.checkpoint_path)}" if self.checkpoint_path else "random"
+        self.version = (f"{ALGORITHM_VERSION}/mmpose-{mmpose.__version__}/{self.mode}/"
+                        f"{self.config_path.stem}-{config_digest(cfg)}/{weights_tag}/{self.layout}"
+                        f"{boxes_tag}")
 
+    def _model_layout(self, layout: str) -> str:
+        """The keypoint layout of the model (from its keypoint names when ``layout`` is auto)."""
         names = [self.model.dataset_meta["keypoint_id2name"][i]
                  for i in range(self.model.dataset_meta["num_keypoints"])]
-        self.layout = infer_layout(names) if layout == "auto" else layout
-        if self.layout is None:
+        found = infer_layout(names) if layout == "auto" else layout
+        if found is None:
             raise ValueError(
                 f"{self.config_path.name}: the model's {len(names)} keypoints "
                 f"({self.model.dataset_meta.get('dataset_name', '?')}: {', '.join(names[:6])}, ...) "
                 "are neither COCO-17 nor AI Challenger 14: take a COCO or AIC model, or set "
                 "pose.mmpose.layout (coco17 | aic14) if its joints are in one of those orders")
-        if len(names) < LAYOUT_SIZES[self.layout]:
-            raise ValueError(f"pose.mmpose.layout {self.layout} needs {LAYOUT_SIZES[self.layout]} "
+        if len(names) < LAYOUT_SIZES[found]:
+            raise ValueError(f"pose.mmpose.layout {found} needs {LAYOUT_SIZES[found]} "
                              f"keypoints, {self.config_path.name} has {len(names)}")
-
-        boxes_tag = ""
-        if mode == "topdown":
-            boxes_tag = "/" + self._init_boxes(blazepose or {}, detector_config, detector_checkpoint,
-                                               trust_checkpoint, int(num_threads))
-        weights_tag = f"ckpt-{sha256_prefix(self.checkpoint_path)}" if self.checkpoint_path else "random"
-        self.version = (f"{ALGORITHM_VERSION}/mmpose-{mmpose.__version__}/{mode}/"
-                        f"{self.config_path.stem}-{config_digest(cfg)}/{weights_tag}/{self.layout}"
-                        f"{boxes_tag}")
+        return found
 
     def _build_model(self, cfg_options, checkpoint, trust):
         from mmengine.config import Config
@@ -440,20 +510,20 @@ class MMPoseEstimator:
         model.to(self.device).eval()
         return model, cfg
 
-    def _init_boxes(self, blazepose: dict, detector_config, detector_checkpoint, trust,
-                    num_threads: int) -> str:
+    def _init_boxes(self, options: MMPoseOptions) -> str:
         if self.boxes == "blazepose":
             from pipeline.pose.blazepose import BlazePoseEstimator
-            options = {"num_threads": max(num_threads, 1), **blazepose}
-            self._blazepose = BlazePoseEstimator(max_persons=self.max_boxes, **options)
+            blazepose = {"num_threads": max(options.num_threads, 1), **options.blazepose}
+            self._blazepose = BlazePoseEstimator(max_persons=self.max_boxes, **blazepose)
             return f"boxes-blazepose-{self._blazepose.version}-m{self.box_margin:g}"
         if self.boxes == "mmdet":
             dirs = [d for d in (package_dir("mmpose", ".mim", "demo", "mmdetection_cfg"),
                                 package_dir("mmdet", ".mim", "configs")) if d]
-            det_config = resolve_config(detector_config, dirs, "pose.mmpose.detector_config")
-            det_checkpoint = fetch_checkpoint(detector_checkpoint, "pose.mmpose.detector_checkpoint",
+            det_config = resolve_config(options.detector_config, dirs, "pose.mmpose.detector_config")
+            det_checkpoint = fetch_checkpoint(options.detector_checkpoint, "pose.mmpose.detector_checkpoint",
                                               " of the detector in its model zoo")
-            self._detect = load_mmdet_detector(det_config, det_checkpoint, self.device, trust)
+            self._detect = load_mmdet_detector(det_config, det_checkpoint, self.device,
+                                               options.trust_checkpoint)
             return (f"boxes-mmdet-{det_config.stem}-{sha256_prefix(det_config)}"
                     f"-ckpt-{sha256_prefix(det_checkpoint)}")
         return f"boxes-{self.boxes}"

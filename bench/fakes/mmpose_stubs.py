@@ -1,5 +1,6 @@
-"""Test-only stand-ins for the two compiled dependencies that mmpose 1.3.2 imports but that the
-models under test (RTMPose, HRNet, RTMO, RTMDet on CPU) never run.
+"""Test doubles: stand-ins for the two compiled dependencies that mmpose 1.3.2 imports but that
+the models under test (RTMPose, HRNet, RTMO, RTMDet on CPU) never run. Used by
+tests/test_pose_mmpose.py and by ``bench.pose_speed --random-weights``.
 
 requirements-mmpose.txt installs mmcv-lite, which has mmcv's Python code but not its compiled
 extension ``mmcv._ext``: every ``mmcv.ops`` module asks it for its C++/CUDA functions at import,
@@ -14,7 +15,7 @@ visualisation, unused here); PyPI's torchvision does not load beside the CPU tor
 empty ``torchvision`` with that one name stands in.
 
 Each stand-in is added only when the real module is missing, and ``remove`` takes out exactly what
-``install`` added. The production backend never uses this: it imports the real packages and says
+``install`` added. The pipeline never uses this: its backend imports the real packages and says
 what to install when they are missing (pipeline.pose.mmpose_backend.import_mmpose).
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _fake_mmcv_ext() -> types.ModuleType:
             raise AttributeError(name)
 
         def op(*args, **kwargs):
-            raise RuntimeError(f"mmcv compiled op {name!r} is a test stand-in (tests/mmpose_stubs.py): "
+            raise RuntimeError(f"mmcv compiled op {name!r} is a test stand-in (bench/fakes/mmpose_stubs.py): "
                                "install full mmcv to run it")
         return op
     ext.__getattr__ = missing_op
@@ -72,7 +73,7 @@ def _fake_torchvision() -> dict[str, types.ModuleType]:
 
     class ToPILImage:
         def __init__(self, *args, **kwargs):
-            raise RuntimeError("torchvision is a test stand-in (tests/mmpose_stubs.py)")
+            raise RuntimeError("torchvision is a test stand-in (bench/fakes/mmpose_stubs.py)")
 
     transforms.ToPILImage = ToPILImage
     torchvision.transforms = transforms
