@@ -41,7 +41,11 @@ LABELS = {0: "wave2", 1: "bend", 2: "jack", 3: "jump", 4: "pjump", 5: "run", 6: 
 SOURCES = {"bp": ("weizmann_real_bp", {"estimator": "blazepose"}, "BlazePose on the videos"),
            "lh": ("weizmann_real_lh", {"estimator": "import"}, "LiteHRNet (shipped pyskl file)")}
 VARIANTS = {"tmp": "TMP", "sa": "SA", "parnet": "PARNet"}
-COMPARATOR = "tmp_long"   # out/<source>_tmp_long: pose-only TMP, AdamW lr 3e-3, 100 epochs (run.sh)
+# out/<source>_<name>: pose-only TMP comparators with a long schedule (run.sh): the default profile's
+# TMP with bench/weizmann's AdamW lr 3e-3, 100 epochs, batch 8; and the same with bench/weizmann's
+# person view and keypoint augmentation (N = 1), the xsub benchmark's tuned pose-only profile
+COMPARATORS = {"tmp_long": "TMP, AdamW lr 3e-3, 100 epochs",
+               "tmp_person": "TMP, AdamW lr 3e-3, 100 epochs, person view + keypoint augmentation (N = 1)"}
 
 
 def select_videos(video_dir: Path) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:
@@ -137,6 +141,7 @@ def _index_info(dataset: str, split: str) -> dict:
 def report(out: Path) -> None:
     import numpy as np
 
+    total_secs: dict[str, float] = {}
     for key, (dataset, _, what) in SOURCES.items():
         folds = ["1", "2", "3"]
         info = {f: _index_info(dataset, f) for f in folds}
@@ -148,13 +153,13 @@ def report(out: Path) -> None:
                   f"validation by {str(v.get('rule', '?')).rstrip('s')}: {v.get('reason', '')}")
         print("\n| variant | " + " | ".join(f"fold {f}" for f in folds) + " | mean ± std | pooled | train+eval s |")
         print("|---|" + "---|" * len(folds) + "---|---|---|")
-        rows = [(v, VARIANTS[v]) for v in VARIANTS] + [(COMPARATOR, "TMP, AdamW lr 3e-3, 100 epochs")]
+        rows = [(v, VARIANTS[v]) for v in VARIANTS] + list(COMPARATORS.items())
         for variant, label in rows:
             tops, correct, videos, secs = [], 0, 0, []
             for f in folds:
                 run = f"{dataset}_{f}"
-                base = out / (key if variant != COMPARATOR else f"{key}_{COMPARATOR}")
-                name = variant if variant != COMPARATOR else "tmp"
+                base = out / (key if variant in VARIANTS else f"{key}_{variant}")
+                name = variant if variant in VARIANTS else "tmp"
                 metrics = base / f"{run}_{name}" / "metrics.json"
                 if not metrics.is_file():
                     tops.append(None)
@@ -170,10 +175,13 @@ def report(out: Path) -> None:
             mean = (f"{100 * np.mean(done):.1f} ± {100 * np.std(done, ddof=1):.1f}" if len(done) > 1 else "-")
             print(f"| {label} | " + " | ".join("-" if t is None else f"{100 * t:.1f}" for t in tops)
                   + f" | {mean} | {correct}/{videos} | {' / '.join(f'{s:.0f}' for s in secs) or '-'} |")
+            total_secs[key] = total_secs.get(key, 0) + sum(secs)
         tests = [info[f]["counts"].get("test", 0) for f in folds]
         print(f"\ntest clips per fold: {' / '.join(map(str, tests))} ({sum(tests)} in all); chance: uniform "
               f"{100 / n_classes:.1f} % ({n_classes} classes), the fold's most frequent test class "
               + " / ".join(f"{100 * info[f]['majority']:.1f}" for f in folds) + " %")
+    print("\ntraining + evaluation, every row and fold: " + ", ".join(f"{k} {s / 60:.1f} min" for k, s in total_secs.items())
+          + f" ({sum(total_secs.values()) / 60:.1f} min in all; one thread)")
 
 
 def main() -> None:

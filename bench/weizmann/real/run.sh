@@ -16,7 +16,9 @@ W=data/bench_weizmann/real
 "$PY" -m bench.weizmann.real_folds setup
 for k in bp lh; do
   for stage in prepare decode pose features index; do
+    t0=$SECONDS
     "$PY" -m "stages.$stage" --params "$W/params.$k.yaml" --dataset "weizmann_real_$k" --set train.threads=1
+    echo "$stage weizmann_real_$k: $((SECONDS - t0)) s"
   done
 done
 train() {  # out-folder run variant [overrides...]
@@ -35,6 +37,11 @@ for k in bp lh; do
     # the comparator: pose-only TMP, bench/weizmann's long schedule (AdamW lr 3e-3, 100 epochs, batch 8)
     train "$W/out/${k}_tmp_long" "weizmann_real_${k}_$fold" tmp train.optimizer=adamw train.lr=0.003 \
         train.epochs=100 train.batch_size=8 train.pose_warmup_epochs=0 train.min_steps=0
+    # the same with bench/weizmann/params.yaml's person view and keypoint augmentation, N = 1 (its xsub profile)
+    train "$W/out/${k}_tmp_person" "weizmann_real_${k}_$fold" tmp train.optimizer=adamw train.lr=0.003 \
+        train.epochs=100 train.batch_size=8 train.pose_warmup_epochs=0 train.min_steps=0 train.flip_prob=0.5 \
+        train.warmup_steps=20 pose.max_persons=1 'pose_augment={view: person, person_margin: 0.2, rotation: 15,
+        scale: 0.2, stretch: 0.1, shift: 0.05, joint_drop: 0.1, jitter: 0.005}'
   done
 done
 "$PY" -m bench.weizmann.real_folds report
