@@ -97,7 +97,8 @@ def inject(name: str, run: str, first_run: str) -> dict:
     elif name == "half_epochs":
         return {"halve_epochs": True}
     elif name == "shuffle_labels" and run == first_run:
-        original = train_mod.make_dataset
+        from pipeline import data as data_mod
+        original = data_mod.make_dataset
 
         def shuffled(data, subset, **kwargs):
             ds = original(data, subset, **kwargs)

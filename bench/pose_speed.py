@@ -4,7 +4,7 @@ scales: batches, option variants, local and Ray executors (issue #17).
     python -m bench.pose_speed [--estimator blazepose] [--frames 60] [--sizes 320x240 640x480] [--workers 1]
 
 What is timed and stored and what each column means: docs/benchmarks/pose_speed.md. Measured
-results: README, "Benchmarks" (Pose stage speed and storage) and "Running on a cluster".
+results: docs/benchmarks.md ("Pose stage speed and storage") and docs/cluster.md.
 """
 from __future__ import annotations
 

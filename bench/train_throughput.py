@@ -26,7 +26,8 @@ from pipeline.params import load_params
 from pipeline.runs import run_spec
 from pipeline.model_io import to_model_inputs
 from pipeline.devices import pick_device
-from pipeline.train import make_dataset, make_loader
+from pipeline.clip_spec import ClipSpec
+from pipeline.data import make_dataset, make_loader
 from pipeline.model import VARIANTS, build_model, parnet_loss
 from pipeline.model.parnet import backbone_memory_format
 from bench.model_report import PAPER, make_inputs
@@ -177,8 +178,9 @@ def main():
     device = pick_device(s.device)
     data = spec.load_data()
     model = build_model(spec.model_config, load_pretrained=False).to_device(device)  # speed does not need the weights
-    dataset = make_dataset(data, "train", frames_dir=spec.frames_dir if model.uses_frames else None,
-                           max_persons=spec.model_config.num_persons, s=s, train=True)
+    dataset = make_dataset(data, "train", clip=ClipSpec.from_settings(s), seed=s.seed, train=True,
+                           frames_dir=spec.frames_dir if model.uses_frames else None,
+                           max_persons=spec.model_config.num_persons)
     amp = s.amp and device.type == "cuda"
     graphs = s.cuda_graphs and device.type == "cuda" and model.uses_poses
     print(f"run {args.run} ({args.params}{f', model and training from {args.model_from}' if args.model_from else ''}): "

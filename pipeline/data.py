@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.clip_spec import ClipSpec
 from pipeline.keypoints import FLIP_PERM, NUM_KEYPOINTS
 from pipeline.pose_augment import PoseAugmentParams, augment_points, person_box
 from pipeline.pixels import RGB_IMAGENET, InputConvention, to_pixels
@@ -232,6 +233,34 @@ class EpochSampler(torch.utils.data.Sampler):
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.n)
         return iter((self.epoch * self.n + order).tolist())
+
+
+def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
+                workers: int, rank: int = 0, world: int = 1, drop_last: bool = False):
+    """The loader of ``dataset`` for one epoch (EpochSampler's order); under DDP this rank's share."""
+    sampler = EpochSampler(len(dataset), epoch=epoch, seed=seed, shuffle=shuffle)
+    if world > 1:
+        indices = list(sampler)[rank::world]
+        sampler = indices
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                                       num_workers=workers, drop_last=drop_last,
+                                       worker_init_fn=_worker_init, persistent_workers=False)
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+def make_dataset(data: "SplitData", subset: str, *, clip: ClipSpec, frames_dir: Path | None, max_persons: int,
+                 seed: int, train: bool, with_poses: bool = True, num_segments: int | None = None,
+                 features=None) -> ClipDataset:
+    """The clips of one subset of the split, made as ``clip`` says (train, evaluate and the
+    benchmarks build their datasets here). ``num_segments``: fewer segments than the index's
+    (merged runs of them); ``features``: a pipeline.features.FeatureCache, used where frames are."""
+    return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses if with_poses else None,
+                       sizes=data.sizes, max_persons=max_persons, train=train, seed=seed,
+                       num_segments=num_segments, features=features if frames_dir is not None else None,
+                       **clip.dataset_settings())
 
 
 def empty_poses(num_frames: int, max_persons: int) -> np.ndarray:

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.data import SplitData
+from pipeline.clip_spec import ClipSpec, ClipSpecError
+from pipeline.data import SplitData, make_dataset, make_loader
+from pipeline.devices import pick_device
 from pipeline.io import atomic_path, read_json, write_json, write_text
-from pipeline.pose_augment import from_run_info
 from pipeline.model_io import ModelFileError, load_model, predict_logits, softmax
-from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.report import problem_report
-from pipeline.train import TrainSettings, make_dataset, make_loader, pick_device
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -78,7 +77,7 @@ def check_model_belongs(model_path: Path, ckpt: dict, classes: list, run_info: d
     if list(ckpt["classes"]) != list(classes):
         raise ModelFileError(f"{model_path}: was trained on classes {list(ckpt['classes'])}, the split has "
                              f"{list(classes)}: a model of another dataset or labelling. {fix}")
-    trained = ckpt.get("run") or {}
+    trained = {**(ckpt.get("run") or {}), **(ckpt.get("clip") or {})}   # its clip spec, where it records one
     differ = [f"{k} {trained.get(k)!r} (run: {run_info[k]!r})" for k in RUN_KEYS_CHECKED
               if run_info and k in run_info and k in trained and trained[k] != run_info[k]]
     if differ:
@@ -86,17 +85,21 @@ def check_model_belongs(model_path: Path, ckpt: dict, classes: list, run_info: d
 
 
 def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir: Path | None,
-                  s: TrainSettings, batch_size: int, device: str = "cpu", run_info: dict | None = None):
-    """Every head's logits on one subset of the split, the way the checkpoint was trained (its view
-    and pose inputs), after check_model_belongs. Returns (heads, labels, dataset, checkpoint)."""
+                  s, batch_size: int, device: str = "cpu", run_info: dict | None = None):
+    """Every head's logits on one subset of the split, with clips made as the checkpoint's ClipSpec
+    says (pipeline.clip_spec: its sizes, view and pose inputs), after check_model_belongs. ``s``: the
+    run's training settings (pipeline.train.TrainSettings: threads, seed, workers; their clip sizes
+    only for a checkpoint that records none). Returns (heads, labels, dataset, checkpoint)."""
     torch.set_num_threads(max(1, s.threads))
     torch_device = pick_device(device)
     model, ckpt = load_model(model_path, torch_device)
     check_model_belongs(model_path, ckpt, data.classes, run_info)
-    dataset = make_dataset(data, subset, frames_dir=frames_dir if model.uses_frames else None,
-                           max_persons=model.config.num_persons, s=s, train=False,
-                           pose_augment=from_run_info(ckpt.get("run")),  # its view, as in training
-                           pose_inputs=pose_inputs_from_run_info(ckpt.get("run")))
+    try:
+        clip = ClipSpec.from_checkpoint(ckpt, settings=s)
+    except ClipSpecError as err:
+        raise ModelFileError(f"{model_path}: {err}. Fix: retrain with this version") from None
+    dataset = make_dataset(data, subset, clip=clip, frames_dir=frames_dir if model.uses_frames else None,
+                           max_persons=model.config.num_persons, seed=s.seed, train=False)
     if len(dataset) == 0:
         raise ValueError(f"{model_path}: the split has no {subset} videos")
     loader = make_loader(dataset, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)
@@ -104,7 +107,7 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
     return heads, labels, dataset, ckpt
 
 
-def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s: TrainSettings,
+def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s,
                  batch_size: int, metrics_path: Path, plots_dir: Path, skipped: list[dict] = (),
                  index_path: Path | str = "the split index", device: str = "cpu",
                  predictions_path: Path | None = None, run_info: dict | None = None) -> dict:

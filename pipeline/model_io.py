@@ -123,12 +123,15 @@ def _refusal(path: Path, err: Exception) -> str:
             "written by this project's training; never load a file you do not trust with weights_only=False")
 
 
-def save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict):
+def save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict, clip=None):
     """The trained ``model.pt``: weights, model config, class names (``data.classes``), the run's
-    settings (``run_info``: what predict rebuilds clips from), the best validation score and the
-    backbone's input convention; read back by ``load_model``."""
+    settings (``run_info``), the best validation score, the backbone's input convention and ``clip``
+    (a pipeline.clip_spec.ClipSpec: how its clips are made, what evaluate and predict rebuild them
+    from); read back by ``load_model``."""
     state = {"format": CHECKPOINT_FORMAT, "model_config": asdict(config), "state_dict": model.state_dict(),
              "classes": data.classes, "run": run_info, "best": best}
+    if clip is not None:
+        state["clip"] = clip.to_dict()
     if model.backbone is not None:
         state["input_convention"] = model.backbone.input_convention.to_dict()
     _save_checkpoint(path, state)

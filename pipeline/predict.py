@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 
 from pipeline import visualize, zoo
-from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points, view_frame_size
+from pipeline.clip_spec import ClipSpec, ClipSpecError
+from pipeline.data import ClipDataset, View, apply_view_image, apply_view_points
 from pipeline.devices import pick_device
 from pipeline.draw_poses import estimator_head_estimated
 from pipeline.io import write_json
@@ -35,8 +36,6 @@ from pipeline.pose.base import PoseEstimator
 from pipeline.pose.estimators import build_estimator
 from pipeline.pose.schema import normalise_keypoints
 from pipeline.pose.video_pose import VideoPoseSettings, pose_video, recorded_settings
-from pipeline.pose_augment import from_run_info
-from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
 from pipeline.segments import middle_frames, segment_bounds
 from pipeline.model_io import load_model, softmax, to_model_inputs
 from pipeline.video import DecodeError, decode_to_frames, read_frame, read_frame_array, source_size
@@ -45,8 +44,9 @@ from pipeline.visualize import LOW_SCORE
 FALLBACK_ESTIMATOR = "blazepose"
 VIDEO_ID = "video"
 POSE_SHORT_SIDE = 480       # the estimator sees the video at its own size, short side at most this
-# What a checkpoint's `run` entry must hold for predict (written since pipeline.runs.RunSpec.info).
-REQUIRED_RUN_KEYS = ("decode", "input_size", "resize_short", "num_segments")
+# What a checkpoint's `run` entry must hold for predict besides its clip spec (written since
+# pipeline.runs.RunSpec.info; the clip spec: pipeline.clip_spec.ClipSpec.from_checkpoint).
+REQUIRED_RUN_KEYS = ("decode",)
 
 
 class PredictError(RuntimeError):
@@ -90,14 +90,20 @@ def choose_estimator(trained: dict, override: str | None = None, options: dict |
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """(model, checkpoint, run settings) of a trained model; PredictError naming the file when it
-    is missing, unreadable, from an incompatible version, or lacks what predict needs."""
+    """(model, checkpoint, run settings, clip spec) of a trained model; PredictError naming the file
+    when it is missing, unreadable, from an incompatible version, or lacks what predict needs."""
     path = Path(path)
     try:
         model, ckpt = load_model(path, device)
     except (FileNotFoundError, ValueError) as err:   # model_io's errors name the file and the fix
         raise PredictError(str(err)) from None
     run = ckpt.get("run") or {}
+    try:
+        clip = ClipSpec.from_checkpoint(ckpt)
+    except ClipSpecError as err:
+        raise PredictError(f"{path}: {err} (written before predict support); retrain with this version") from None
+    if clip.num_segments < 1:
+        raise PredictError(f"{path}: the checkpoint does not record num_segments; retrain with this version")
     missing = [k for k in REQUIRED_RUN_KEYS if k not in run]
     if model.uses_poses and not isinstance(run.get("pose"), dict):
         missing.append("pose")
@@ -108,7 +114,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     if len(classes) != model.config.num_classes:
         raise PredictError(f"{path}: {len(classes)} class names for a {model.config.num_classes}-class "
                            f"model; retrain with this version")
-    return model, ckpt, run
+    return model, ckpt, run, clip
 
 
 def detect_people(estimator: PoseEstimator, video_dir: Path, *, num_frames: int, width: int, height: int,
@@ -212,7 +218,7 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
     given or ``render`` is true, people scored under ``low_score`` faded; ``json_path`` receives
     Prediction.to_json(). Raises PredictError."""
     torch_device = _check_arguments(top, mp4_fps, display_size, device, pose_short_side)
-    entry, model, classes, run = _load_model(model_path, torch_device)
+    entry, model, classes, run, clip = _load_model(model_path, torch_device)
     video = Path(video)
     if not video.exists():
         raise PredictError(f"{video}: file not found")
@@ -221,7 +227,7 @@ def predict_video(video: str | Path, model_path: str | Path | None = None, *,
         frames = _decode(video, Path(tmp), run["decode"], model.uses_frames, pose_short_side)
         posed = (_pose(video, frames, model, run, estimator, pose_options, warnings) if model.uses_poses
                  else _Posed())
-        dataset, item = _build_clip(frames, posed, model, run)
+        dataset, item = _build_clip(frames, posed, model, clip)
         out = _run_model(model, item, torch_device)
         result = _prediction(video, entry, classes, run, model, frames, posed, item, out, top, warnings,
                              estimator_given=estimator is not None, default_model=model_path is None)
@@ -250,14 +256,14 @@ def _check_arguments(top: int, mp4_fps: float, display_size: int, device: str,
 
 
 def _load_model(model_path: str | Path | None, device: torch.device):
-    """(zoo entry, model, class names, the run settings its clips are made with) of a checkpoint
-    path, a zoo entry's name or None (the zoo's default)."""
+    """(zoo entry, model, class names, the run settings, the clip spec its clips are made with) of a
+    checkpoint path, a zoo entry's name or None (the zoo's default)."""
     try:
         entry = zoo.resolve_model(model_path)
     except zoo.ZooError as err:
         raise PredictError(str(err)) from None
-    model, ckpt, run = load_checkpoint(entry.path, device)
-    return entry, model, list(ckpt["classes"]), run
+    model, ckpt, run, clip = load_checkpoint(entry.path, device)
+    return entry, model, list(ckpt["classes"]), run, clip
 
 
 @dataclass
@@ -326,20 +332,16 @@ def _pose(video: Path, frames: _Frames, model, run: dict, estimator, pose_option
     return _Posed(poses, scores, name, head_estimated)
 
 
-def _build_clip(frames: _Frames, posed: _Posed, model, run: dict) -> tuple[ClipDataset, dict]:
+def _build_clip(frames: _Frames, posed: _Posed, model, clip: ClipSpec) -> tuple[ClipDataset, dict]:
     """The test clip of the video as evaluation builds one (TSN segments, middle frame of each,
-    ``ClipDataset`` in test mode with the checkpoint's clip settings): (dataset, its one item)."""
-    lo, hi = segment_bounds(0, frames.num_frames, int(run["num_segments"]))
+    ``ClipDataset`` in test mode, made as the checkpoint's ClipSpec says): (dataset, its one item)."""
+    lo, hi = segment_bounds(0, frames.num_frames, clip.num_segments)
     index = pd.DataFrame([{"video_id": VIDEO_ID, "label_id": 0, "seg_start": lo.tolist(),
                            "seg_end": hi.tolist(), "mid": middle_frames(lo, hi).tolist()}])
     dataset = ClipDataset(index, frames_dir=frames.frames_root if model.uses_frames else None,
                           poses=None if posed.poses is None else {VIDEO_ID: posed.poses},
                           sizes={VIDEO_ID: frames.size}, max_persons=model.config.num_persons, train=False,
-                          input_size=int(run["input_size"]), resize_short=int(run["resize_short"]),
-                          crop_scales=(1.0,), flip_prob=0.0, seed=0, pose_augment=from_run_info(run),
-                          pose_inputs=pose_inputs_from_run_info(run),
-                          # models trained before train.view existed saw square crops
-                          frame_size=view_frame_size(run.get("view", "crop"), run.get("frame_size", ())))
+                          seed=0, **clip.dataset_settings())
     return dataset, dataset[0]
 
 

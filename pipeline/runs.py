@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.clip_spec import ClipSpec
 from pipeline.data import SplitData, load_split_data
 from pipeline.model import ModelConfig
 from pipeline.errors import MissingInput
@@ -32,14 +33,22 @@ class RunSpec:
     pose_augment: PoseAugmentParams = PoseAugmentParams()  # training-time keypoint augmentation
     pose_inputs: PoseInputParams = PoseInputParams()       # missing-joint filling (pipeline.pose_inputs)
 
+    def clip_spec(self) -> ClipSpec:
+        """How this run's clips are made (training writes it into model.pt; pipeline.clip_spec)."""
+        return ClipSpec.from_settings(self.train, num_segments=self.num_segments, pose_augment=self.pose_augment,
+                                      pose_inputs=self.pose_inputs)
+
     def info(self) -> dict:
-        """Saved in the checkpoint: what predict needs to prepare a new video the same way."""
+        """Saved in the checkpoint's ``run`` entry: the run's name, data, pose and decode settings
+        (what predict needs to pose and decode a new video the same way), and its clip settings
+        (also in the checkpoint's ClipSpec; evaluate checks them against the evaluating run's)."""
+        clip = self.clip_spec().to_dict()
         return {"name": self.name, "dataset": self.dataset, "split": self.split, "pose": self.pose,
-                "decode": self.decode, "input_size": self.train.input_size,
-                "resize_short": self.train.resize_short, "num_segments": self.num_segments,
-                "view": self.train.view, "frame_size": list(self.train.frame_size),
-                "classes_from": str(self.index_path), "pose_augment": asdict(self.pose_augment),
-                "pose_inputs": asdict(self.pose_inputs)}
+                "decode": self.decode, "input_size": clip["input_size"],
+                "resize_short": clip["resize_short"], "num_segments": clip["num_segments"],
+                "view": clip["view"], "frame_size": clip["frame_size"],
+                "classes_from": str(self.index_path), "pose_augment": clip["pose_augment"],
+                "pose_inputs": clip["pose_inputs"]}
 
     def input_files(self) -> list[Path]:
         return [self.index_path, paths.frames_table(self.dataset), paths.poses(self.dataset)]

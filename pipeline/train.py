@@ -16,7 +16,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from pipeline.code_digest import code_digest
-from pipeline.data import ClipDataset, EpochSampler, SplitData, view_frame_size
+from pipeline.clip_spec import ClipSpec
+from pipeline.data import SplitData, make_dataset, make_loader  # called by these names: tests patch them here
 from pipeline.devices import pick_device
 from pipeline.errors import InputError
 from pipeline.features import FeatureCache, cache_applies, feature_spec
@@ -128,33 +129,6 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = Fa
     return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
 
 
-def make_loader(dataset: ClipDataset, *, batch_size: int, epoch: int, seed: int, shuffle: bool,
-                workers: int, rank: int = 0, world: int = 1, drop_last: bool = False):
-    sampler = EpochSampler(len(dataset), epoch=epoch, seed=seed, shuffle=shuffle)
-    if world > 1:
-        indices = list(sampler)[rank::world]
-        sampler = indices
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
-                                       num_workers=workers, drop_last=drop_last,
-                                       worker_init_fn=_worker_init, persistent_workers=False)
-
-
-def _worker_init(_):
-    torch.set_num_threads(1)
-
-
-def make_dataset(data: SplitData, subset: str, *, frames_dir: Path | None, max_persons: int,
-                 s: TrainSettings, train: bool, pose_augment: PoseAugmentParams | None = None,
-                 pose_inputs: PoseInputParams | None = None, with_poses: bool = True,
-                 num_segments: int | None = None, features: FeatureCache | None = None) -> ClipDataset:
-    return ClipDataset(data.subset(subset), frames_dir=frames_dir, poses=data.poses if with_poses else None,
-                       sizes=data.sizes, max_persons=max_persons, train=train, input_size=s.input_size,
-                       resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob,
-                       seed=s.seed, pose_augment=pose_augment, pose_inputs=pose_inputs,
-                       num_segments=num_segments, frame_size=view_frame_size(s.view, s.frame_size),
-                       features=features if frames_dir is not None else None)
-
-
 def _init_distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
@@ -179,9 +153,104 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
+    t = _build(data, frames_dir=frames_dir, model_config=model_config, s=s, run_dir=run_dir, run_info=run_info,
+               data_fingerprint=data_fingerprint, pose_augment=pose_augment, pose_inputs=pose_inputs,
+               features_dir=features_dir)
+    start_epoch, history, best = _resume(t, data, run_info)
+    live = _open_live(run_dir) if t.rank == 0 else None
+    for record in history:  # a resumed run's logs hold every epoch, as an uninterrupted run's do
+        _log_live(live, record)
+    for epoch in range(start_epoch, len(t.epoch_phases)):
+        record = train_one_epoch(t, epoch)
+        if t.rank == 0:
+            record.update(validate(t, epoch))
+            best, improved = _select(record, best)
+            history.append(record)
+            _log_live(live, record)
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            _save_epoch(t, data, run_info, epoch, history, best, improved)
+        if t.world > 1:
+            dist.barrier()
+    _finish(t, live, history, plots_dir, title=run_info.get("name", ""))
+    return {"best": best, "epochs": len(history)}
+
+
+@dataclass
+class _Training:
+    """What ``_build`` sets up for one run and its epochs use."""
+    s: TrainSettings
+    model: torch.nn.Module
+    ddp_model: torch.nn.Module           # the model, wrapped for DDP when there are several processes
+    model_config: ModelConfig
+    clip: ClipSpec                       # written into model.pt: how evaluate and predict make clips
+    phase_sets: dict                     # phase -> (training set, validation set)
+    epoch_phases: list[str]              # the phase of every epoch
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    freeze_backbone: object              # re-applied every epoch (model.train() unfreezes BN)
+    device: torch.device
+    rank: int
+    world: int
+    local_batch: int
+    drop_last: bool
+    use_amp: bool
+    run_dir: Path
+    fingerprint: dict                    # what a checkpoint must match to be resumed
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "best.pt"
+
+
+def _build(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
+           run_dir: Path, run_info: dict, data_fingerprint: str, pose_augment: PoseAugmentParams | None,
+           pose_inputs: PoseInputParams, features_dir: Path | None) -> _Training:
+    """The model, the datasets of each phase, the optimizer and its schedule, on this process's
+    device (and DDP rank)."""
     device = pick_device(s.device)
     rank, world = _init_distributed(device)
     torch.manual_seed(s.seed)
+    model = _build_model(data, model_config, pose_augment, run_info, device)
+    frames_dir = frames_dir if model.uses_frames else None
+    segments = len(data.index["seg_start"].iloc[0]) if len(data.index) else 0
+    clip = ClipSpec.from_settings(s, num_segments=int(run_info.get("num_segments", segments)),
+                                  pose_augment=pose_augment, pose_inputs=pose_inputs,
+                                  input_convention=model.backbone.input_convention if model.backbone is not None else None)
+    features = _feature_cache(features_dir, model, model_config, s, run_info)
+    phase_sets, warmup_epochs, app_epochs = _phase_datasets(data, model, model_config, s, clip, frames_dir,
+                                                            features, run_info)
+    local_batch = max(1, s.batch_size // world)
+    # One process keeps the last short batch (a small split would lose up to batch-1 clips an
+    # epoch); DDP drops it so that every rank takes the same number of steps.
+    drop_last = world > 1
+    train_set = phase_sets["joint"][0]
+    steps_per_epoch = (len(train_set) // (local_batch * world) if drop_last
+                       else math.ceil(len(train_set) / local_batch)) or 1
+    phases = _phases(s, warmup_epochs, app_epochs, steps_per_epoch, len(train_set), rank)
+    finetune, freeze_backbone = _finetuning(model, model_config, s)
+    optimizer = make_optimizer(model, s, finetune=finetune)
+    scheduler = _scheduler(optimizer, s, phases, steps_per_epoch)
+    use_amp = s.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
+        _capture_pose_stream(model, data, local_batch, model_config.num_persons, device, use_amp)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    fingerprint = _fingerprint(model_config, s, world, data_fingerprint, train_set, pose_augment, pose_inputs,
+                               features)
+    return _Training(s=s, model=model, ddp_model=ddp_model, model_config=model_config, clip=clip,
+                     phase_sets=phase_sets, epoch_phases=[name for name, epochs, _ in phases for _ in range(epochs)],
+                     optimizer=optimizer, scheduler=scheduler, scaler=scaler, freeze_backbone=freeze_backbone,
+                     device=device, rank=rank, world=world, local_batch=local_batch, drop_last=drop_last,
+                     use_amp=use_amp, run_dir=run_dir, fingerprint=fingerprint)
+
+
+def _build_model(data: SplitData, model_config: ModelConfig, pose_augment: PoseAugmentParams | None,
+                 run_info: dict, device: torch.device):
     model = build_model(model_config).to_device(device)
     if data.pose_only and model.uses_frames:
         raise ValueError(f"{run_info.get('dataset')}: the dataset is pose-only (no frames), so only "
@@ -190,15 +259,24 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     if model.uses_frames and pose_augment is not None and pose_augment.view == "person":
         raise ValueError(f"pose_augment.view: person is for variants without appearance (model.variant: "
                          f"tmp); got {model_config.variant!r}: use view: crop")
-    frames_dir = frames_dir if model.uses_frames else None
-    features = None
-    if features_dir is not None and cache_applies(model_config.pretrained, s.backbone_lr_mult, model.uses_frames):
-        spec = feature_spec(backbone=model_config.backbone, backbone_width=model_config.backbone_width,
-                            pretrained=model_config.pretrained, view=s.view,
-                            input_size=s.input_size, resize_short=s.resize_short, frame_size=s.frame_size)
-        features = FeatureCache(features_dir, spec, run_info.get("dataset", ""))
-    sets = dict(max_persons=model_config.num_persons, s=s, pose_augment=pose_augment, pose_inputs=pose_inputs,
-                features=features)
+    return model
+
+
+def _feature_cache(features_dir: Path | None, model, model_config: ModelConfig, s: TrainSettings,
+                   run_info: dict) -> FeatureCache | None:
+    """The features stage's cached maps, for a frozen pretrained backbone (features.cache_applies)."""
+    if features_dir is None or not cache_applies(model_config.pretrained, s.backbone_lr_mult, model.uses_frames):
+        return None
+    spec = feature_spec(backbone=model_config.backbone, backbone_width=model_config.backbone_width,
+                        pretrained=model_config.pretrained, view=s.view,
+                        input_size=s.input_size, resize_short=s.resize_short, frame_size=s.frame_size)
+    return FeatureCache(features_dir, spec, run_info.get("dataset", ""))
+
+
+def _phase_datasets(data: SplitData, model, model_config: ModelConfig, s: TrainSettings, clip: ClipSpec,
+                    frames_dir: Path | None, features, run_info: dict) -> tuple[dict, int, int]:
+    """(phase -> (training set, validation set), pose warm-up epochs, appearance warm-up epochs)."""
+    sets = dict(clip=clip, max_persons=model_config.num_persons, seed=s.seed, features=features)
     train_set = make_dataset(data, "train", frames_dir=frames_dir, train=True, **sets)
     val_set = make_dataset(data, "val", frames_dir=frames_dir, train=False, **sets)
     if len(train_set) == 0:
@@ -219,39 +297,46 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
                   "appearance": (make_dataset(data, "train", train=True, **short),
                                  make_dataset(data, "val", train=False, **short)) if app_epochs else None,
                   "joint": (train_set, val_set)}
-    local_batch = max(1, s.batch_size // world)
-    # One process keeps the last short batch (a small split would lose up to batch-1 clips an
-    # epoch); DDP drops it so that every rank takes the same number of steps.
-    drop_last = world > 1
-    steps_per_epoch = (len(train_set) // (local_batch * world) if drop_last
-                       else math.ceil(len(train_set) / local_batch)) or 1
+    return phase_sets, warmup_epochs, app_epochs
+
+
+def _phases(s: TrainSettings, warmup_epochs: int, app_epochs: int, steps_per_epoch: int, clips: int,
+            rank: int) -> list[tuple[str, int, float]]:
+    """(phase, epochs, base lr) of the phases that run: the warm-ups, then the joint epochs."""
     phases = [("pose", warmup_epochs, s.pose_warmup_lr), ("appearance", app_epochs, s.appearance_warmup_lr),
               ("joint", s.epochs, s.lr)]
     # train.min_steps: a phase of a small dataset gets the epochs that make that many steps
     phases = [(name, phase_epochs(epochs, steps_per_epoch, s.min_steps), lr) for name, epochs, lr in phases if epochs]
     if rank == 0 and s.min_steps:
-        print(f"schedule ({len(train_set)} training clips, {steps_per_epoch} steps per epoch, train.min_steps "
+        print(f"schedule ({clips} training clips, {steps_per_epoch} steps per epoch, train.min_steps "
               f"{s.min_steps}): " + ", ".join(f"{name} {epochs} epochs" for name, epochs, _ in phases))
-    phase_steps = tuple(steps_per_epoch * epochs for _, epochs, _ in phases)
-    phase_scales = tuple(lr / s.lr if lr > 0 else 1.0 for _, _, lr in phases)
-    epoch_phases = [name for name, epochs, _ in phases for _ in range(epochs)]
-    # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (README "Reproduce the paper")
+    return phases
+
+
+def _finetuning(model, model_config: ModelConfig, s: TrainSettings):
+    """(whether the backbone is fine-tuned, what freezes its BN or all of it: None, freeze or partial_bn),
+    the freezing applied before the optimizer and DDP see which parameters train."""
+    # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (docs/pretrained.md, "Fine-tuning a pretrained backbone")
     finetune = model_config.pretrained is not None and model.backbone is not None
     # backbone_lr_mult 0: a frozen feature extractor (every BN included), with no backward through it
     freeze_backbone = (freeze if finetune and s.backbone_lr_mult == 0 else
                        partial_bn if finetune and s.partial_bn else None)
     if freeze_backbone:
-        freeze_backbone(model.backbone)  # before the optimizer and DDP see which parameters train
-    optimizer = make_optimizer(model, s, finetune=finetune)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
+        freeze_backbone(model.backbone)
+    return finetune, freeze_backbone
+
+
+def _scheduler(optimizer, s: TrainSettings, phases: list, steps_per_epoch: int):
+    phase_steps = tuple(steps_per_epoch * epochs for _, epochs, _ in phases)
+    phase_scales = tuple(lr / s.lr if lr > 0 else 1.0 for _, _, lr in phases)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
         step, phase_steps=phase_steps, warmup_steps=s.warmup_steps, schedule=s.schedule, phase_scales=phase_scales,
         milestones=s.lr_milestones, decay=s.lr_decay))
-    use_amp = s.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
-        _capture_pose_stream(model, data, local_batch, model_config.num_persons, device, use_amp)
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
+
+def _fingerprint(model_config: ModelConfig, s: TrainSettings, world: int, data_fingerprint: str, train_set,
+                 pose_augment: PoseAugmentParams | None, pose_inputs: PoseInputParams, features) -> dict:
+    """What a checkpoint must have been trained with to be resumed."""
     # The code too: after an edit of the model or of training, DVC re-runs this stage, and the
     # finished run in checkpoints/ (persisted) must not be handed back as the new model.
     fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world, "data": data_fingerprint,
@@ -261,115 +346,144 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     fingerprint["pose_inputs"] = asdict(pose_inputs)
     if features is not None:   # the backbone's weights are in it (their sha256)
         fingerprint["features"] = features.spec.digest()
-    total_epochs = len(epoch_phases)
+    return fingerprint
+
+
+def _resume(t: _Training, data: SplitData, run_info: dict) -> tuple[int, list, dict]:
+    """(first epoch to train, history, best epoch) of this run: from its last checkpoint when that
+    was written with the same fingerprint and its best model is kept; else a fresh start."""
     # checkpoints/ is kept by DVC across runs (persist), model.pt is not: the best epoch's model
     # lives in checkpoints/best.pt and model.pt is copied from it at the end, so no kill loses it.
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    best_path = run_dir / "checkpoints" / "best.pt"
-    start_epoch, history, best = 0, [], {"top1": -1.0, "epoch": -1}
-    if ckpt_path.exists():
-        ckpt = _read_checkpoint(ckpt_path, device)
-        best_in_last = ckpt["best"]["epoch"] == ckpt["epoch"] + 1
-        best_kept = ckpt["best"]["epoch"] < 0 or _best_model_kept(best_path, ckpt["best"], data.classes, run_info)
-        if ckpt.get("fingerprint") == fingerprint and (best_kept or best_in_last):
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            scaler.load_state_dict(ckpt["scaler"])
-            start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
-            if not best_kept and rank == 0:  # killed between last.pt and best.pt: last.pt is the best
-                save_model(best_path, model, model_config, data, run_info, best)
-            if rank == 0:
-                print(f"resuming {run_dir} from epoch {start_epoch}" if start_epoch < total_epochs else
-                      f"{run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
-        elif rank == 0:
-            print(f"{ckpt_path}: from other settings/data (or its best model is gone); starting afresh")
-    live = _open_live(run_dir) if rank == 0 else None
-    for record in history:  # a resumed run's logs hold every epoch, as an uninterrupted run's do
-        _log_live(live, record)
+    fresh = 0, [], {"top1": -1.0, "epoch": -1}
+    if not t.ckpt_path.exists():
+        return fresh
+    ckpt = _read_checkpoint(t.ckpt_path, t.device)
+    best_in_last = ckpt["best"]["epoch"] == ckpt["epoch"] + 1
+    best_kept = ckpt["best"]["epoch"] < 0 or _best_model_kept(t.best_path, ckpt["best"], data.classes, run_info)
+    if ckpt.get("fingerprint") != t.fingerprint or not (best_kept or best_in_last):
+        if t.rank == 0:
+            print(f"{t.ckpt_path}: from other settings/data (or its best model is gone); starting afresh")
+        return fresh
+    t.model.load_state_dict(ckpt["model"])
+    t.optimizer.load_state_dict(ckpt["optimizer"])
+    t.scheduler.load_state_dict(ckpt["scheduler"])
+    t.scaler.load_state_dict(ckpt["scaler"])
+    start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+    if not best_kept and t.rank == 0:  # killed between last.pt and best.pt: last.pt is the best
+        save_model(t.best_path, t.model, t.model_config, data, run_info, best, clip=t.clip)
+    if t.rank == 0:
+        print(f"resuming {t.run_dir} from epoch {start_epoch}" if start_epoch < len(t.epoch_phases) else
+              f"{t.run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
+    return start_epoch, history, best
 
-    for epoch in range(start_epoch, total_epochs):
-        torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
-        phase = epoch_phases[epoch]
-        stream = None if phase == "joint" else phase   # the warm-ups train one stream's heads alone
-        phase_train_set, phase_val_set = phase_sets[phase]
-        ddp_model.train()
-        if freeze_backbone:
-            freeze_backbone(model.backbone)
-        loader = make_loader(phase_train_set, batch_size=local_batch, epoch=epoch,
-                             seed=s.seed, shuffle=True, workers=s.workers, rank=rank, world=world,
-                             drop_last=drop_last)
-        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
-        desc = f"{phase + ' warm-up' if stream else 'epoch'} {epoch + 1}/{total_epochs}"
-        bar = tqdm(loader, desc=desc, disable=None if rank == 0 else True, leave=False, dynamic_ncols=True)
-        for batch in bar:
-            labels = batch["label"].to(device)
-            # CUDA graphs need autocast's weight cache off (it is a per-forward saving only)
-            with torch.autocast(device.type, enabled=use_amp, cache_enabled=not s.cuda_graphs):
-                inputs = to_model_inputs(batch, model, device)
-                logits = stream_logits(model if stream else ddp_model, inputs, stream)
-                loss = parnet_loss(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if stream and world > 1:
-                _average_gradients(model, world)
-            if s.grad_clip > 0:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
-                torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            n = len(labels)
-            seen += n
-            loss_sum += loss.item() * n
-            correct += int((logits[stream or "concat"].argmax(1) == labels).sum())
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise TrainingDiverged(
-                f"{run_dir}: training diverged in epoch {epoch + 1} (non-finite weights, mean loss "
-                f"{loss_sum / max(seen, 1):.4g}); lower train.lr, lengthen train.warmup_steps or set "
-                f"train.grad_clip (e.g. 1.0). The last good epoch's checkpoint is kept.")
-        record = {"epoch": epoch + 1, "phase": phase,
-                  "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
-                  "lr": scheduler.get_last_lr()[0], "seconds": time.time() - t0,
-                  "clips_per_second": seen / max(time.time() - t0, 1e-9)}
-        if rank == 0:
-            if len(phase_val_set):
-                val_loader = make_loader(phase_val_set, batch_size=s.batch_size, epoch=0, seed=s.seed,
-                                         shuffle=False, workers=s.workers)
-                logits, labels_np = predict_logits(model, val_loader, device, stream=stream)
-                for head, values in logits.items():
-                    record[f"val_top1_{head}"] = float((values.argmax(1) == labels_np).mean())
-                if not stream:
-                    record["val_top1"] = record["val_top1_concat"]
-            improved = False
-            if not stream:
-                score = record.get("val_top1", float(epoch))  # no validation subset: keep the last epoch
-                improved = score >= best["top1"]
-                if improved:
-                    best = {"top1": score, "epoch": epoch + 1}
-            history.append(record)
-            _log_live(live, record)
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            # last.pt first: a kill before best.pt is written leaves the best weights in last.pt
-            _save_checkpoint(ckpt_path, {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint,
-                                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                                         "epoch": epoch, "history": history, "best": best})
-            if improved:
-                save_model(best_path, model, model_config, data, run_info, best)
-        if world > 1:
-            dist.barrier()
-    if rank == 0:
-        with atomic_path(run_dir / "model.pt") as tmp:
-            shutil.copyfile(best_path, tmp)
+
+def _stream(phase: str) -> str | None:
+    return None if phase == "joint" else phase   # the warm-ups train one stream's heads alone
+
+
+def train_one_epoch(t: _Training, epoch: int) -> dict:
+    """One epoch of its phase's training set; its record (loss, top-1, lr, speed). TrainingDiverged
+    when the weights are no longer finite."""
+    s, model = t.s, t.model
+    torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
+    phase = t.epoch_phases[epoch]
+    stream = _stream(phase)
+    t.ddp_model.train()
+    if t.freeze_backbone:
+        t.freeze_backbone(model.backbone)
+    loader = make_loader(t.phase_sets[phase][0], batch_size=t.local_batch, epoch=epoch, seed=s.seed, shuffle=True,
+                         workers=s.workers, rank=t.rank, world=t.world, drop_last=t.drop_last)
+    t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+    desc = f"{phase + ' warm-up' if stream else 'epoch'} {epoch + 1}/{len(t.epoch_phases)}"
+    bar = tqdm(loader, desc=desc, disable=None if t.rank == 0 else True, leave=False, dynamic_ncols=True)
+    for batch in bar:
+        labels = batch["label"].to(t.device)
+        loss, logits = _step(t, batch, labels, stream)
+        n = len(labels)
+        seen += n
+        loss_sum += loss.item() * n
+        correct += int((logits[stream or "concat"].argmax(1) == labels).sum())
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{t.scheduler.get_last_lr()[0]:.2e}")
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise TrainingDiverged(
+            f"{t.run_dir}: training diverged in epoch {epoch + 1} (non-finite weights, mean loss "
+            f"{loss_sum / max(seen, 1):.4g}); lower train.lr, lengthen train.warmup_steps or set "
+            f"train.grad_clip (e.g. 1.0). The last good epoch's checkpoint is kept.")
+    return {"epoch": epoch + 1, "phase": phase,
+            "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
+            "lr": t.scheduler.get_last_lr()[0], "seconds": time.time() - t0,
+            "clips_per_second": seen / max(time.time() - t0, 1e-9)}
+
+
+def _step(t: _Training, batch: dict, labels: torch.Tensor, stream: str | None):
+    """One optimiser step on ``batch``: (loss, logits)."""
+    s, model = t.s, t.model
+    # CUDA graphs need autocast's weight cache off (it is a per-forward saving only)
+    with torch.autocast(t.device.type, enabled=t.use_amp, cache_enabled=not s.cuda_graphs):
+        inputs = to_model_inputs(batch, model, t.device)
+        logits = stream_logits(model if stream else t.ddp_model, inputs, stream)
+        loss = parnet_loss(logits, labels)
+    t.optimizer.zero_grad(set_to_none=True)
+    t.scaler.scale(loss).backward()
+    if stream and t.world > 1:
+        _average_gradients(model, t.world)
+    if s.grad_clip > 0:
+        t.scaler.unscale_(t.optimizer)  # clip the true gradients, not the loss-scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+    t.scaler.step(t.optimizer)
+    t.scaler.update()
+    t.scheduler.step()
+    return loss, logits
+
+
+def validate(t: _Training, epoch: int) -> dict:
+    """Every head's top-1 on the phase's validation set (``val_top1``: the concat head's, joint
+    epochs only); nothing when the split has no validation videos."""
+    phase = t.epoch_phases[epoch]
+    stream, val_set = _stream(phase), t.phase_sets[phase][1]
+    if not len(val_set):
+        return {}
+    val_loader = make_loader(val_set, batch_size=t.s.batch_size, epoch=0, seed=t.s.seed, shuffle=False,
+                             workers=t.s.workers)
+    logits, labels = predict_logits(t.model, val_loader, t.device, stream=stream)
+    scores = {f"val_top1_{head}": float((values.argmax(1) == labels).mean()) for head, values in logits.items()}
+    if not stream:
+        scores["val_top1"] = scores["val_top1_concat"]
+    return scores
+
+
+def _select(record: dict, best: dict) -> tuple[dict, bool]:
+    """(best epoch so far, whether this epoch is it): model selection on validation, joint epochs only."""
+    if record["phase"] != "joint":
+        return best, False
+    score = record.get("val_top1", float(record["epoch"] - 1))  # no validation subset: keep the last epoch
+    if score >= best["top1"]:
+        return {"top1": score, "epoch": record["epoch"]}, True
+    return best, False
+
+
+def _save_epoch(t: _Training, data: SplitData, run_info: dict, epoch: int, history: list, best: dict,
+                improved: bool) -> None:
+    # last.pt first: a kill before best.pt is written leaves the best weights in last.pt
+    _save_checkpoint(t.ckpt_path, {"format": CHECKPOINT_FORMAT, "fingerprint": t.fingerprint,
+                                   "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
+                                   "scheduler": t.scheduler.state_dict(), "scaler": t.scaler.state_dict(),
+                                   "epoch": epoch, "history": history, "best": best})
+    if improved:
+        save_model(t.best_path, t.model, t.model_config, data, run_info, best, clip=t.clip)
+
+
+def _finish(t: _Training, live, history: list, plots_dir: Path, title: str) -> None:
+    """model.pt from the best epoch, the logs and the training curves; the process group closed."""
+    if t.rank == 0:
+        with atomic_path(t.run_dir / "model.pt") as tmp:
+            shutil.copyfile(t.best_path, tmp)
         if live is not None:
             live.end()
-        write_json(run_dir / "history.json", history)
-        plot_training_curves(history, plots_dir / "training.png", title=run_info.get("name", ""))
-    if world > 1:
+        write_json(t.run_dir / "history.json", history)
+        plot_training_curves(history, plots_dir / "training.png", title=title)
+    if t.world > 1:
         dist.destroy_process_group()
-    return {"best": best, "epochs": len(history)}
 
 
 def _average_gradients(model: torch.nn.Module, world: int) -> None:

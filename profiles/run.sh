@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run one paper profile end to end (README "Reproduce the paper"): prepare, decode, pose and index
+# Run one paper profile end to end (profiles/README.md): prepare, decode, pose and index
 # its dataset, then train and evaluate each of its runs (the three official splits), then the mean
 # over the splits. Every stage resumes where an interrupted call stopped; a finished training is
 # never resumed (re-running retrains).
@@ -36,7 +36,7 @@ p = load_params(sys.argv[1])
 weights = p.model.get("pretrained")
 if weights and not Path(weights).is_file():
     sys.exit(f"error: {weights} not found: download the ImageNet weights named in {sys.argv[1]} "
-             f"(README 'Reproduce the paper') or set model.pretrained")
+             f"(profiles/README.md) or set model.pretrained")
 PYEOF
 
 stage() {

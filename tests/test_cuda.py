@@ -15,7 +15,9 @@ from PIL import Image
 from pipeline.data import SplitData
 from pipeline.model import ModelConfig, build_model, parnet_loss
 from pipeline.model_io import load_model, predict_logits
-from pipeline.train import TrainSettings, make_dataset, make_loader, train_run
+from pipeline.clip_spec import ClipSpec
+from pipeline.data import make_dataset, make_loader
+from pipeline.train import TrainSettings, train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -159,8 +161,8 @@ def test_amp_training_on_cuda_learns_and_the_model_scores_the_same_on_cpu(tmp_pa
                        plots_dir=tmp_path / "run" / "plots", run_info={"name": "cuda"})
     assert result["best"]["top1"] > 0.5                        # chance: 1/3
     model, _ = load_model(tmp_path / "run" / "model.pt", device="cpu")
-    val = make_dataset(data, "val", frames_dir=frames_dir, max_persons=2, s=dataclasses.replace(s, device="cpu"),
-                       train=False)
+    val = make_dataset(data, "val", clip=ClipSpec.from_settings(s), frames_dir=frames_dir, max_persons=2,
+                       seed=s.seed, train=False)
     logits, labels = predict_logits(model, make_loader(val, batch_size=4, epoch=0, seed=0, shuffle=False,
                                                        workers=0), torch.device("cpu"))
     assert float((logits["concat"].argmax(1) == labels).mean()) == pytest.approx(result["best"]["top1"])

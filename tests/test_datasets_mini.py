@@ -580,7 +580,7 @@ def _synth_root(root: Path) -> Path:
 
 
 def test_symlinks_inside_the_root_are_followed(tmp_path):
-    # the README's policy: a link the user put inside the root is theirs to make, wherever it points
+    # docs/reliability.md's policy: a link the user put inside the root is theirs to make, wherever it points
     touch(tmp_path, "store/wave/a.mp4")
     root = tmp_path / "data"
     root.mkdir()

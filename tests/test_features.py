@@ -7,14 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.data import ClipDataset
+from pipeline.data import ClipDataset, make_loader
 from pipeline.features import (FeatureCache, MissingInput, StaleFeatures, cache_applies, extract_dataset,
                                feature_spec, write_unused)
 from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
 from pipeline.model.backbones import build_backbone
 from pipeline.model_io import to_model_inputs
-from pipeline.train import TrainSettings, make_loader, train_run
+from pipeline.train import TrainSettings, train_run
 from tests.test_train import SETTINGS, pose_split
 
 FRAMES = 10

@@ -11,11 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.data import ClipDataset, normalize_frames
+from pipeline.data import ClipDataset, make_loader, normalize_frames
 from pipeline.model import ModelConfig, build_model
 from pipeline.model_io import load_model, save_model, to_model_inputs
 from pipeline.pixels import CAFFE_BGR, RGB_IMAGENET
-from pipeline.train import make_loader
 
 RGB = (200, 100, 30)  # red, green, blue of the test frame
 FIRST_CONV = {"bninception": "conv1_7x7_s2", "resnet_tiny": "stem.0", "resnet18": "conv1", "resnet50": "conv1"}

@@ -1,5 +1,6 @@
 """Who may import what (issue 27): predict scores a video without the training or evaluation
-modules; the benchmarks use the pipeline's public names only and nothing from tests/."""
+modules, evaluate a split without the training module; the benchmarks use the pipeline's public
+names only and nothing from tests/."""
 import ast
 from pathlib import Path
 
@@ -12,6 +13,14 @@ def test_predict_imports_neither_training_nor_evaluation():
     closure = {p.relative_to(PROJECT_ROOT).as_posix() for p in import_closure(["pipeline.predict"])}
     assert "pipeline/predict.py" in closure
     assert not closure & {"pipeline/train.py", "pipeline/evaluate.py"}
+
+
+def test_evaluate_does_not_import_training():
+    # issue 27: scoring a model builds its clips from the checkpoint's ClipSpec (pipeline.data,
+    # pipeline.clip_spec), not through the training module
+    closure = {p.relative_to(PROJECT_ROOT).as_posix() for p in import_closure(["pipeline.evaluate"])}
+    assert {"pipeline/evaluate.py", "pipeline/data.py", "pipeline/clip_spec.py"} <= closure
+    assert "pipeline/train.py" not in closure
 
 
 def _private_uses(path: Path) -> list[str]:

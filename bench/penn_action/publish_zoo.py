@@ -74,7 +74,7 @@ or scenes without such a person, or anything where a wrong answer matters (limit
   (best epoch {metrics['best_epoch']}, validation top-1 {metrics['val_top1']:.2%}).
 - The settings (`bench/penn_action/zoo.yaml`) are the Penn Action protocol's `alt` candidate
   (`bench/penn_action/protocol.sh`), which it chose over the profile without estimator-like
-  degradations on validation top-1 alone (README, "Penn Action pose-stream benchmark"). Nothing was
+  degradations on validation top-1 alone (docs/benchmarks.md, "Penn Action pose-stream benchmark"). Nothing was
   chosen on test: this model's test set was evaluated once, by the evaluate stage, after training;
   the degraded test sets below only measure.
 - Model: hidden size {cfg['hidden_size']}, TA-LSTM window {cfg['window']}, {cfg['num_persons']} person,

@@ -28,11 +28,11 @@ from pipeline import paths
 from pipeline.evaluate import classification_metrics
 from pipeline.io import write_json
 from pipeline.params import load_params
-from pipeline.pose_augment import PoseAugmentParams, degrade_points, from_run_info
-from pipeline.pose_inputs import from_run_info as pose_inputs_from_run_info
+from pipeline.pose_augment import PoseAugmentParams, degrade_points
+from pipeline.clip_spec import ClipSpec
 from pipeline.runs import run_spec
 from pipeline.model_io import load_model, predict_logits
-from pipeline.train import make_dataset, make_loader
+from pipeline.data import make_dataset, make_loader
 
 # name -> (what it imitates, the degradation)
 CONDITIONS = {
@@ -69,9 +69,8 @@ def measure(params_path: str, run: str, model_path: Path, conditions=CONDITIONS,
     for name, (what, p) in conditions.items():
         start = time.perf_counter()
         degraded = dataclasses.replace(data, poses={**data.poses, **degrade_videos(test_poses, p, seed)})
-        test = make_dataset(degraded, "test", frames_dir=None, max_persons=model.config.num_persons,
-                            s=spec.train, train=False, pose_augment=from_run_info(ckpt.get("run")),
-                            pose_inputs=pose_inputs_from_run_info(ckpt.get("run")))
+        test = make_dataset(degraded, "test", clip=ClipSpec.from_checkpoint(ckpt, settings=spec.train),
+                            frames_dir=None, max_persons=model.config.num_persons, seed=spec.train.seed, train=False)
         loader = make_loader(test, batch_size=batch_size, epoch=0, seed=spec.train.seed, shuffle=False,
                              workers=0)
         heads, labels = predict_logits(model, loader, torch.device("cpu"))

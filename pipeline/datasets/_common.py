@@ -112,7 +112,7 @@ def join_rel(*parts: str) -> str:
 def confine(rel: str) -> str | None:
     """``rel`` normalized (``a/./b/../c`` -> ``a/c``), or None when it leaves the dataset root: an
     absolute path, a drive letter, or ``..`` past the root. Lexical on purpose: a symlink inside the
-    root is the user's choice and is followed wherever it points (README, "Reliability")."""
+    root is the user's choice and is followed wherever it points (docs/reliability.md)."""
     rel = rel.replace("\\", "/")
     if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
         return None

@@ -57,7 +57,7 @@ def _img_shape(r: dict, where: str) -> tuple[float, float]:
 def _kpfile_path(pickle_path: Path, raw_file: str) -> Path:
     """``raw_file`` relative to the pickle's folder, else its file name there (pyskl's Kinetics
     records hold absolute paths of their authors' cluster). Never a file outside that folder:
-    the same lexical confinement as a dataset's paths (README, "Reliability")."""
+    the same lexical confinement as a dataset's paths (docs/reliability.md)."""
     from pipeline.datasets._common import confine   # pipeline.datasets imports this module
     home = pickle_path.parent
     inside, name = confine(str(raw_file)), Path(str(raw_file).replace("\\", "/")).name
