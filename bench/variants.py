@@ -2,8 +2,8 @@
 one or more runs of params.yaml, through the pipeline's own train/evaluate code, and print the
 table. Needs the run's data (run `dvc repro` first). Outputs go to --out, not to models/ or metrics/.
 
-    python -m bench.variants [--runs synth_1] [--variants tmp sa tmp_sa tmp_pa parnet] [--sum-fusion]
-                             [--set train.epochs=30 pose_inputs.fill=zeros ...] [--validation-only]
+    python -m bench.variants [--params params.yaml] [--runs synth_1] [--variants tmp sa tmp_sa tmp_pa parnet]
+                             [--sum-fusion] [--set train.epochs=30 pose_inputs.fill=zeros ...] [--validation-only]
 
 --validation-only compares settings the honest way: it prints each run's validation top-1 at the
 epoch training keeps (the best one on validation; every head at that epoch) and never evaluates
@@ -31,6 +31,7 @@ LABELS = {"tmp": "TMP", "sa": "SA", "tmp_sa": "TMP+SA", "tmp_pa": "TMP+PA", "par
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--runs", nargs="+", default=["synth_1"])
     parser.add_argument("--variants", nargs="+", default=list(LABELS))
     parser.add_argument("--sum-fusion", action="store_true", help="also PARNet with person fusion by sum")
@@ -40,7 +41,7 @@ def main():
     parser.add_argument("--validation-only", action="store_true",
                         help="report validation top-1 at the kept epoch; do not evaluate the test set")
     args = parser.parse_args()
-    params = load_params(overrides=args.set)
+    params = load_params(args.params, overrides=args.set)
     rows = [(v, {}) for v in args.variants]
     if args.sum_fusion:
         rows.append(("parnet", {"person_fusion": "sum"}))
