@@ -139,21 +139,21 @@ class TrainParams:
     crop_scales: tuple = (1.0, 0.875, 0.75, 0.66)
     flip_prob: float = 0.3
     batch_size: int = 8
-    epochs: int = 12
+    epochs: int = 20
     lr: float = 1e-3
-    warmup_steps: int = 200
+    warmup_steps: int = 30
     momentum: float = 0.9
     weight_decay: float = 4e-5
     schedule: str = "cosine"
-    optimizer: str = "sgd"
-    workers: int = 1
+    optimizer: str = "adamw"
+    workers: int = 0
     threads: int = 2
     device: str = "auto"
     amp: bool = False
     grad_clip: float = 0.0
     cuda_graphs: bool = True
-    pose_warmup_epochs: int = 0
-    pose_warmup_lr: float = 0.0
+    pose_warmup_epochs: int = 15
+    pose_warmup_lr: float = 0.001
     appearance_warmup_epochs: int = 0
     appearance_warmup_frames: int = 4
     appearance_warmup_lr: float = 0.0
@@ -162,8 +162,8 @@ class TrainParams:
     lr_milestones: tuple = ()       # schedule: step; fractions of the training steps
     lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
     partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
-    backbone_lr_mult: float = 0.2   # model.pretrained only: backbone lr = this x train.lr
-    min_steps: int = 0              # optimiser steps per phase at least (more epochs on small data; 0: off)
+    backbone_lr_mult: float = 0.0   # model.pretrained only: backbone lr = this x train.lr
+    min_steps: int = 300            # optimiser steps per phase at least (more epochs on small data; 0: off)
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,52 @@ def test_sections_of_the_wrong_shape_are_one_line_not_a_traceback(edit, message)
 def test_an_override_that_is_not_yaml_names_itself(tmp_path):
     with pytest.raises(ParamsError, match=r"override 'train.epochs=\[': the value is not YAML"):
         load_params(ROOT / "params.yaml", overrides=["train.epochs=["])
+
+
+# Free-form option mappings whose keys and defaults belong to an estimator's constructor, not a dataclass.
+_OPTION_MAPPINGS = {"pose.blazepose", "pose.openpose", "pose.mmpose", "pose.import"}
+_NOT_DEFAULTS = {"seed", "strict", "datasets", "runs", "model"}   # required, or the project's own entries
+
+
+def _section_type(f):
+    import pipeline.params
+    return eval(f.type, vars(pipeline.params)) if isinstance(f.type, str) else f.type
+
+
+def _defaults_differing(cls, section: dict, where: str) -> list[str]:
+    """Every key of ``section`` whose value is not the default of ``cls``'s field (nested sections too)."""
+    import dataclasses
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    differing = []
+    for key, value in section.items():
+        name = f"{where}.{key}"
+        if name in _OPTION_MAPPINGS:
+            continue
+        f = fields.get("import_options" if name == "pose.import" else key)
+        if f is None:
+            differing.append(f"{name}: no such field in {cls.__name__}")
+            continue
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            differing += _defaults_differing(type(default), value, name)
+        elif (list(default) if isinstance(default, tuple) else default) != value:
+            differing.append(f"{name}: params.yaml {value!r}, {cls.__name__} default {default!r}")
+    return differing
+
+
+def test_dataclass_defaults_are_params_yaml_values():
+    """One default per setting: params.yaml (the file users edit) and the dataclasses' defaults agree,
+    so a section or key a profile leaves out takes params.yaml's value."""
+    from pipeline.params import Params
+    import dataclasses
+    sections = {f.name: f for f in dataclasses.fields(Params)}
+    differing = []
+    for name, section in _raw().items():
+        if name in _NOT_DEFAULTS:
+            continue
+        f = sections[name]
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        if default is dataclasses.MISSING:   # a required section: its type's defaults
+            default = _section_type(f)()
+        differing += _defaults_differing(type(default), section, name)
+    assert not differing, "\n".join(differing)
