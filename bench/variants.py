@@ -48,7 +48,7 @@ def main():
     for variant, extra in rows:
         name = variant + ("_sum" if extra else "")
         for run in args.runs:
-            p = dataclasses.replace(params, model={**params.model, "variant": variant, **extra})
+            p = dataclasses.replace(params, model=dataclasses.replace(params.model, variant=variant, **extra))
             spec = run_spec(p, run)
             out = Path(args.out) / f"{run}_{name}"
             data = spec.load_data()

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import InputError
+from pipeline.model_config import ModelParams
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
 from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
@@ -187,7 +188,7 @@ class Params:
     decode: DecodeParams
     pose: PoseParams
     index: IndexParams
-    model: dict
+    model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
     gate: GateParams
@@ -230,6 +231,8 @@ def _build(cls, data: Any, where: str):
         return cls(**values)
     except TypeError as err:
         raise ParamsError(f"params.yaml: `{where}`: {err}") from None
+    except ValueError as err:   # the dataclass's own checks name the key
+        raise ParamsError(f"params.yaml: {err}") from None
 
 
 _KINDS = {  # annotation -> (accepts the value, what the error asks for)
@@ -277,7 +280,7 @@ def parse_params(raw: dict) -> Params:
                 "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
-    for section in ("datasets", "runs", "model"):
+    for section in ("datasets", "runs"):
         _check(isinstance(raw.get(section) or {}, dict),
                f"`{section}` must be a mapping, got {type(raw.get(section)).__name__}")
     for section in ("datasets", "runs"):
@@ -302,7 +305,7 @@ def parse_params(raw: dict) -> Params:
         decode=_build(DecodeParams, raw.get("decode"), "decode"),
         pose=_build(PoseParams, _pose_section(raw.get("pose")), "pose"),
         index=_build(IndexParams, raw.get("index"), "index"),
-        model=dict(raw.get("model") or {}),
+        model=_build(ModelParams, raw.get("model"), "model"),
         train=_build(TrainParams, raw.get("train"), "train"),
         evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         gate=_build(GateParams, raw.get("gate"), "gate"),

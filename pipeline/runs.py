@@ -76,12 +76,8 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
             raise MissingInput(f"{index_path}: no index for run {name}. Fix: run the index stage first "
                                f"(dvc repro index@{params.run(name).dataset})")
         num_classes = len(read_parquet_metadata(index_path)["classes"])
-    try:
-        model_config = ModelConfig(num_classes=num_classes, num_persons=params.pose.max_persons,
-                                   pose_centred=params.pose_inputs.centre, **params.model)
-    except TypeError as err:
-        raise ParamsError(f"params.yaml: `model`: {err}. Fix: use the keys of ModelConfig in "
-                          "pipeline/model/config.py") from None
+    model_config = params.model.config(num_classes=num_classes, num_persons=params.pose.max_persons,
+                                       pose_centred=params.pose_inputs.centre)
     t = params.train
     settings = TrainSettings(**{k: getattr(t, k) for k in TrainSettings.__dataclass_fields__ if k != "seed"},
                              seed=params.seed)

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 CUDA = torch.device("cuda")
 TINY = ModelConfig(num_classes=3, backbone="resnet_tiny", backbone_width=8, hidden_size=16, pose_dim=16,
-                   appearance_dim=16, part_hidden=8, part_dim=10, num_persons=2, window=2)
+                   appearance_dim=16, part_hidden=8, part_dim=10, num_persons=2, window=2,
+                   pretrained=None, joint_visibility=False, pa_joint_map=False)
 
 
 def _inputs(b=2, t=4, n=2, size=64, seed=0):
@@ -62,7 +63,8 @@ def test_paper_configuration_trains_under_amp():
     """BN-Inception at 224 px, T=16, hidden 512 (section IV): fp16 autocast + GradScaler steps
     give finite losses, settle to finite gradients and change every part of the model."""
     torch.manual_seed(0)
-    config = ModelConfig(num_classes=51, backbone="bninception", num_persons=4)
+    config = ModelConfig(num_classes=51, backbone="bninception", num_persons=4, hidden_size=512, pose_dim=512,
+                         appearance_dim=512, pretrained=None, joint_visibility=False, pa_joint_map=False)
     model = build_model(config, load_pretrained=False).to_device(CUDA).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=4e-5)
     scaler = torch.amp.GradScaler("cuda")

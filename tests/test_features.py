@@ -19,7 +19,8 @@ from tests.test_train import SETTINGS, pose_split
 
 FRAMES = 10
 CONFIG = ModelConfig(num_classes=3, variant="parnet", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                     pose_dim=8, part_hidden=4, part_dim=6, appearance_dim=8, num_persons=2, joint_visibility=True)
+                     pose_dim=8, part_hidden=4, part_dim=6, appearance_dim=8, num_persons=2, joint_visibility=True,
+                     pretrained=None, pa_joint_map=False)
 
 
 @pytest.fixture

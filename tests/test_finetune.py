@@ -13,7 +13,8 @@ from pipeline.train import TrainSettings, lr_factor, train_run
 from tiny_clips import frames_split
 
 CONFIG = ModelConfig(num_classes=2, variant="sa", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                     pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, num_persons=1)
+                     pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, num_persons=1,
+                     pretrained=None, joint_visibility=False, pa_joint_map=False)
 SETTINGS = TrainSettings(input_size=32, resize_short=32, crop_scales=(1.0, 0.875), flip_prob=0.5, batch_size=2,
                          epochs=1, lr=0.05, warmup_steps=1, momentum=0.9, weight_decay=4e-5, schedule="constant",
                          optimizer="sgd", workers=0, threads=1, device="cpu", amp=False, seed=0)

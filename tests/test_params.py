@@ -28,6 +28,9 @@ def test_project_params_load_into_typed_sections():
     (lambda r: r.update(extra=1), "unknown top-level key"),
     (lambda r: r["pose"]["groundtruth"].update(sigma=1), "pose.groundtruth"),
     (lambda r: r["train"].update(min_steps=-1), r"train.min_steps must be an integer >= 0"),
+    (lambda r: r["model"].update(hidden_size=0), r"^params.yaml: model.hidden_size must be an integer >= 1, got 0$"),
+    (lambda r: r["model"].update(hidden_size="big"), r"model.hidden_size must be an integer, got 'big'"),
+    (lambda r: r["model"].update(variant="x"), r"model.variant must be one of"),
 ])
 def test_bad_params_name_the_key(edit, message):
     raw = _raw()
@@ -97,7 +100,7 @@ def test_an_override_that_is_not_yaml_names_itself(tmp_path):
 
 # Free-form option mappings whose keys and defaults belong to an estimator's constructor, not a dataclass.
 _OPTION_MAPPINGS = {"pose.blazepose", "pose.openpose", "pose.mmpose", "pose.import"}
-_NOT_DEFAULTS = {"seed", "strict", "datasets", "runs", "model"}   # required, or the project's own entries
+_NOT_DEFAULTS = {"seed", "strict", "datasets", "runs"}   # required, or the project's own entries
 
 
 def _section_type(f):
@@ -142,3 +145,15 @@ def test_dataclass_defaults_are_params_yaml_values():
             default = _section_type(f)()
         differing += _defaults_differing(type(default), section, name)
     assert not differing, "\n".join(differing)
+
+
+def test_model_section_is_model_config_less_what_a_run_derives(tmp_path):
+    import dataclasses
+    from pipeline.model_config import DERIVED, LEGACY, ModelConfig, ModelParams
+    config_fields = [(f.name, f.default) for f in dataclasses.fields(ModelConfig) if f.name not in DERIVED]
+    assert [(f.name, f.default) for f in dataclasses.fields(ModelParams)] == config_fields   # one definition
+    p = load_params(ROOT / "params.yaml")
+    assert isinstance(p.model, ModelParams)
+    config = p.model.config(num_classes=5, num_persons=3, pose_centred=True)
+    assert (config.num_classes, config.num_persons, config.pose_centred, config.hidden_size) == (5, 3, True, 128)
+    assert set(LEGACY) <= {f.name for f in dataclasses.fields(ModelConfig)}

@@ -193,7 +193,8 @@ def test_appearance_variants_on_a_pose_only_dataset_are_a_clear_error(tmp_path, 
     data = SplitData(index=_index(), classes=["a", "b"], poses=_poses(), sizes={f"v{i}": (160, 120) for i in range(4)},
                      pose_only=True)
     config = ModelConfig(num_classes=2, variant=variant, backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1)
+                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1,
+                         pretrained=None, joint_visibility=False, pa_joint_map=False)
     with pytest.raises(ValueError, match=rf"pose-only.*model.variant: tmp.*'{variant}'"):
         train_run(data, frames_dir=None, model_config=config, s=_settings(), run_dir=tmp_path / "run",
                   plots_dir=tmp_path / "plots", run_info={"dataset": "penn", "split": "1"})
@@ -205,7 +206,7 @@ def test_penn_action_profile_parses_and_trains_the_pose_stream_only():
     assert p.datasets["penn"].adapter == "penn_action"
     assert p.datasets["penn"].root == "../shared/datasets/penn_action"
     assert p.runs["penn_1"].dataset == "penn" and p.runs["penn_1"].split == "1"
-    assert p.model["variant"] == "tmp" and p.pose.estimator == "groundtruth"
+    assert p.model.variant == "tmp" and p.pose.estimator == "groundtruth"
     assert p.train.threads == 1 and p.train.workers in (0, 1)
     assert p.index.val_fraction > 0  # model selection on held-out training videos
 
@@ -250,7 +251,8 @@ def test_person_view_needs_a_clip_without_frames(tmp_path):
     data = SplitData(index=_index(), classes=["a", "b"], poses=_poses(), sizes={f"v{i}": (160, 120) for i in range(4)},
                      pose_only=False)
     config = ModelConfig(num_classes=2, variant="tmp_sa", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1)
+                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1,
+                         pretrained=None, joint_visibility=False, pa_joint_map=False)
     with pytest.raises(ValueError, match="view: person is for variants without appearance"):
         train_run(data, frames_dir=tmp_path, model_config=config, s=_settings(), run_dir=tmp_path / "run",
                   plots_dir=tmp_path / "plots", run_info={}, pose_augment=PoseAugmentParams(view="person"))

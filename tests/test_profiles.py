@@ -43,8 +43,8 @@ def test_profile_is_the_papers_configuration(profile):
     assert sorted(p.runs) == [f"{dataset}_{k}" for k in (1, 2, 3)]
     assert (p.index.num_segments, p.pose.max_persons) == (16, 4)                       # T, N
     m = p.model
-    assert (m["variant"], m["backbone"], m["hidden_size"], m["window"]) == ("parnet", "bninception", 512, 5)
-    assert Path(m["pretrained"]).name == "bn_inception-52deb4733.pth"
+    assert (m.variant, m.backbone, m.hidden_size, m.window) == ("parnet", "bninception", 512, 5)
+    assert Path(m.pretrained).name == "bn_inception-52deb4733.pth"
     t = p.train
     assert (t.input_size, t.resize_short, t.flip_prob, t.batch_size) == (224, 256, 0.3, 8)
     assert (t.optimizer, t.momentum, t.weight_decay, t.lr, t.warmup_steps) == ("sgd", 0.9, 4e-5, 1e-3, 200)

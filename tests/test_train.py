@@ -52,7 +52,7 @@ SETTINGS = TrainSettings(input_size=32, resize_short=36, crop_scales=(1.0, 0.875
                          epochs=3, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
                          optimizer="adamw", workers=0, threads=1, device="cpu", amp=False, seed=7)
 CONFIG = ModelConfig(num_classes=3, variant="tmp", hidden_size=8, pose_dim=8, part_hidden=4, part_dim=6,
-                     num_persons=2)
+                     num_persons=2, backbone="bninception", appearance_dim=512, pretrained=None, joint_visibility=False, pa_joint_map=False)
 
 
 def _train(tmp_path, name, **kw):
