@@ -157,3 +157,19 @@ def test_model_section_is_model_config_less_what_a_run_derives(tmp_path):
     config = p.model.config(num_classes=5, num_persons=3, pose_centred=True)
     assert (config.num_classes, config.num_persons, config.pose_centred, config.hidden_size) == (5, 3, True, 128)
     assert set(LEGACY) <= {f.name for f in dataclasses.fields(ModelConfig)}
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda P: P.TrainParams(lr=0), r"^params.yaml: train.lr must be > 0, got 0. Fix: e.g. train.lr: 0.001$"),
+    (lambda P: P.TrainParams(schedule="step"), "train.schedule step needs train.lr_milestones"),
+    (lambda P: P.DecodeParams(jpeg_quality=1), r"decode.jpeg_quality must be in 2..31"),
+    (lambda P: P.PoseParams(track_filter=P.TrackFilterParams(max_frames=-1)), "pose.track_filter: max_frames"),
+    (lambda P: P.RayParams(pose=P.RayTaskParams(num_cpus=0, num_gpus=0)), "ray.pose: num_cpus and num_gpus"),
+    (lambda P: P.IndexParams(num_segments=1), "index.num_segments must be >= 2"),
+    (lambda P: P.GateParams(alpha=1), r"gate.alpha must be in \(0, 1\)"),
+])
+def test_each_section_checks_itself_when_built(build, message):
+    """The checks sit with the fields (each dataclass's __post_init__), not only in parse_params."""
+    import pipeline.params as P
+    with pytest.raises(ParamsError, match=message):
+        build(P)
