@@ -26,7 +26,7 @@ class ModelConfig:
     variant: str = "parnet"          # tmp | sa | tmp_sa | tmp_pa | parnet
     backbone: str = "efficientnet_lite0"  # bninception | resnet_tiny | resnet18 | resnet50 | efficientnet_lite0
     backbone_width: int = 16         # base width of the small backbones
-    pretrained: str | None = "efficientnet_lite0"  # path of a backbone state_dict file, efficientnet_lite0 (the pip wheel's), or None
+    pretrained: str | None = "efficientnet_lite0"  # a backbone state_dict file, efficientnet_lite0 (the wheel's) or None
     hidden_size: int = 128           # TA-LSTM hidden size (paper 512)
     window: int = 5                  # TA-LSTM sliding window n (0 = plain LSTM)
     person_fusion: str = "attention" # attention | sum
@@ -39,7 +39,7 @@ class ModelConfig:
     dropout: float = 0.5
     joint_visibility: bool = True    # the pose RNN also reads per-joint visibility (pipeline/pose_inputs.py)
     pa_joint_map: bool = True        # PA attention also sees where the joints are (not in the paper; pa.py)
-    pose_centred: bool = False       # pose coordinates in [-1, 1] about the view's centre (from pose_inputs.centre), else [0, 1]
+    pose_centred: bool = False       # pose coordinates in [-1, 1] about the view's centre, else [0, 1] (pose_inputs.centre)
 
     def __post_init__(self):
         self.validate()

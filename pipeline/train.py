@@ -120,7 +120,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
-    t = _build(data, frames_dir=frames_dir, model_config=model_config, s=s, seed=seed, run_dir=run_dir, run_info=run_info,
+    t = _build(data, frames_dir=frames_dir, model_config=model_config, s=s, seed=seed, run_dir=run_dir,
+               run_info=run_info,
                data_fingerprint=data_fingerprint, pose_augment=pose_augment, pose_inputs=pose_inputs,
                features_dir=features_dir)
     start_epoch, history, best = _resume(t, data, run_info)
@@ -307,8 +308,9 @@ def _fingerprint(model_config: ModelConfig, s: TrainParams, seed: int, world: in
     """What a checkpoint must have been trained with to be resumed."""
     # The code too: after an edit of the model or of training, DVC re-runs this stage, and the
     # finished run in checkpoints/ (persisted) must not be handed back as the new model.
-    fingerprint = {"model": asdict(model_config), "train": {**asdict(s), "seed": seed}, "world": world, "data": data_fingerprint,
-                   "videos": sorted(train_set.rows["video_id"]), "code": code_digest(TRAINING_CODE)}
+    fingerprint = {"model": asdict(model_config), "train": {**asdict(s), "seed": seed}, "world": world,
+                   "data": data_fingerprint, "videos": sorted(train_set.rows["video_id"]),
+                   "code": code_digest(TRAINING_CODE)}
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)
