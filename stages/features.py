@@ -30,5 +30,5 @@ if __name__ == "__main__":
                             frame_size=t.frame_size)
         videos = [(v, int(n), (int(w), int(h))) for v, n, w, h in
                   zip(table["video_id"], table["num_frames"], table["width"], table["height"])]
-        done = extract_dataset(paths.frames_dir(args.dataset), videos, out, spec, model["pretrained"])
+        done = extract_dataset(paths.frames_dir(args.dataset), videos, out, spec, model.pretrained)
         print(f"{out}: maps of {len(videos)} videos ({done} computed now, {len(videos) - done} kept)")
