@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.finetune import partial_bn
 from pipeline.model.backbones import build_backbone
-from pipeline.model.config import BACKBONES
+from pipeline.model_config import BACKBONES
 from pipeline.model.parnet import backbone_memory_format
 
 

@@ -137,10 +137,10 @@ def child(case: str, run: str, first_run: str, out: Path, params_path: str, epoc
     data = spec.load_data()
     model_path = out / "reference" / run / "model.pt" if case in AT_TEST else run_dir / "model.pt"
     if case not in AT_TEST:
-        train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train, run_dir=run_dir,
-                  plots_dir=run_dir / "plots", run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
+        train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train, seed=spec.seed,
+                  run_dir=run_dir, plots_dir=run_dir / "plots", run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
                   pose_augment=spec.pose_augment)
-    metrics = evaluate_run(data, model_path, frames_dir=spec.frames_dir, s=spec.train,
+    metrics = evaluate_run(data, model_path, frames_dir=spec.frames_dir, s=spec.train, seed=spec.seed,
                            batch_size=params.evaluate.batch_size, metrics_path=run_dir / "metrics.json",
                            plots_dir=run_dir / "plots", predictions_path=run_dir / "predictions.tmp.csv")
     info = {"case": case, "run": run, "seconds": round(time.time() - t0, 1),

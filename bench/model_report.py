@@ -20,10 +20,12 @@ from pipeline.model import ModelConfig, build_model, parnet_loss
 PAPER_GFLOPS = 64.9
 
 PAPER = dict(config=ModelConfig(num_classes=101, variant="parnet", backbone="bninception", hidden_size=512,
-                                window=5, pose_dim=512, appearance_dim=512, num_persons=4),
+                                window=5, pose_dim=512, appearance_dim=512, num_persons=4, pretrained=None,
+                                joint_visibility=False, pa_joint_map=False),
              size=224, steps=16, persons=4)
 SMALL = dict(config=ModelConfig(num_classes=101, variant="parnet", backbone="resnet_tiny", backbone_width=16,
-                                hidden_size=128, window=5, pose_dim=128, appearance_dim=128, num_persons=4),
+                                hidden_size=128, window=5, pose_dim=128, appearance_dim=128, num_persons=4,
+                                pretrained=None, joint_visibility=False, pa_joint_map=False),
              size=112, steps=16, persons=4)
 
 

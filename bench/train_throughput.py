@@ -178,7 +178,7 @@ def main():
     device = pick_device(s.device)
     data = spec.load_data()
     model = build_model(spec.model_config, load_pretrained=False).to_device(device)  # speed does not need the weights
-    dataset = make_dataset(data, "train", clip=ClipSpec.from_settings(s), seed=s.seed, train=True,
+    dataset = make_dataset(data, "train", clip=ClipSpec.from_settings(s), seed=spec.seed, train=True,
                            frames_dir=spec.frames_dir if model.uses_frames else None,
                            max_persons=spec.model_config.num_persons)
     amp = s.amp and device.type == "cuda"

@@ -49,12 +49,12 @@ def main():
     for variant, extra in rows:
         name = variant + ("_sum" if extra else "")
         for run in args.runs:
-            p = dataclasses.replace(params, model={**params.model, "variant": variant, **extra})
+            p = dataclasses.replace(params, model=dataclasses.replace(params.model, variant=variant, **extra))
             spec = run_spec(p, run)
             out = Path(args.out) / f"{run}_{name}"
             data = spec.load_data()
             t0 = time.time()
-            trained = train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
+            trained = train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train, seed=spec.seed,
                       run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
                       pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs, features_dir=spec.features_dir)
             if args.validation_only:
@@ -62,14 +62,14 @@ def main():
                 results.setdefault(name, []).append({**kept, "videos": len(data.subset("val")),
                                                      "seconds": time.time() - t0})
                 heads, labels, _, _ = subset_logits(data, "val", out / "model.pt", frames_dir=spec.frames_dir,
-                                                    s=spec.train, batch_size=params.evaluate.batch_size)
+                                                    s=spec.train, seed=spec.seed, batch_size=params.evaluate.batch_size)
                 hits = per_class.setdefault(name, {c: [] for c in data.classes})
                 for label, pred in zip(labels, heads["concat"].argmax(1)):
                     hits[data.classes[label]].append(pred == label)
                 print(f"{run} {name}: validation (epoch {kept['epoch']}) concat top-1 {kept['concat']:.3f}, "
                       f"heads {kept['heads']}", flush=True)
                 continue
-            m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
+            m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train, seed=spec.seed,
                              batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out)
             results.setdefault(name, []).append({"concat": m["concat"]["top1"], "fused": m["fused"]["top1"],
                                                  "heads": m["heads_top1"], "videos": m["num_videos"],

@@ -98,7 +98,7 @@ class ClipSpec:
     def from_settings(cls, s, *, num_segments: int = 0, pose_augment: PoseAugmentParams | None = None,
                       pose_inputs: PoseInputParams | None = None,
                       input_convention: InputConvention | None = None) -> "ClipSpec":
-        """The spec of a run's training settings ``s`` (pipeline.train.TrainSettings or any object
+        """The spec of a run's training settings ``s`` (pipeline.params.TrainParams or any object
         with its clip fields: input_size, resize_short, crop_scales, flip_prob, view, frame_size)."""
         return cls(input_size=int(s.input_size), resize_short=int(s.resize_short), num_segments=int(num_segments),
                    view=s.view, frame_size=tuple(int(v) for v in s.frame_size),
@@ -127,7 +127,7 @@ class ClipSpec:
     def from_checkpoint(cls, ckpt: dict, settings=None) -> "ClipSpec":
         """The spec a checkpoint's model was trained with: its ``clip`` entry, or for a checkpoint
         from before ClipSpec its ``run`` entry (from_run_info). ``settings`` (the evaluating run's
-        TrainSettings): for a checkpoint whose run does not record its clip sizes, the sizes of those
+        TrainParams): for a checkpoint whose run does not record its clip sizes, the sizes of those
         settings (what evaluation used before checkpoints recorded them), with the checkpoint's pose
         settings; without ``settings`` such a checkpoint is a ClipSpecError."""
         if ckpt.get("clip") is not None:

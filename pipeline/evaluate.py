@@ -85,11 +85,11 @@ def check_model_belongs(model_path: Path, ckpt: dict, classes: list, run_info: d
 
 
 def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir: Path | None,
-                  s, batch_size: int, device: str = "cpu", run_info: dict | None = None):
+                  s, seed: int, batch_size: int, device: str = "cpu", run_info: dict | None = None):
     """Every head's logits on one subset of the split, with clips made as the checkpoint's ClipSpec
     says (pipeline.clip_spec: its sizes, view and pose inputs), after check_model_belongs. ``s``: the
-    run's training settings (pipeline.train.TrainSettings: threads, seed, workers; their clip sizes
-    only for a checkpoint that records none). Returns (heads, labels, dataset, checkpoint)."""
+    run's training settings (pipeline.params.TrainParams: threads, workers; their clip sizes only for
+    a checkpoint that records none); ``seed``: the run's. Returns (heads, labels, dataset, checkpoint)."""
     torch.set_num_threads(max(1, s.threads))
     torch_device = pick_device(device)
     model, ckpt = load_model(model_path, torch_device)
@@ -99,15 +99,15 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
     except ClipSpecError as err:
         raise ModelFileError(f"{model_path}: {err}. Fix: retrain with this version") from None
     dataset = make_dataset(data, subset, clip=clip, frames_dir=frames_dir if model.uses_frames else None,
-                           max_persons=model.config.num_persons, seed=s.seed, train=False)
+                           max_persons=model.config.num_persons, seed=seed, train=False)
     if len(dataset) == 0:
         raise ValueError(f"{model_path}: the split has no {subset} videos")
-    loader = make_loader(dataset, batch_size=batch_size, epoch=0, seed=s.seed, shuffle=False, workers=s.workers)
+    loader = make_loader(dataset, batch_size=batch_size, epoch=0, seed=seed, shuffle=False, workers=s.workers)
     heads, labels = predict_logits(model, loader, torch_device)
     return heads, labels, dataset, ckpt
 
 
-def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s,
+def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s, seed: int,
                  batch_size: int, metrics_path: Path, plots_dir: Path, skipped: list[dict] = (),
                  index_path: Path | str = "the split index", device: str = "cpu",
                  predictions_path: Path | None = None, run_info: dict | None = None) -> dict:
@@ -118,7 +118,7 @@ def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, 
     checkpoint's before anything is written. Every output is computed before the first is written,
     so the metrics and the predictions always come from the same scoring."""
     heads, labels, test, ckpt = subset_logits(data, "test", model_path, frames_dir=frames_dir, s=s,
-                                              batch_size=batch_size, device=device, run_info=run_info)
+                                              seed=seed, batch_size=batch_size, device=device, run_info=run_info)
     missing = [r for r in skipped if r.get("subset") == "test"]
     name = ckpt["run"].get("name", model_path.parent.name)
     print(f"evaluate {name}: scored {len(labels)} of the split's {len(labels) + len(missing)} test videos")

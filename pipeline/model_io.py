@@ -16,6 +16,7 @@ from pipeline.data import normalize_frames
 from pipeline.errors import InputError, MissingInput
 from pipeline.io import atomic_path
 from pipeline.model import BackboneMaps, ModelConfig, build_model
+from pipeline.model_config import LEGACY
 from pipeline.pixels import RGB_IMAGENET, InputConvention
 
 CHECKPOINT_FORMAT = 1
@@ -153,7 +154,7 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
         raise ModelFileError(f"{path}: checkpoint lacks {missing}: not written by this project's training. "
                              "Fix: retrain with this version")
     try:
-        model = build_model(ModelConfig(**ckpt["model_config"]), load_pretrained=False)
+        model = build_model(ModelConfig(**{**LEGACY, **ckpt["model_config"]}), load_pretrained=False)
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError, ValueError) as err:
         detail = " ".join(str(err).split())[:300]

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import InputError
+from pipeline.model_config import ModelParams
 from pipeline.pose_augment import PoseAugmentError, PoseAugmentParams, parse_pose_augment
 from pipeline.pose_inputs import PoseInputParams, PoseInputsError, parse_pose_inputs
 
@@ -31,6 +32,11 @@ def check_name(name: Any, where: str) -> str:
         raise ParamsError(f"{where} {name!r} is not a safe name. Fix: use only letters, digits, _ and - "
                           "(it becomes a folder name under data/ and models/)")
     return name
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ParamsError(f"params.yaml: {message}")
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,22 @@ class DecodeParams:
     workers: int = 2
     executor: str = "local"      # local | ray (one Ray task per video; section `ray`)
 
+    def __post_init__(self):
+        _check(self.short_side >= 16, "decode.short_side must be >= 16")
+        _check(self.fps is None or self.fps > 0, "decode.fps must be null or > 0")
+        _check(2 <= self.jpeg_quality <= 31, "decode.jpeg_quality must be in 2..31")
+        _check(self.executor in ("local", "ray"), "decode.executor must be local or ray")
+
 
 @dataclass(frozen=True)
 class GroundTruthParams:
     noise_std: float = 0.01
     drop_prob: float = 0.05
     seed: int = 0
+
+    def __post_init__(self):
+        _check(0 <= self.drop_prob < 1, "pose.groundtruth.drop_prob must be in [0, 1)")
+        _check(self.noise_std >= 0, "pose.groundtruth.noise_std must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,10 @@ class TrackFilterParams:
     max_frames: int = 3
     max_score: float = 0.2
     max_motion: float = float("inf")
+
+    def __post_init__(self):
+        _check(self.max_frames >= 0 and self.max_score >= 0 and self.max_motion >= 0,
+               "pose.track_filter: max_frames, max_score and max_motion must be >= 0 (max_frames 0: no filter)")
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,22 @@ class PoseParams:
     openpose: dict = field(default_factory=dict)
     mmpose: dict = field(default_factory=dict)
     import_options: dict = field(default_factory=dict)   # params.yaml `pose.import` (a keyword in Python)
+
+    def __post_init__(self):
+        _check(self.estimator in ("groundtruth", "blazepose", "openpose", "mmpose", "import"),
+               f"pose.estimator {self.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose, import")
+        if self.estimator == "import":
+            from pipeline.pose.importer import check_options
+            try:
+                check_options(self.import_options)
+            except ValueError as err:
+                raise ParamsError(str(err)) from None
+        _check(self.max_persons >= 1, "pose.max_persons must be >= 1")
+        _check(self.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
+        _check(self.executor in ("local", "ray"), "pose.executor must be local or ray")
+        _check(self.gpus == "auto" or (isinstance(self.gpus, int) and self.gpus >= 0),
+               "pose.gpus must be auto or a number of GPUs >= 0")
+        _check(self.workers_per_gpu >= 1, "pose.workers_per_gpu must be >= 1")
 
     def track_filter_options(self) -> dict:
         """The filter_* options of pipeline.pose.tracking.track_people."""
@@ -125,11 +161,22 @@ class RayParams:
     pose: RayTaskParams = field(default_factory=RayTaskParams)
     decode: RayTaskParams = field(default_factory=RayTaskParams)
 
+    def __post_init__(self):
+        _check(self.max_retries >= 0, "ray.max_retries must be >= 0")
+        for section in ("decode", "pose"):
+            task = getattr(self, section)
+            _check(task.num_cpus >= 0 and task.num_gpus >= 0 and task.num_cpus + task.num_gpus > 0,
+                   f"ray.{section}: num_cpus and num_gpus must be >= 0, not both 0")
+
 
 @dataclass(frozen=True)
 class IndexParams:
     num_segments: int = 16
     val_fraction: float = 0.15
+
+    def __post_init__(self):
+        _check(self.num_segments >= 2, "index.num_segments must be >= 2")
+        _check(0 <= self.val_fraction < 1, "index.val_fraction must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -139,21 +186,21 @@ class TrainParams:
     crop_scales: tuple = (1.0, 0.875, 0.75, 0.66)
     flip_prob: float = 0.3
     batch_size: int = 8
-    epochs: int = 12
+    epochs: int = 20
     lr: float = 1e-3
-    warmup_steps: int = 200
+    warmup_steps: int = 30
     momentum: float = 0.9
     weight_decay: float = 4e-5
     schedule: str = "cosine"
-    optimizer: str = "sgd"
-    workers: int = 1
+    optimizer: str = "adamw"
+    workers: int = 0
     threads: int = 2
     device: str = "auto"
     amp: bool = False
     grad_clip: float = 0.0
     cuda_graphs: bool = True
-    pose_warmup_epochs: int = 0
-    pose_warmup_lr: float = 0.0
+    pose_warmup_epochs: int = 15
+    pose_warmup_lr: float = 0.001
     appearance_warmup_epochs: int = 0
     appearance_warmup_frames: int = 4
     appearance_warmup_lr: float = 0.0
@@ -162,8 +209,48 @@ class TrainParams:
     lr_milestones: tuple = ()       # schedule: step; fractions of the training steps
     lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
     partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
-    backbone_lr_mult: float = 0.2   # model.pretrained only: backbone lr = this x train.lr
-    min_steps: int = 0              # optimiser steps per phase at least (more epochs on small data; 0: off)
+    backbone_lr_mult: float = 0.0   # model.pretrained only: backbone lr = this x train.lr
+    min_steps: int = 300            # optimiser steps per phase at least (more epochs on small data; 0: off)
+
+    def __post_init__(self):
+        _check(self.input_size >= 16 and self.resize_short >= self.input_size,
+               "train.resize_short must be >= train.input_size >= 16")
+        _check(all(0 < s <= 1 for s in self.crop_scales) and len(self.crop_scales) > 0,
+               "train.crop_scales must be a list of numbers in (0, 1]")
+        _check(0 <= self.flip_prob <= 1, "train.flip_prob must be in [0, 1]")
+        _check(self.batch_size >= 1 and self.epochs >= 1, "train.batch_size and train.epochs must be >= 1")
+        _check(self.lr > 0, f"train.lr must be > 0, got {self.lr}. Fix: e.g. train.lr: 0.001")
+        self._check_schedule()
+        _check(isinstance(self.partial_bn, bool), "train.partial_bn must be true or false")
+        _check(self.backbone_lr_mult >= 0,
+               "train.backbone_lr_mult must be >= 0 (0: the pretrained backbone does not learn)")
+        _check(self.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
+        _check(self.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+        _check(self.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
+        self._check_phases()
+        _check(self.view in ("crop", "frame"), "train.view must be crop (square crops) or frame (the whole frame)")
+        size = list(self.frame_size)
+        _check(len(size) == 2 and all(isinstance(v, int) and v >= 16 for v in size),
+               "train.frame_size must be [width, height] in pixels, each an integer >= 16, e.g. [128, 96]")
+
+    def _check_schedule(self) -> None:
+        _check(self.schedule in ("cosine", "constant", "step"), "train.schedule must be cosine, constant or step")
+        milestones = list(self.lr_milestones)
+        _check(all(isinstance(m, (int, float)) and 0 < m < 1 for m in milestones) and milestones == sorted(milestones),
+               "train.lr_milestones must be increasing fractions of the training steps in (0, 1), e.g. [0.557, 0.914]")
+        _check(self.schedule != "step" or milestones, "train.schedule step needs train.lr_milestones")
+        _check(0 < self.lr_decay <= 1, "train.lr_decay must be in (0, 1]")
+
+    def _check_phases(self) -> None:
+        _check(isinstance(self.pose_warmup_epochs, int) and self.pose_warmup_epochs >= 0,
+               "train.pose_warmup_epochs must be an integer >= 0")
+        _check(self.pose_warmup_lr >= 0, "train.pose_warmup_lr must be >= 0 (0: train.lr)")
+        _check(isinstance(self.appearance_warmup_epochs, int) and self.appearance_warmup_epochs >= 0,
+               "train.appearance_warmup_epochs must be an integer >= 0")
+        _check(isinstance(self.appearance_warmup_frames, int) and self.appearance_warmup_frames >= 1,
+               "train.appearance_warmup_frames must be an integer >= 1 (frames per warm-up clip)")
+        _check(self.min_steps >= 0, "train.min_steps must be an integer >= 0 (0: each phase trains its epochs as given)")
+        _check(self.appearance_warmup_lr >= 0, "train.appearance_warmup_lr must be >= 0 (0: train.lr)")
 
 
 @dataclass(frozen=True)
@@ -171,10 +258,16 @@ class EvaluateParams:
     batch_size: int = 16
     device: str = "cpu"             # cpu | cuda | auto: where the test clips run (cpu: identical on every machine)
 
+    def __post_init__(self):
+        _check(self.device in ("auto", "cpu", "cuda"), "evaluate.device must be auto, cpu or cuda")
+
 
 @dataclass(frozen=True)
 class GateParams:
     alpha: float = 0.01
+
+    def __post_init__(self):
+        _check(0 < self.alpha < 1, "gate.alpha must be in (0, 1), e.g. 0.01")
 
 
 @dataclass(frozen=True)
@@ -187,7 +280,7 @@ class Params:
     decode: DecodeParams
     pose: PoseParams
     index: IndexParams
-    model: dict
+    model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
     gate: GateParams
@@ -230,6 +323,10 @@ def _build(cls, data: Any, where: str):
         return cls(**values)
     except TypeError as err:
         raise ParamsError(f"params.yaml: `{where}`: {err}") from None
+    except ParamsError:         # the dataclass's own checks (__post_init__), naming section.key
+        raise
+    except ValueError as err:   # ModelParams' checks (pipeline.model_config) name model.key
+        raise ParamsError(f"params.yaml: {err}") from None
 
 
 _KINDS = {  # annotation -> (accepts the value, what the error asks for)
@@ -259,11 +356,6 @@ def _typed(value: Any, f: dataclasses.Field, key: str) -> Any:
     raise ParamsError(f"params.yaml: {key} must be {wanted}, got {value!r}. Fix: {fix}")
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ParamsError(f"params.yaml: {message}")
-
-
 def _pose_section(pose: Any) -> Any:
     """`pose.import` is stored as PoseParams.import_options (`import` is a Python keyword)."""
     if isinstance(pose, dict) and "import" in pose:
@@ -277,7 +369,7 @@ def parse_params(raw: dict) -> Params:
                 "train", "evaluate", "gate", "pose_augment", "pose_inputs", "ray"}
     unknown = sorted(set(raw) - sections)
     _check(not unknown, f"unknown top-level key(s) {unknown}; allowed: {sorted(sections)}")
-    for section in ("datasets", "runs", "model"):
+    for section in ("datasets", "runs"):
         _check(isinstance(raw.get(section) or {}, dict),
                f"`{section}` must be a mapping, got {type(raw.get(section)).__name__}")
     for section in ("datasets", "runs"):
@@ -302,7 +394,7 @@ def parse_params(raw: dict) -> Params:
         decode=_build(DecodeParams, raw.get("decode"), "decode"),
         pose=_build(PoseParams, _pose_section(raw.get("pose")), "pose"),
         index=_build(IndexParams, raw.get("index"), "index"),
-        model=dict(raw.get("model") or {}),
+        model=_build(ModelParams, raw.get("model"), "model"),
         train=_build(TrainParams, raw.get("train"), "train"),
         evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         gate=_build(GateParams, raw.get("gate"), "gate"),
@@ -310,76 +402,14 @@ def parse_params(raw: dict) -> Params:
         ray=_build(RayParams, raw.get("ray"), "ray"),
         pose_inputs=pose_inputs,
     )
-    _validate(params)
+    _check_across_sections(params)
     return params
 
 
-def _validate(p: Params) -> None:
+def _check_across_sections(p: Params) -> None:
+    """What no one section can check alone (each dataclass checks its own fields)."""
     for name, run in p.runs.items():
         _check(run.dataset in p.datasets, f"runs.{name}.dataset {run.dataset!r} is not under `datasets:`")
-    _check(p.decode.short_side >= 16, "decode.short_side must be >= 16")
-    _check(p.decode.fps is None or p.decode.fps > 0, "decode.fps must be null or > 0")
-    _check(2 <= p.decode.jpeg_quality <= 31, "decode.jpeg_quality must be in 2..31")
-    _check(p.pose.estimator in ("groundtruth", "blazepose", "openpose", "mmpose", "import"),
-           f"pose.estimator {p.pose.estimator!r} is not one of groundtruth, blazepose, openpose, mmpose, import")
-    if p.pose.estimator == "import":
-        from pipeline.pose.importer import check_options
-        try:
-            check_options(p.pose.import_options)
-        except ValueError as err:
-            raise ParamsError(str(err)) from None
-    _check(p.pose.max_persons >= 1, "pose.max_persons must be >= 1")
-    _check(p.pose.dtype in ("float32", "float16"), "pose.dtype must be float32 or float16")
-    for section in ("decode", "pose"):
-        _check(getattr(p, section).executor in ("local", "ray"), f"{section}.executor must be local or ray")
-        task = getattr(p.ray, section)
-        _check(task.num_cpus >= 0 and task.num_gpus >= 0 and task.num_cpus + task.num_gpus > 0,
-               f"ray.{section}: num_cpus and num_gpus must be >= 0, not both 0")
-    _check(p.pose.gpus == "auto" or (isinstance(p.pose.gpus, int) and p.pose.gpus >= 0),
-           "pose.gpus must be auto or a number of GPUs >= 0")
-    _check(p.pose.workers_per_gpu >= 1, "pose.workers_per_gpu must be >= 1")
-    _check(p.ray.max_retries >= 0, "ray.max_retries must be >= 0")
-    f = p.pose.track_filter
-    _check(f.max_frames >= 0 and f.max_score >= 0 and f.max_motion >= 0,
-           "pose.track_filter: max_frames, max_score and max_motion must be >= 0 (max_frames 0: no filter)")
-    _check(0 <= p.pose.groundtruth.drop_prob < 1, "pose.groundtruth.drop_prob must be in [0, 1)")
-    _check(p.pose.groundtruth.noise_std >= 0, "pose.groundtruth.noise_std must be >= 0")
-    _check(p.index.num_segments >= 2, "index.num_segments must be >= 2")
-    _check(0 <= p.index.val_fraction < 1, "index.val_fraction must be in [0, 1)")
-    t = p.train
-    _check(t.input_size >= 16 and t.resize_short >= t.input_size,
-           "train.resize_short must be >= train.input_size >= 16")
-    _check(all(0 < s <= 1 for s in t.crop_scales) and len(t.crop_scales) > 0,
-           "train.crop_scales must be a list of numbers in (0, 1]")
-    _check(0 <= t.flip_prob <= 1, "train.flip_prob must be in [0, 1]")
-    _check(t.batch_size >= 1 and t.epochs >= 1, "train.batch_size and train.epochs must be >= 1")
-    _check(t.lr > 0, f"train.lr must be > 0, got {t.lr}. Fix: e.g. train.lr: 0.001")
-    _check(t.schedule in ("cosine", "constant", "step"), "train.schedule must be cosine, constant or step")
-    milestones = list(t.lr_milestones)
-    _check(all(isinstance(m, (int, float)) and 0 < m < 1 for m in milestones) and milestones == sorted(milestones),
-           "train.lr_milestones must be increasing fractions of the training steps in (0, 1), e.g. [0.557, 0.914]")
-    _check(t.schedule != "step" or milestones, "train.schedule step needs train.lr_milestones")
-    _check(0 < t.lr_decay <= 1, "train.lr_decay must be in (0, 1]")
-    _check(isinstance(t.partial_bn, bool), "train.partial_bn must be true or false")
-    _check(t.backbone_lr_mult >= 0, "train.backbone_lr_mult must be >= 0 (0: the pretrained backbone does not learn)")
-    _check(t.optimizer in ("sgd", "adamw"), "train.optimizer must be sgd or adamw")
-    _check(t.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
-    _check(p.evaluate.device in ("auto", "cpu", "cuda"), "evaluate.device must be auto, cpu or cuda")
-    _check(t.grad_clip >= 0, "train.grad_clip must be >= 0 (0: no clipping)")
-    _check(isinstance(t.pose_warmup_epochs, int) and t.pose_warmup_epochs >= 0,
-           "train.pose_warmup_epochs must be an integer >= 0")
-    _check(t.pose_warmup_lr >= 0, "train.pose_warmup_lr must be >= 0 (0: train.lr)")
-    _check(isinstance(t.appearance_warmup_epochs, int) and t.appearance_warmup_epochs >= 0,
-           "train.appearance_warmup_epochs must be an integer >= 0")
-    _check(isinstance(t.appearance_warmup_frames, int) and t.appearance_warmup_frames >= 1,
-           "train.appearance_warmup_frames must be an integer >= 1 (frames per warm-up clip)")
-    _check(t.min_steps >= 0, "train.min_steps must be an integer >= 0 (0: each phase trains its epochs as given)")
-    _check(t.appearance_warmup_lr >= 0, "train.appearance_warmup_lr must be >= 0 (0: train.lr)")
-    _check(t.view in ("crop", "frame"), "train.view must be crop (square crops) or frame (the whole frame)")
-    size = list(t.frame_size)
-    _check(len(size) == 2 and all(isinstance(v, int) and v >= 16 for v in size),
-           "train.frame_size must be [width, height] in pixels, each an integer >= 16, e.g. [128, 96]")
-    _check(0 < p.gate.alpha < 1, "gate.alpha must be in (0, 1), e.g. 0.01")
 
 
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple = ()) -> Params:

@@ -10,11 +10,10 @@ from pipeline.clip_spec import ClipSpec
 from pipeline.data import SplitData, load_split_data
 from pipeline.model import ModelConfig
 from pipeline.errors import MissingInput
-from pipeline.params import Params, ParamsError
+from pipeline.params import Params, TrainParams
 from pipeline.pose import video_pose
 from pipeline.pose_augment import PoseAugmentParams
 from pipeline.pose_inputs import PoseInputParams
-from pipeline.train import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,8 @@ class RunSpec:
     frames_dir: Path
     features_dir: Path  # a frozen pretrained backbone's cached maps (pipeline/features.py)
     model_config: ModelConfig
-    train: TrainSettings
+    train: TrainParams  # params.yaml's `train:`, as training takes it
+    seed: int           # params.yaml's `seed`
     num_segments: int
     pose: dict          # the pose settings the model was trained with (pipeline.pose.video_pose.record; predict reuses them)
     decode: dict
@@ -76,18 +76,11 @@ def run_spec(params: Params, name: str, num_classes: int | None = None) -> RunSp
             raise MissingInput(f"{index_path}: no index for run {name}. Fix: run the index stage first "
                                f"(dvc repro index@{params.run(name).dataset})")
         num_classes = len(read_parquet_metadata(index_path)["classes"])
-    try:
-        model_config = ModelConfig(num_classes=num_classes, num_persons=params.pose.max_persons,
-                                   pose_centred=params.pose_inputs.centre, **params.model)
-    except TypeError as err:
-        raise ParamsError(f"params.yaml: `model`: {err}. Fix: use the keys of ModelConfig in "
-                          "pipeline/model/config.py") from None
-    t = params.train
-    settings = TrainSettings(**{k: getattr(t, k) for k in TrainSettings.__dataclass_fields__ if k != "seed"},
-                             seed=params.seed)
+    model_config = params.model.config(num_classes=num_classes, num_persons=params.pose.max_persons,
+                                       pose_centred=params.pose_inputs.centre)
     pose = video_pose.record(params.pose)   # predict poses a new video as these were posed
     return RunSpec(name=name, dataset=run.dataset, split=run.split, index_path=index_path,
                    frames_dir=paths.frames_dir(run.dataset), features_dir=paths.features_dir(run.dataset),
-                   model_config=model_config, train=settings,
+                   model_config=model_config, train=params.train, seed=params.seed,
                    num_segments=params.index.num_segments, pose=pose, decode=asdict(params.decode),
                    pose_augment=params.pose_augment, pose_inputs=params.pose_inputs)

@@ -25,6 +25,7 @@ from pipeline.finetune import freeze, param_groups, partial_bn
 from pipeline.io import atomic_path, write_json
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model import ModelConfig, build_model, parnet_loss
+from pipeline.params import TrainParams
 from pipeline.model_io import (CHECKPOINT_FORMAT, _read_checkpoint, _save_checkpoint, save_model,
                                predict_logits, stream_logits, to_model_inputs)
 from pipeline.pose_augment import PoseAugmentParams
@@ -37,41 +38,6 @@ TRAINING_CODE = ("pipeline.train",)
 
 class TrainingDiverged(InputError, FloatingPointError):
     pass
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    input_size: int
-    resize_short: int
-    crop_scales: tuple
-    flip_prob: float
-    batch_size: int
-    epochs: int
-    lr: float
-    warmup_steps: int
-    momentum: float
-    weight_decay: float
-    schedule: str
-    optimizer: str
-    workers: int
-    threads: int
-    device: str
-    amp: bool
-    seed: int
-    grad_clip: float = 0.0      # max global gradient norm (0: off)
-    cuda_graphs: bool = True    # replay the pose stream as CUDA graphs (one CUDA process only)
-    pose_warmup_epochs: int = 0  # epochs of the pose stream alone (no frames) before the joint epochs
-    pose_warmup_lr: float = 0.0  # their base lr (0: lr)
-    appearance_warmup_epochs: int = 0   # then epochs of the appearance stream alone (no poses) on short clips
-    appearance_warmup_frames: int = 4   # their clips' frames (merged runs of the T segments)
-    appearance_warmup_lr: float = 0.0   # their base lr (0: lr)
-    view: str = "crop"          # crop: square input_size crops (the paper's) | frame: the whole frame at frame_size
-    frame_size: tuple = (128, 96)  # view frame: (width, height) of the model's input
-    lr_milestones: tuple = ()   # schedule step: fractions of the training steps where lr *= lr_decay
-    lr_decay: float = 0.1
-    partial_bn: bool = True     # with model.pretrained: freeze all backbone BN but the first (pipeline.finetune)
-    backbone_lr_mult: float = 0.2  # with model.pretrained: the backbone's lr relative to train.lr
-    min_steps: int = 0          # optimiser steps each phase takes at least (phase_epochs; 0: the epochs as given)
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: str,
@@ -118,7 +84,7 @@ def phased_lr_factor(step: int, *, phase_steps: tuple[int, ...], warmup_steps: i
                                   milestones=milestones, decay=decay)
 
 
-def make_optimizer(model: torch.nn.Module, s: TrainSettings, finetune: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, s: TrainParams, finetune: bool = False) -> torch.optim.Optimizer:
     """The paper's SGD (momentum, L2 weight decay as in eq. 21), or AdamW for short CPU schedules:
     the paper trains ~140k SGD steps; a few hundred SGD steps barely move the TA-LSTMs.
     ``finetune`` (a pretrained backbone): the backbone learns at ``s.backbone_lr_mult`` x ``s.lr``."""
@@ -136,11 +102,12 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
-              run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
+def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainParams,
+              seed: int, run_dir: Path, plots_dir: Path, run_info: dict, data_fingerprint: str = "",
               pose_augment: PoseAugmentParams | None = None, pose_inputs: PoseInputParams | None = None,
               features_dir: Path | None = None) -> dict:
-    """Train one run; write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
+    """Train one run with the settings ``s`` (params.yaml's `train:`) and ``seed`` (its top-level
+    `seed`); write ``run_dir/model.pt`` (the best epoch on validation) and return a summary.
 
     ``run_dir/checkpoints/last.pt`` is written every epoch, ``checkpoints/best.pt`` (model.pt's
     content) whenever validation improves. A run resumes from them when the settings,
@@ -153,7 +120,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
     torch.set_num_threads(max(1, s.threads))
     pose_inputs = pose_inputs if pose_inputs is not None else PoseInputParams()
     run_info = {**run_info, "pose_inputs": asdict(pose_inputs)}  # evaluate and predict prepare poses alike
-    t = _build(data, frames_dir=frames_dir, model_config=model_config, s=s, run_dir=run_dir, run_info=run_info,
+    t = _build(data, frames_dir=frames_dir, model_config=model_config, s=s, seed=seed, run_dir=run_dir,
+               run_info=run_info,
                data_fingerprint=data_fingerprint, pose_augment=pose_augment, pose_inputs=pose_inputs,
                features_dir=features_dir)
     start_epoch, history, best = _resume(t, data, run_info)
@@ -178,7 +146,8 @@ def train_run(data: SplitData, *, frames_dir: Path | None, model_config: ModelCo
 @dataclass
 class _Training:
     """What ``_build`` sets up for one run and its epochs use."""
-    s: TrainSettings
+    s: TrainParams
+    seed: int                            # every random draw of the run follows from it
     model: torch.nn.Module
     ddp_model: torch.nn.Module           # the model, wrapped for DDP when there are several processes
     model_config: ModelConfig
@@ -207,14 +176,14 @@ class _Training:
         return self.run_dir / "checkpoints" / "best.pt"
 
 
-def _build(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainSettings,
+def _build(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfig, s: TrainParams, seed: int,
            run_dir: Path, run_info: dict, data_fingerprint: str, pose_augment: PoseAugmentParams | None,
            pose_inputs: PoseInputParams, features_dir: Path | None) -> _Training:
     """The model, the datasets of each phase, the optimizer and its schedule, on this process's
     device (and DDP rank)."""
     device = pick_device(s.device)
     rank, world = _init_distributed(device)
-    torch.manual_seed(s.seed)
+    torch.manual_seed(seed)
     model = _build_model(data, model_config, pose_augment, run_info, device)
     frames_dir = frames_dir if model.uses_frames else None
     segments = len(data.index["seg_start"].iloc[0]) if len(data.index) else 0
@@ -222,8 +191,8 @@ def _build(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfi
                                   pose_augment=pose_augment, pose_inputs=pose_inputs,
                                   input_convention=model.backbone.input_convention if model.backbone is not None else None)
     features = _feature_cache(features_dir, model, model_config, s, run_info)
-    phase_sets, warmup_epochs, app_epochs = _phase_datasets(data, model, model_config, s, clip, frames_dir,
-                                                            features, run_info)
+    phase_sets, warmup_epochs, app_epochs = _phase_datasets(data, model, model_config, s, seed, clip,
+                                                            frames_dir, features, run_info)
     local_batch = max(1, s.batch_size // world)
     # One process keeps the last short batch (a small split would lose up to batch-1 clips an
     # epoch); DDP drops it so that every rank takes the same number of steps.
@@ -240,9 +209,9 @@ def _build(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfi
     if s.cuda_graphs and device.type == "cuda" and world == 1 and model.uses_poses:
         _capture_pose_stream(model, data, local_batch, model_config.num_persons, device, use_amp)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    fingerprint = _fingerprint(model_config, s, world, data_fingerprint, train_set, pose_augment, pose_inputs,
+    fingerprint = _fingerprint(model_config, s, seed, world, data_fingerprint, train_set, pose_augment, pose_inputs,
                                features)
-    return _Training(s=s, model=model, ddp_model=ddp_model, model_config=model_config, clip=clip,
+    return _Training(s=s, seed=seed, model=model, ddp_model=ddp_model, model_config=model_config, clip=clip,
                      phase_sets=phase_sets, epoch_phases=[name for name, epochs, _ in phases for _ in range(epochs)],
                      optimizer=optimizer, scheduler=scheduler, scaler=scaler, freeze_backbone=freeze_backbone,
                      device=device, rank=rank, world=world, local_batch=local_batch, drop_last=drop_last,
@@ -262,7 +231,7 @@ def _build_model(data: SplitData, model_config: ModelConfig, pose_augment: PoseA
     return model
 
 
-def _feature_cache(features_dir: Path | None, model, model_config: ModelConfig, s: TrainSettings,
+def _feature_cache(features_dir: Path | None, model, model_config: ModelConfig, s: TrainParams,
                    run_info: dict) -> FeatureCache | None:
     """The features stage's cached maps, for a frozen pretrained backbone (features.cache_applies)."""
     if features_dir is None or not cache_applies(model_config.pretrained, s.backbone_lr_mult, model.uses_frames):
@@ -273,10 +242,10 @@ def _feature_cache(features_dir: Path | None, model, model_config: ModelConfig, 
     return FeatureCache(features_dir, spec, run_info.get("dataset", ""))
 
 
-def _phase_datasets(data: SplitData, model, model_config: ModelConfig, s: TrainSettings, clip: ClipSpec,
+def _phase_datasets(data: SplitData, model, model_config: ModelConfig, s: TrainParams, seed: int, clip: ClipSpec,
                     frames_dir: Path | None, features, run_info: dict) -> tuple[dict, int, int]:
     """(phase -> (training set, validation set), pose warm-up epochs, appearance warm-up epochs)."""
-    sets = dict(clip=clip, max_persons=model_config.num_persons, seed=s.seed, features=features)
+    sets = dict(clip=clip, max_persons=model_config.num_persons, seed=seed, features=features)
     train_set = make_dataset(data, "train", frames_dir=frames_dir, train=True, **sets)
     val_set = make_dataset(data, "val", frames_dir=frames_dir, train=False, **sets)
     if len(train_set) == 0:
@@ -300,7 +269,7 @@ def _phase_datasets(data: SplitData, model, model_config: ModelConfig, s: TrainS
     return phase_sets, warmup_epochs, app_epochs
 
 
-def _phases(s: TrainSettings, warmup_epochs: int, app_epochs: int, steps_per_epoch: int, clips: int,
+def _phases(s: TrainParams, warmup_epochs: int, app_epochs: int, steps_per_epoch: int, clips: int,
             rank: int) -> list[tuple[str, int, float]]:
     """(phase, epochs, base lr) of the phases that run: the warm-ups, then the joint epochs."""
     phases = [("pose", warmup_epochs, s.pose_warmup_lr), ("appearance", app_epochs, s.appearance_warmup_lr),
@@ -313,7 +282,7 @@ def _phases(s: TrainSettings, warmup_epochs: int, app_epochs: int, steps_per_epo
     return phases
 
 
-def _finetuning(model, model_config: ModelConfig, s: TrainSettings):
+def _finetuning(model, model_config: ModelConfig, s: TrainParams):
     """(whether the backbone is fine-tuned, what freezes its BN or all of it: None, freeze or partial_bn),
     the freezing applied before the optimizer and DDP see which parameters train."""
     # TSN's fine-tuning practice, only for an ImageNet-pretrained backbone (docs/pretrained.md, "Fine-tuning a pretrained backbone")
@@ -326,7 +295,7 @@ def _finetuning(model, model_config: ModelConfig, s: TrainSettings):
     return finetune, freeze_backbone
 
 
-def _scheduler(optimizer, s: TrainSettings, phases: list, steps_per_epoch: int):
+def _scheduler(optimizer, s: TrainParams, phases: list, steps_per_epoch: int):
     phase_steps = tuple(steps_per_epoch * epochs for _, epochs, _ in phases)
     phase_scales = tuple(lr / s.lr if lr > 0 else 1.0 for _, _, lr in phases)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: phased_lr_factor(
@@ -334,13 +303,14 @@ def _scheduler(optimizer, s: TrainSettings, phases: list, steps_per_epoch: int):
         milestones=s.lr_milestones, decay=s.lr_decay))
 
 
-def _fingerprint(model_config: ModelConfig, s: TrainSettings, world: int, data_fingerprint: str, train_set,
+def _fingerprint(model_config: ModelConfig, s: TrainParams, seed: int, world: int, data_fingerprint: str, train_set,
                  pose_augment: PoseAugmentParams | None, pose_inputs: PoseInputParams, features) -> dict:
     """What a checkpoint must have been trained with to be resumed."""
     # The code too: after an edit of the model or of training, DVC re-runs this stage, and the
     # finished run in checkpoints/ (persisted) must not be handed back as the new model.
-    fingerprint = {"model": asdict(model_config), "train": asdict(s), "world": world, "data": data_fingerprint,
-                   "videos": sorted(train_set.rows["video_id"]), "code": code_digest(TRAINING_CODE)}
+    fingerprint = {"model": asdict(model_config), "train": {**asdict(s), "seed": seed}, "world": world,
+                   "data": data_fingerprint, "videos": sorted(train_set.rows["video_id"]),
+                   "code": code_digest(TRAINING_CODE)}
     if pose_augment is not None and not pose_augment.default:  # absent when off: older checkpoints resume
         fingerprint["pose_augment"] = asdict(pose_augment)
     fingerprint["pose_inputs"] = asdict(pose_inputs)
@@ -385,13 +355,13 @@ def train_one_epoch(t: _Training, epoch: int) -> dict:
     """One epoch of its phase's training set; its record (loss, top-1, lr, speed). TrainingDiverged
     when the weights are no longer finite."""
     s, model = t.s, t.model
-    torch.manual_seed(s.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
+    torch.manual_seed(t.seed * 1000 + epoch)  # dropout draws depend on the epoch alone: exact resume
     phase = t.epoch_phases[epoch]
     stream = _stream(phase)
     t.ddp_model.train()
     if t.freeze_backbone:
         t.freeze_backbone(model.backbone)
-    loader = make_loader(t.phase_sets[phase][0], batch_size=t.local_batch, epoch=epoch, seed=s.seed, shuffle=True,
+    loader = make_loader(t.phase_sets[phase][0], batch_size=t.local_batch, epoch=epoch, seed=t.seed, shuffle=True,
                          workers=s.workers, rank=t.rank, world=t.world, drop_last=t.drop_last)
     t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
     desc = f"{phase + ' warm-up' if stream else 'epoch'} {epoch + 1}/{len(t.epoch_phases)}"
@@ -443,7 +413,7 @@ def validate(t: _Training, epoch: int) -> dict:
     stream, val_set = _stream(phase), t.phase_sets[phase][1]
     if not len(val_set):
         return {}
-    val_loader = make_loader(val_set, batch_size=t.s.batch_size, epoch=0, seed=t.s.seed, shuffle=False,
+    val_loader = make_loader(val_set, batch_size=t.s.batch_size, epoch=0, seed=t.seed, shuffle=False,
                              workers=t.s.workers)
     logits, labels = predict_logits(t.model, val_loader, t.device, stream=stream)
     scores = {f"val_top1_{head}": float((values.argmax(1) == labels).mean()) for head, values in logits.items()}

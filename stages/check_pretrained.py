@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.imagenet_check import (image_pixels, imagenet_probabilities, load_imagenet_model, read_class_names,
                                      swap_red_blue, top_classes)
-from pipeline.model.config import BACKBONES
+from pipeline.model_config import BACKBONES
 from pipeline.params import ParamsError, load_params
 
 

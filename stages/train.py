@@ -11,7 +11,7 @@ if __name__ == "__main__":
     spec = run_spec(params, args.run)
     try:
         train_run(spec.load_data(), frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
-                  run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info(),
+                  seed=spec.seed, run_dir=paths.run_dir(args.run), plots_dir=paths.run_plots(args.run), run_info=spec.info(),
                   data_fingerprint=spec.data_fingerprint(), pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs,
                   features_dir=spec.features_dir)
     except TrainingDiverged as err:

@@ -55,16 +55,16 @@ def test_a_checkpoint_without_clip_sizes_takes_the_evaluating_runs():
 def test_training_writes_the_spec_and_evaluate_scores_an_old_format_copy_alike(tmp_path):
     from pipeline.evaluate import evaluate_run
     from pipeline.train import train_run
-    from tests.test_train import CONFIG, SETTINGS, pose_split
+    from tests.test_train import CONFIG, SEED, SETTINGS, pose_split
 
     augment = PoseAugmentParams(scale=0.1, view="person")
-    train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=SETTINGS, run_dir=tmp_path / "run",
+    train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=SETTINGS, seed=SEED, run_dir=tmp_path / "run",
               plots_dir=tmp_path / "plots", run_info={"name": "run"}, pose_augment=augment)
     ckpt = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert ClipSpec.from_checkpoint(ckpt) == ClipSpec.from_settings(SETTINGS, num_segments=4, pose_augment=augment)
     old = {k: v for k, v in ckpt.items() if k != "clip"}       # as written before ClipSpec (the run has no sizes)
     torch.save(old, tmp_path / "old.pt")
-    kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, plots_dir=tmp_path / "plots")
+    kw = dict(frames_dir=None, s=SETTINGS, seed=SEED, batch_size=4, plots_dir=tmp_path / "plots")
     new_m = evaluate_run(pose_split(), tmp_path / "run" / "model.pt", metrics_path=tmp_path / "a.json",
                          predictions_path=tmp_path / "a.csv", **kw)
     old_m = evaluate_run(pose_split(), tmp_path / "old.pt", metrics_path=tmp_path / "b.json",

@@ -17,13 +17,15 @@ from pipeline.model import ModelConfig, build_model, parnet_loss
 from pipeline.model_io import load_model, predict_logits
 from pipeline.clip_spec import ClipSpec
 from pipeline.data import make_dataset, make_loader
-from pipeline.train import TrainSettings, train_run
+from pipeline.params import TrainParams
+from pipeline.train import train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 CUDA = torch.device("cuda")
 TINY = ModelConfig(num_classes=3, backbone="resnet_tiny", backbone_width=8, hidden_size=16, pose_dim=16,
-                   appearance_dim=16, part_hidden=8, part_dim=10, num_persons=2, window=2)
+                   appearance_dim=16, part_hidden=8, part_dim=10, num_persons=2, window=2,
+                   pretrained=None, joint_visibility=False, pa_joint_map=False)
 
 
 def _inputs(b=2, t=4, n=2, size=64, seed=0):
@@ -62,7 +64,8 @@ def test_paper_configuration_trains_under_amp():
     """BN-Inception at 224 px, T=16, hidden 512 (section IV): fp16 autocast + GradScaler steps
     give finite losses, settle to finite gradients and change every part of the model."""
     torch.manual_seed(0)
-    config = ModelConfig(num_classes=51, backbone="bninception", num_persons=4)
+    config = ModelConfig(num_classes=51, backbone="bninception", num_persons=4, hidden_size=512, pose_dim=512,
+                         appearance_dim=512, pretrained=None, joint_visibility=False, pa_joint_map=False)
     model = build_model(config, load_pretrained=False).to_device(CUDA).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=4e-5)
     scaler = torch.amp.GradScaler("cuda")
@@ -153,16 +156,16 @@ def _frames_split(tmp_path, num_videos=24, frames=8, classes=3) -> tuple[SplitDa
 
 def test_amp_training_on_cuda_learns_and_the_model_scores_the_same_on_cpu(tmp_path):
     data, frames_dir = _frames_split(tmp_path)
-    s = TrainSettings(input_size=32, resize_short=36, crop_scales=(1.0, 0.875), flip_prob=0.0, batch_size=4,
-                      epochs=6, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
-                      optimizer="adamw", workers=0, threads=1, device="cuda", amp=True, seed=3, grad_clip=5.0,
-                      cuda_graphs=True)
-    result = train_run(data, frames_dir=frames_dir, model_config=TINY, s=s, run_dir=tmp_path / "run",
+    s = TrainParams(input_size=32, resize_short=36, crop_scales=(1.0, 0.875), flip_prob=0.0, batch_size=4,
+                    epochs=6, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
+                    optimizer="adamw", workers=0, threads=1, device="cuda", amp=True, grad_clip=5.0,
+                    cuda_graphs=True, pose_warmup_epochs=0, pose_warmup_lr=0.0, backbone_lr_mult=0.2, min_steps=0)
+    result = train_run(data, frames_dir=frames_dir, model_config=TINY, s=s, seed=3, run_dir=tmp_path / "run",
                        plots_dir=tmp_path / "run" / "plots", run_info={"name": "cuda"})
     assert result["best"]["top1"] > 0.5                        # chance: 1/3
     model, _ = load_model(tmp_path / "run" / "model.pt", device="cpu")
     val = make_dataset(data, "val", clip=ClipSpec.from_settings(s), frames_dir=frames_dir, max_persons=2,
-                       seed=s.seed, train=False)
+                       seed=3, train=False)
     logits, labels = predict_logits(model, make_loader(val, batch_size=4, epoch=0, seed=0, shuffle=False,
                                                        workers=0), torch.device("cpu"))
     assert float((logits["concat"].argmax(1) == labels).mean()) == pytest.approx(result["best"]["top1"])

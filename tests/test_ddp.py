@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.test_train import CONFIG, SETTINGS, pose_split
+from tests.test_train import CONFIG, SEED, SETTINGS, pose_split
 
 
 def _free_port() -> int:
@@ -23,7 +23,8 @@ def _worker(rank: int, world: int, port: int, out: str, settings):
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from pipeline.train import train_run
-    train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=settings, run_dir=__import__("pathlib").Path(out),
+    train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=settings, seed=SEED,
+              run_dir=__import__("pathlib").Path(out),
               plots_dir=__import__("pathlib").Path(out) / "plots", run_info={"name": "ddp"})
 
 
@@ -32,7 +33,7 @@ def _worker(rank: int, world: int, port: int, out: str, settings):
 def test_two_process_ddp_matches_one_process(tmp_path, warmup_epochs):
     from pipeline.train import train_run
     settings = dataclasses.replace(SETTINGS, pose_warmup_epochs=warmup_epochs)
-    train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=settings, run_dir=tmp_path / "one",
+    train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=settings, seed=SEED, run_dir=tmp_path / "one",
               plots_dir=tmp_path / "one" / "plots", run_info={"name": "one"})
     mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path / "two"), settings), nprocs=2, join=True,
                        start_method="spawn")

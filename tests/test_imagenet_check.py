@@ -40,7 +40,8 @@ def photo(tmp_path_factory):
 def test_the_check_sees_the_image_exactly_as_evaluation_feeds_a_frame(photo):
     """Same view (short side 256, centre 224) and same pixels as ClipDataset + to_model_inputs."""
     model = build_model(ModelConfig(num_classes=2, variant="sa", backbone="bninception", hidden_size=8,
-                                    pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1))
+                                    pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1,
+                                    pretrained=None, joint_visibility=False, pa_joint_map=False))
     index = pd.DataFrame({"video_id": ["v"], "label_id": [0], "seg_start": [[0, 0]], "seg_end": [[1, 1]],
                           "mid": [[0, 0]]})
     clip = ClipDataset(index, frames_dir=photo.parent.parent, poses=None, sizes={"v": (320, 240)}, max_persons=1,

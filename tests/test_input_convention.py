@@ -32,7 +32,8 @@ TOLERANCE = {"bninception": 3.0, "resnet_tiny": 3 / 255 / 0.224, "resnet18": 3 /
 
 def tiny_config(backbone: str, **kw) -> ModelConfig:
     return ModelConfig(num_classes=3, variant="sa", backbone=backbone, backbone_width=4, hidden_size=8,
-                       pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1, **kw)
+                       pose_dim=8, appearance_dim=8, part_hidden=4, part_dim=4, window=1,
+                       **{"pretrained": None, "joint_visibility": False, "pa_joint_map": False, **kw})
 
 
 def colour_clip(tmp_path, size=64) -> ClipDataset:

@@ -10,7 +10,8 @@ from pipeline.model.backbones import BNInception, ResNetTiny
 
 def tiny(**kw) -> ModelConfig:
     base = dict(num_classes=3, backbone="resnet_tiny", backbone_width=4, hidden_size=8, pose_dim=8,
-                appearance_dim=8, part_hidden=4, part_dim=4, window=1)
+                appearance_dim=8, part_hidden=4, part_dim=4, window=1,
+                pretrained=None, joint_visibility=False, pa_joint_map=False)
     return ModelConfig(**{**base, **kw})
 
 

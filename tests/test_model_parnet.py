@@ -16,7 +16,8 @@ B, T, N, C = 2, 4, 3, 5
 
 def tiny(**kw) -> ModelConfig:
     base = dict(num_classes=C, backbone="resnet_tiny", backbone_width=4, hidden_size=16, pose_dim=16,
-                appearance_dim=16, part_hidden=8, part_dim=10, num_persons=N, window=2)
+                appearance_dim=16, part_hidden=8, part_dim=10, num_persons=N, window=2,
+                pretrained=None, joint_visibility=False, pa_joint_map=False)
     return ModelConfig(**{**base, **kw})
 
 

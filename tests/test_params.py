@@ -28,6 +28,9 @@ def test_project_params_load_into_typed_sections():
     (lambda r: r.update(extra=1), "unknown top-level key"),
     (lambda r: r["pose"]["groundtruth"].update(sigma=1), "pose.groundtruth"),
     (lambda r: r["train"].update(min_steps=-1), r"train.min_steps must be an integer >= 0"),
+    (lambda r: r["model"].update(hidden_size=0), r"^params.yaml: model.hidden_size must be an integer >= 1, got 0$"),
+    (lambda r: r["model"].update(hidden_size="big"), r"model.hidden_size must be an integer, got 'big'"),
+    (lambda r: r["model"].update(variant="x"), r"model.variant must be one of"),
 ])
 def test_bad_params_name_the_key(edit, message):
     raw = _raw()
@@ -93,3 +96,80 @@ def test_sections_of_the_wrong_shape_are_one_line_not_a_traceback(edit, message)
 def test_an_override_that_is_not_yaml_names_itself(tmp_path):
     with pytest.raises(ParamsError, match=r"override 'train.epochs=\[': the value is not YAML"):
         load_params(ROOT / "params.yaml", overrides=["train.epochs=["])
+
+
+# Free-form option mappings whose keys and defaults belong to an estimator's constructor, not a dataclass.
+_OPTION_MAPPINGS = {"pose.blazepose", "pose.openpose", "pose.mmpose", "pose.import"}
+_NOT_DEFAULTS = {"seed", "strict", "datasets", "runs"}   # required, or the project's own entries
+
+
+def _section_type(f):
+    import pipeline.params
+    return eval(f.type, vars(pipeline.params)) if isinstance(f.type, str) else f.type
+
+
+def _defaults_differing(cls, section: dict, where: str) -> list[str]:
+    """Every key of ``section`` whose value is not the default of ``cls``'s field (nested sections too)."""
+    import dataclasses
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    differing = []
+    for key, value in section.items():
+        name = f"{where}.{key}"
+        if name in _OPTION_MAPPINGS:
+            continue
+        f = fields.get("import_options" if name == "pose.import" else key)
+        if f is None:
+            differing.append(f"{name}: no such field in {cls.__name__}")
+            continue
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            differing += _defaults_differing(type(default), value, name)
+        elif (list(default) if isinstance(default, tuple) else default) != value:
+            differing.append(f"{name}: params.yaml {value!r}, {cls.__name__} default {default!r}")
+    return differing
+
+
+def test_dataclass_defaults_are_params_yaml_values():
+    """One default per setting: params.yaml (the file users edit) and the dataclasses' defaults agree,
+    so a section or key a profile leaves out takes params.yaml's value."""
+    from pipeline.params import Params
+    import dataclasses
+    sections = {f.name: f for f in dataclasses.fields(Params)}
+    differing = []
+    for name, section in _raw().items():
+        if name in _NOT_DEFAULTS:
+            continue
+        f = sections[name]
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        if default is dataclasses.MISSING:   # a required section: its type's defaults
+            default = _section_type(f)()
+        differing += _defaults_differing(type(default), section, name)
+    assert not differing, "\n".join(differing)
+
+
+def test_model_section_is_model_config_less_what_a_run_derives(tmp_path):
+    import dataclasses
+    from pipeline.model_config import DERIVED, LEGACY, ModelConfig, ModelParams
+    config_fields = [(f.name, f.default) for f in dataclasses.fields(ModelConfig) if f.name not in DERIVED]
+    assert [(f.name, f.default) for f in dataclasses.fields(ModelParams)] == config_fields   # one definition
+    p = load_params(ROOT / "params.yaml")
+    assert isinstance(p.model, ModelParams)
+    config = p.model.config(num_classes=5, num_persons=3, pose_centred=True)
+    assert (config.num_classes, config.num_persons, config.pose_centred, config.hidden_size) == (5, 3, True, 128)
+    assert set(LEGACY) <= {f.name for f in dataclasses.fields(ModelConfig)}
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda P: P.TrainParams(lr=0), r"^params.yaml: train.lr must be > 0, got 0. Fix: e.g. train.lr: 0.001$"),
+    (lambda P: P.TrainParams(schedule="step"), "train.schedule step needs train.lr_milestones"),
+    (lambda P: P.DecodeParams(jpeg_quality=1), r"decode.jpeg_quality must be in 2..31"),
+    (lambda P: P.PoseParams(track_filter=P.TrackFilterParams(max_frames=-1)), "pose.track_filter: max_frames"),
+    (lambda P: P.RayParams(pose=P.RayTaskParams(num_cpus=0, num_gpus=0)), "ray.pose: num_cpus and num_gpus"),
+    (lambda P: P.IndexParams(num_segments=1), "index.num_segments must be >= 2"),
+    (lambda P: P.GateParams(alpha=1), r"gate.alpha must be in \(0, 1\)"),
+])
+def test_each_section_checks_itself_when_built(build, message):
+    """The checks sit with the fields (each dataclass's __post_init__), not only in parse_params."""
+    import pipeline.params as P
+    with pytest.raises(ParamsError, match=message):
+        build(P)

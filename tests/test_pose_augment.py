@@ -10,11 +10,11 @@ import yaml
 from pipeline.data import ClipDataset, SplitData, View, apply_view_points
 from pipeline.keypoints import EDGES, FLIP_PERM, INDEX, flip_horizontal
 from pipeline.model import ModelConfig
-from pipeline.params import ParamsError, load_params, parse_params
+from pipeline.params import ParamsError, TrainParams, load_params, parse_params
 from pipeline.pose_augment import (PoseAugmentError, PoseAugmentParams, augment_points, clip_centre,
                                    drop_joints, from_run_info, parse_pose_augment, person_box, present_mask,
                                    transform_points)
-from pipeline.train import TrainSettings, train_run
+from pipeline.train import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,8 +184,8 @@ def test_clip_dataset_augments_training_clips_only():
 def _settings(**kw):
     base = dict(input_size=32, resize_short=32, crop_scales=(1.0,), flip_prob=0.0, batch_size=2, epochs=1,
                 lr=0.01, warmup_steps=1, momentum=0.9, weight_decay=0.0, schedule="constant", optimizer="sgd",
-                workers=0, threads=1, device="cpu", amp=False, seed=0, **kw)
-    return TrainSettings(**{k: base[k] for k in TrainSettings.__dataclass_fields__ if k in base})
+                workers=0, threads=1, device="cpu", amp=False, pose_warmup_epochs=0, pose_warmup_lr=0.0, backbone_lr_mult=0.2, min_steps=0, **kw)
+    return TrainParams(**base)
 
 
 @pytest.mark.parametrize("variant", ["sa", "tmp_sa", "tmp_pa", "parnet"])
@@ -193,9 +193,10 @@ def test_appearance_variants_on_a_pose_only_dataset_are_a_clear_error(tmp_path, 
     data = SplitData(index=_index(), classes=["a", "b"], poses=_poses(), sizes={f"v{i}": (160, 120) for i in range(4)},
                      pose_only=True)
     config = ModelConfig(num_classes=2, variant=variant, backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1)
+                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1,
+                         pretrained=None, joint_visibility=False, pa_joint_map=False)
     with pytest.raises(ValueError, match=rf"pose-only.*model.variant: tmp.*'{variant}'"):
-        train_run(data, frames_dir=None, model_config=config, s=_settings(), run_dir=tmp_path / "run",
+        train_run(data, frames_dir=None, model_config=config, s=_settings(), seed=0, run_dir=tmp_path / "run",
                   plots_dir=tmp_path / "plots", run_info={"dataset": "penn", "split": "1"})
     assert not (tmp_path / "run" / "model.pt").exists()
 
@@ -205,7 +206,7 @@ def test_penn_action_profile_parses_and_trains_the_pose_stream_only():
     assert p.datasets["penn"].adapter == "penn_action"
     assert p.datasets["penn"].root == "../shared/datasets/penn_action"
     assert p.runs["penn_1"].dataset == "penn" and p.runs["penn_1"].split == "1"
-    assert p.model["variant"] == "tmp" and p.pose.estimator == "groundtruth"
+    assert p.model.variant == "tmp" and p.pose.estimator == "groundtruth"
     assert p.train.threads == 1 and p.train.workers in (0, 1)
     assert p.index.val_fraction > 0  # model selection on held-out training videos
 
@@ -250,9 +251,10 @@ def test_person_view_needs_a_clip_without_frames(tmp_path):
     data = SplitData(index=_index(), classes=["a", "b"], poses=_poses(), sizes={f"v{i}": (160, 120) for i in range(4)},
                      pose_only=False)
     config = ModelConfig(num_classes=2, variant="tmp_sa", backbone="resnet_tiny", backbone_width=4, hidden_size=8,
-                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1)
+                         pose_dim=8, appearance_dim=8, part_dim=8, part_hidden=4, num_persons=1,
+                         pretrained=None, joint_visibility=False, pa_joint_map=False)
     with pytest.raises(ValueError, match="view: person is for variants without appearance"):
-        train_run(data, frames_dir=tmp_path, model_config=config, s=_settings(), run_dir=tmp_path / "run",
+        train_run(data, frames_dir=tmp_path, model_config=config, s=_settings(), seed=0, run_dir=tmp_path / "run",
                   plots_dir=tmp_path / "plots", run_info={}, pose_augment=PoseAugmentParams(view="person"))
 
 

@@ -45,7 +45,7 @@ def _checkpoint(path: Path, variant: str = "parnet", run: dict = RUN) -> Path:
     torch.manual_seed(0)
     config = ModelConfig(num_classes=len(CLASSES), variant=variant, backbone="resnet_tiny", backbone_width=4,
                          hidden_size=8, pose_dim=8, appearance_dim=8, part_hidden=8, part_dim=8,
-                         num_persons=N, window=2)
+                         num_persons=N, window=2, pretrained=None, joint_visibility=False, pa_joint_map=False)
     model = build_model(config)
     if model.pa is not None:  # a peaked attention map, as a trained model's, so the heat map shows
         with torch.no_grad():
@@ -270,6 +270,17 @@ def test_incompatible_checkpoints(files, tmp_path):
         predict_video(files.video, tmp_path / "junk.pt")
     with pytest.raises(PredictError, match="absent.pt: no trained model"):
         predict_video(files.video, tmp_path / "absent.pt")
+
+
+def test_a_checkpoint_older_than_a_model_field_loads_without_it(files, tmp_path):
+    """Fields added later (LEGACY) take the value of the models written before them, not today's
+    default (params.yaml's, e.g. joint_visibility: true)."""
+    from pipeline.model_config import LEGACY
+    ckpt = torch.load(files.model, weights_only=True)
+    old = {k: v for k, v in ckpt["model_config"].items() if k not in LEGACY}
+    torch.save({**ckpt, "model_config": old}, tmp_path / "old.pt")
+    model, _ = load_model(tmp_path / "old.pt")
+    assert {k: getattr(model.config, k) for k in LEGACY} == LEGACY
 
 
 def test_cli_variant_without_poses(files, tmp_path, capsys):

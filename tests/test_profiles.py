@@ -43,8 +43,8 @@ def test_profile_is_the_papers_configuration(profile):
     assert sorted(p.runs) == [f"{dataset}_{k}" for k in (1, 2, 3)]
     assert (p.index.num_segments, p.pose.max_persons) == (16, 4)                       # T, N
     m = p.model
-    assert (m["variant"], m["backbone"], m["hidden_size"], m["window"]) == ("parnet", "bninception", 512, 5)
-    assert Path(m["pretrained"]).name == "bn_inception-52deb4733.pth"
+    assert (m.variant, m.backbone, m.hidden_size, m.window) == ("parnet", "bninception", 512, 5)
+    assert Path(m.pretrained).name == "bn_inception-52deb4733.pth"
     t = p.train
     assert (t.input_size, t.resize_short, t.flip_prob, t.batch_size) == (224, 256, 0.3, 8)
     assert (t.optimizer, t.momentum, t.weight_decay, t.lr, t.warmup_steps) == ("sgd", 0.9, 4e-5, 1e-3, 200)
@@ -63,7 +63,7 @@ def test_profile_trains_and_evaluates_a_few_cpu_steps(tmp_path, profile, bnincep
                             workers=0, threads=1)
     data, frames_dir = frames_split(tmp_path, num_videos=8, persons=spec.model_config.num_persons)
     run_dir = tmp_path / "models" / run
-    summary = train_run(data, frames_dir=frames_dir, model_config=config, s=s, run_dir=run_dir,
+    summary = train_run(data, frames_dir=frames_dir, model_config=config, s=s, seed=spec.seed, run_dir=run_dir,
                         plots_dir=tmp_path / "plots", run_info=spec.info())
     assert summary["epochs"] == 1
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
@@ -71,7 +71,7 @@ def test_profile_trains_and_evaluates_a_few_cpu_steps(tmp_path, profile, bnincep
     assert ckpt["model_config"]["backbone"] == "bninception" and ckpt["model_config"]["hidden_size"] == 512
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert [g["initial_lr"] for g in last["optimizer"]["param_groups"]] == [1e-3, pytest.approx(2e-4)]
-    metrics = evaluate_run(data, run_dir / "model.pt", frames_dir=frames_dir, s=s, batch_size=2,
+    metrics = evaluate_run(data, run_dir / "model.pt", frames_dir=frames_dir, s=s, seed=spec.seed, batch_size=2,
                            metrics_path=tmp_path / "metrics.json", plots_dir=tmp_path / "plots")
     assert metrics["num_videos"] == 2 and read_json(tmp_path / "metrics.json")["num_videos"] == 2
 

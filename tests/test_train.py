@@ -14,7 +14,8 @@ from pipeline.data import SplitData
 from pipeline.io import read_json
 from pipeline.model import ModelConfig, build_model
 from pipeline.model_io import UnsafeCheckpoint, load_model, predict_logits
-from pipeline.train import TrainSettings, lr_factor, make_loader, train_run
+from pipeline.params import TrainParams
+from pipeline.train import lr_factor, make_loader, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,15 +49,17 @@ def pose_split(num_videos=18, frames=10, classes=3, seed=0) -> SplitData:
                      pose_only=True)
 
 
-SETTINGS = TrainSettings(input_size=32, resize_short=36, crop_scales=(1.0, 0.875), flip_prob=0.3, batch_size=4,
-                         epochs=3, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
-                         optimizer="adamw", workers=0, threads=1, device="cpu", amp=False, seed=7)
+SETTINGS = TrainParams(input_size=32, resize_short=36, crop_scales=(1.0, 0.875), flip_prob=0.3, batch_size=4,
+                       epochs=3, lr=3e-3, warmup_steps=2, momentum=0.9, weight_decay=4e-5, schedule="cosine",
+                       optimizer="adamw", workers=0, threads=1, device="cpu", amp=False,
+                       pose_warmup_epochs=0, pose_warmup_lr=0.0, backbone_lr_mult=0.2, min_steps=0)
+SEED = 7
 CONFIG = ModelConfig(num_classes=3, variant="tmp", hidden_size=8, pose_dim=8, part_hidden=4, part_dim=6,
-                     num_persons=2)
+                     num_persons=2, backbone="bninception", appearance_dim=512, pretrained=None, joint_visibility=False, pa_joint_map=False)
 
 
 def _train(tmp_path, name, **kw):
-    return train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=kw.pop("s", SETTINGS),
+    return train_run(pose_split(), frames_dir=None, model_config=CONFIG, s=kw.pop("s", SETTINGS), seed=SEED,
                      run_dir=tmp_path / name, plots_dir=tmp_path / name / "plots", run_info={"name": name}, **kw)
 
 
@@ -192,7 +195,7 @@ def test_pose_only_dataset_refuses_appearance_variants(tmp_path):
     config = dataclasses.replace(CONFIG, variant="tmp_sa", backbone="resnet_tiny", backbone_width=4,
                                  appearance_dim=8)
     with pytest.raises(ValueError, match="pose-only.*tmp"):
-        train_run(pose_split(), frames_dir=None, model_config=config, s=SETTINGS, run_dir=tmp_path / "x",
+        train_run(pose_split(), frames_dir=None, model_config=config, s=SETTINGS, seed=SEED, run_dir=tmp_path / "x",
                   plots_dir=tmp_path / "p", run_info={"dataset": "penn"})
 
 
@@ -233,7 +236,7 @@ def test_grad_clip_bounds_every_update(tmp_path):
     """SGD without weight decay moves each parameter by at most lr x (momentum-summed) gradient
     norm per step: with the norm clipped to 1e-6 the weights barely move; unclipped they do."""
     sgd = dataclasses.replace(SETTINGS, optimizer="sgd", weight_decay=0.0, lr=0.05, warmup_steps=1)
-    torch.manual_seed(sgd.seed)
+    torch.manual_seed(SEED)
     init = build_model(CONFIG).state_dict()
 
     def largest_move(name, s):
@@ -271,7 +274,7 @@ def test_evaluate_says_how_many_test_videos_were_scored_and_warns_when_some_are_
     capsys.readouterr()
     skipped = [{"video_id": "v90", "subset": "test", "reason": "v90.mp4: empty file"},
                {"video_id": "v91", "subset": "train", "reason": "v91.mp4: empty file"}]
-    evaluate_run(pose_split(), tmp_path / "run" / "model.pt", frames_dir=None, s=SETTINGS, batch_size=4,
+    evaluate_run(pose_split(), tmp_path / "run" / "model.pt", frames_dir=None, s=SETTINGS, seed=SEED, batch_size=4,
                  metrics_path=tmp_path / "m.json", plots_dir=tmp_path / "plots", skipped=skipped,
                  index_path="idx/split_1.parquet")
     captured = capsys.readouterr()
@@ -327,13 +330,13 @@ def test_pose_warmup_trains_the_pose_stream_alone_then_everything(tmp_path, monk
             raise KeyboardInterrupt
         return real(dataset, **kw)
 
-    run = dict(frames_dir=tmp_path / "frames", model_config=config, s=s, run_dir=tmp_path / "run",
+    run = dict(frames_dir=tmp_path / "frames", model_config=config, s=s, seed=SEED, run_dir=tmp_path / "run",
                plots_dir=tmp_path / "plots", run_info={"name": "w"})
     monkeypatch.setattr(T, "make_loader", crash_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         train_run(data, **run)
     after_warmup = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
-    torch.manual_seed(s.seed)
+    torch.manual_seed(SEED)
     init = build_model(config).state_dict()
     changed = {k for k, v in after_warmup["model"].items() if not torch.equal(v, init[k])}
     assert changed and all(k.startswith(("tmp.", "heads.heads.pose", "heads.heads.motion")) for k in changed)
@@ -364,7 +367,7 @@ def test_appearance_warmup_trains_the_cnn_and_appearance_head_alone_on_short_cli
             raise KeyboardInterrupt
         return loader
 
-    run = dict(frames_dir=tmp_path / "frames", model_config=config, s=s, run_dir=tmp_path / "run",
+    run = dict(frames_dir=tmp_path / "frames", model_config=config, s=s, seed=SEED, run_dir=tmp_path / "run",
                plots_dir=tmp_path / "plots", run_info={"name": "w"})
     monkeypatch.setattr(T, "make_loader", record_clips)
     states = []
@@ -414,7 +417,7 @@ def test_evaluate_refuses_a_model_of_other_classes_with_one_line(tmp_path):
     from pipeline.evaluate import evaluate_run
     from pipeline.model_io import save_model
     run = {"name": "run", "dataset": "toy", "split": "1"}
-    kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, metrics_path=tmp_path / "m.json",
+    kw = dict(frames_dir=None, s=SETTINGS, seed=SEED, batch_size=4, metrics_path=tmp_path / "m.json",
               plots_dir=tmp_path / "plots")
     for classes, message in ((["x", "y", "z"], r"was trained on classes \['x', 'y', 'z'\], the split has "
                                                 r"\['a', 'b', 'c'\]"),
@@ -439,7 +442,7 @@ def test_evaluate_refuses_a_model_of_another_run_and_writes_nothing(tmp_path):
     trained = {"name": "toy_2", "dataset": "toy", "split": "2", "num_segments": 4, "input_size": 32}
     save_model(tmp_path / "model.pt", build_model(CONFIG), CONFIG, SimpleNamespace(classes=["a", "b", "c"]),
                 trained, {"top1": 0.5, "epoch": 1})
-    kw = dict(frames_dir=None, s=SETTINGS, batch_size=4, metrics_path=tmp_path / "m.json",
+    kw = dict(frames_dir=None, s=SETTINGS, seed=SEED, batch_size=4, metrics_path=tmp_path / "m.json",
               plots_dir=tmp_path / "plots", predictions_path=tmp_path / "p.csv")
     for evaluating, words in (({**trained, "split": "1"}, "split '2' (run: '1')"),
                               ({**trained, "num_segments": 8}, "num_segments 4 (run: 8)")):
@@ -492,7 +495,7 @@ def _more_clips(data: SplitData, copies: int) -> SplitData:
 
 def test_min_steps_gives_a_small_dataset_more_epochs_and_a_large_one_its_own(tmp_path, capsys):
     s = dataclasses.replace(SETTINGS, epochs=1, pose_warmup_epochs=1, min_steps=6)
-    run = dict(frames_dir=None, model_config=CONFIG, plots_dir=tmp_path / "plots", run_info={"name": "m"})
+    run = dict(frames_dir=None, model_config=CONFIG, seed=SEED, plots_dir=tmp_path / "plots", run_info={"name": "m"})
     # 12 training clips in batches of 4: 3 steps an epoch, so 2 epochs make the 6 steps
     train_run(pose_split(), s=s, run_dir=tmp_path / "small", **run)
     assert [h["phase"] for h in read_json(tmp_path / "small" / "history.json")] == ["pose", "pose", "joint", "joint"]

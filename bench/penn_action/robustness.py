@@ -70,8 +70,8 @@ def measure(params_path: str, run: str, model_path: Path, conditions=CONDITIONS,
         start = time.perf_counter()
         degraded = dataclasses.replace(data, poses={**data.poses, **degrade_videos(test_poses, p, seed)})
         test = make_dataset(degraded, "test", clip=ClipSpec.from_checkpoint(ckpt, settings=spec.train),
-                            frames_dir=None, max_persons=model.config.num_persons, seed=spec.train.seed, train=False)
-        loader = make_loader(test, batch_size=batch_size, epoch=0, seed=spec.train.seed, shuffle=False,
+                            frames_dir=None, max_persons=model.config.num_persons, seed=spec.seed, train=False)
+        loader = make_loader(test, batch_size=batch_size, epoch=0, seed=spec.seed, shuffle=False,
                              workers=0)
         heads, labels = predict_logits(model, loader, torch.device("cpu"))
         m = classification_metrics(heads, labels, len(data.classes))

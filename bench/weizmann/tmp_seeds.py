@@ -48,7 +48,7 @@ def _train(config: str, seed: int, overrides: list[str]):
     out = WORK / "tmp" / f"{config}_seed{seed}"
     data = spec.load_data()
     t0 = time.time()
-    summary = train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train,
+    summary = train_run(data, frames_dir=spec.frames_dir, model_config=spec.model_config, s=spec.train, seed=spec.seed,
                         run_dir=out, plots_dir=out, run_info=spec.info(), data_fingerprint=spec.data_fingerprint(),
                         pose_augment=spec.pose_augment, pose_inputs=spec.pose_inputs)
     return params, spec, data, out, summary, time.time() - t0
@@ -91,7 +91,7 @@ def main() -> None:
     tops = []
     for seed in args.seeds:
         params, spec, data, out, summary, secs = _train(args.config, seed, args.set)
-        m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train,
+        m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train, seed=spec.seed,
                          batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out)
         tops.append(m["concat"]["top1"])
         print(f"seed {seed}: test top-1 {m['concat']['top1']:.4f} on {m['num_videos']} test videos "

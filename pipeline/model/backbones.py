@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.model.config import BACKBONES
+from pipeline.model_config import BACKBONES
 from pipeline.model.efficientnet_lite import EfficientNetLite0, efficientnet_lite0_weights_path
 from pipeline.model.resnet import TorchvisionResNet
 from pipeline.pixels import CAFFE_BGR, RGB_IMAGENET

@@ -10,7 +10,7 @@ from torch import nn
 
 from pipeline.keypoints import NUM_KEYPOINTS
 from pipeline.model.backbones import build_backbone, load_backbone_weights
-from pipeline.model.config import ModelConfig
+from pipeline.model_config import ModelConfig
 from pipeline.model.heads import Heads
 from pipeline.model.pa import PAModule, joint_heatmaps
 from pipeline.model.sa import SAModule
