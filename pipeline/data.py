@@ -164,16 +164,14 @@ class ClipDataset(torch.utils.data.Dataset):
         """Square crops of ``input_size`` (the paper's), or with ``frame_size`` the whole frame
         resized to it (training: crops of it at the frame's aspect ratio). Cached maps exist for
         the evaluation view only: training on them varies the view by flips alone."""
-        if self.features is not None:
-            view = eval_view(width, height, view="frame" if self.frame_size else "crop", input_size=self.input_size,
-                             resize_short=self.resize_short, frame_size=self.frame_size)
-            flip = self.train and bool(rng.random() < self.flip_prob)
-            return View(view.box, view.size, flip)
-        if self.train:
+        if self.train and self.features is None:
             return train_view(width, height, self.frame_size or self.input_size, self.crop_scales,
                               self.flip_prob, rng)
-        return eval_view(width, height, view="frame" if self.frame_size else "crop", input_size=self.input_size,
+        view = eval_view(width, height, view="frame" if self.frame_size else "crop", input_size=self.input_size,
                          resize_short=self.resize_short, frame_size=self.frame_size)
+        if self.train and rng.random() < self.flip_prob:    # cached maps: flips only
+            view = View(view.box, view.size, True)
+        return view
 
     def __getitem__(self, i: int) -> dict:
         epoch, idx = divmod(int(i), len(self.rows))
