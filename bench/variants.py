@@ -62,7 +62,8 @@ def main():
                 results.setdefault(name, []).append({**kept, "videos": len(data.subset("val")),
                                                      "seconds": time.time() - t0})
                 heads, labels, _, _ = subset_logits(data, "val", out / "model.pt", frames_dir=spec.frames_dir,
-                                                    s=spec.train, seed=spec.seed, batch_size=params.evaluate.batch_size)
+                                                    s=spec.train, seed=spec.seed, batch_size=params.evaluate.batch_size,
+                                                    features_dir=spec.features_dir)
                 hits = per_class.setdefault(name, {c: [] for c in data.classes})
                 for label, pred in zip(labels, heads["concat"].argmax(1)):
                     hits[data.classes[label]].append(pred == label)
@@ -70,7 +71,8 @@ def main():
                       f"heads {kept['heads']}", flush=True)
                 continue
             m = evaluate_run(data, out / "model.pt", frames_dir=spec.frames_dir, s=spec.train, seed=spec.seed,
-                             batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out)
+                             batch_size=params.evaluate.batch_size, metrics_path=out / "metrics.json", plots_dir=out,
+                             features_dir=spec.features_dir)
             results.setdefault(name, []).append({"concat": m["concat"]["top1"], "fused": m["fused"]["top1"],
                                                  "heads": m["heads_top1"], "videos": m["num_videos"],
                                                  "seconds": time.time() - t0})

@@ -15,6 +15,7 @@ import torch
 from pipeline.clip_spec import ClipSpec, ClipSpecError
 from pipeline.data import SplitData, make_dataset, make_loader
 from pipeline.devices import pick_device
+from pipeline.features import cache_for_model
 from pipeline.io import atomic_path, read_json, write_json, write_text
 from pipeline.model_io import ModelFileError, load_model, predict_logits, softmax
 from pipeline.report import problem_report
@@ -85,11 +86,14 @@ def check_model_belongs(model_path: Path, ckpt: dict, classes: list, run_info: d
 
 
 def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir: Path | None,
-                  s, seed: int, batch_size: int, device: str = "cpu", run_info: dict | None = None):
+                  s, seed: int, batch_size: int, device: str = "cpu", run_info: dict | None = None,
+                  features_dir: Path | None = None):
     """Every head's logits on one subset of the split, with clips made as the checkpoint's ClipSpec
     says (pipeline.clip_spec: its sizes, view and pose inputs), after check_model_belongs. ``s``: the
     run's training settings (pipeline.params.TrainParams: threads, workers; their clip sizes only for
-    a checkpoint that records none); ``seed``: the run's. Returns (heads, labels, dataset, checkpoint)."""
+    a checkpoint that records none); ``seed``: the run's. A model trained on a frozen backbone's
+    cached maps reads them from ``features_dir`` where it holds them (features.cache_for_model),
+    else its backbone runs on the frames. Returns (heads, labels, dataset, checkpoint)."""
     torch.set_num_threads(max(1, s.threads))
     torch_device = pick_device(device)
     model, ckpt = load_model(model_path, torch_device)
@@ -98,8 +102,13 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
         clip = ClipSpec.from_checkpoint(ckpt, settings=s)
     except ClipSpecError as err:
         raise ModelFileError(f"{model_path}: {err}. Fix: retrain with this version") from None
+    features = None
+    if model.uses_frames and features_dir is not None:
+        features, why_not = cache_for_model(features_dir, ckpt)
+        print(f"{model_path}: backbone maps from {features_dir}" if features else
+              f"{model_path}: the backbone runs on the frames ({why_not})")
     dataset = make_dataset(data, subset, clip=clip, frames_dir=frames_dir if model.uses_frames else None,
-                           max_persons=model.config.num_persons, seed=seed, train=False)
+                           max_persons=model.config.num_persons, seed=seed, train=False, features=features)
     if len(dataset) == 0:
         raise ValueError(f"{model_path}: the split has no {subset} videos")
     loader = make_loader(dataset, batch_size=batch_size, epoch=0, seed=seed, shuffle=False, workers=s.workers)
@@ -110,15 +119,18 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
 def evaluate_run(data: SplitData, model_path: Path, *, frames_dir: Path | None, s, seed: int,
                  batch_size: int, metrics_path: Path, plots_dir: Path, skipped: list[dict] = (),
                  index_path: Path | str = "the split index", device: str = "cpu",
-                 predictions_path: Path | None = None, run_info: dict | None = None) -> dict:
+                 predictions_path: Path | None = None, run_info: dict | None = None,
+                 features_dir: Path | None = None) -> dict:
     """Metrics of the model on the split's test subset. ``skipped``: the index's videos left out
     (video_id, subset, reason); test videos among them are named in a warning, since the metrics
-    then rest on fewer videos than the split has. ``predictions_path``: the per-video table the
-    metrics gate compares. ``run_info``: the evaluating run's (RunSpec.info), checked against the
-    checkpoint's before anything is written. Every output is computed before the first is written,
+    then rest on fewer videos than the split has. ``features_dir``: the features stage's cache
+    (subset_logits). ``predictions_path``: the per-video table the metrics gate compares.
+    ``run_info``: the evaluating run's (RunSpec.info), checked against the checkpoint's before
+    anything is written. Every output is computed before the first is written,
     so the metrics and the predictions always come from the same scoring."""
     heads, labels, test, ckpt = subset_logits(data, "test", model_path, frames_dir=frames_dir, s=s,
-                                              seed=seed, batch_size=batch_size, device=device, run_info=run_info)
+                                              seed=seed, batch_size=batch_size, device=device, run_info=run_info,
+                                              features_dir=features_dir)
     missing = [r for r in skipped if r.get("subset") == "test"]
     name = ckpt["run"].get("name", model_path.parent.name)
     print(f"evaluate {name}: scored {len(labels)} of the split's {len(labels) + len(missing)} test videos")

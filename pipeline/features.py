@@ -11,8 +11,9 @@ so they commute with the spatial mean of eq. 17). A flipped view reads the mid m
 Per video ``<id>.mid.npy`` [F, C, h, w] and ``<id>.pooled.npy`` [F, C'] in float16, and one
 ``meta.json`` naming the backbone, its weights' sha256 and the view; a folder written for other
 settings is emptied and filled again, and an interrupted run keeps its finished videos.
-Evaluate and predict run the backbone on the frames themselves (tests/test_features.py checks
-that both give the same logits).
+Training records the spec in model.pt, and evaluate reads the same cache (cache_for_model);
+predict, and evaluate without a matching cache, run the backbone on the frames themselves
+(tests/test_features.py checks that both give the same logits).
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ class FeatureSpec:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "frame_size": list(self.frame_size)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSpec":
+        return cls(**{**d, "frame_size": tuple(d["frame_size"])})
 
     def digest(self) -> str:
         return hashlib.sha256(repr(sorted(self.to_dict().items())).encode()).hexdigest()[:16]
@@ -141,6 +146,20 @@ def extract_dataset(frames_dir: Path, videos: list[tuple[str, int, tuple[int, in
             with atomic_path(path) as tmp, open(tmp, "wb") as f:   # a file object: np.save adds no suffix
                 np.save(f, array)
     return len(todo)
+
+
+def cache_for_model(folder: Path | None, ckpt: dict) -> tuple["FeatureCache | None", str]:
+    """The cache a checkpoint's model was trained on (its ``features`` entry), where ``folder``
+    holds maps for that spec: (cache, "") or (None, why not). Evaluate reads it instead of running
+    the frozen backbone on frames: the same maps, at a fraction of the time."""
+    if ckpt.get("features") is None:
+        return None, "the model was not trained on cached maps"
+    if folder is None:
+        return None, "no features folder"
+    try:
+        return FeatureCache(folder, FeatureSpec.from_dict(ckpt["features"])), ""
+    except (MissingInput, StaleFeatures) as err:
+        return None, str(err)
 
 
 class FeatureCache:

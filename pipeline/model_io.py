@@ -124,15 +124,19 @@ def _refusal(path: Path, err: Exception) -> str:
             "written by this project's training; never load a file you do not trust with weights_only=False")
 
 
-def save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict, clip=None):
+def save_model(path: Path, model, config: ModelConfig, data, run_info: dict, best: dict, clip=None,
+               features=None):
     """The trained ``model.pt``: weights, model config, class names (``data.classes``), the run's
     settings (``run_info``), the best validation score, the backbone's input convention and ``clip``
     (a pipeline.clip_spec.ClipSpec: how its clips are made, what evaluate and predict rebuild them
-    from); read back by ``load_model``."""
+    from); read back by ``load_model``. ``features``: the pipeline.features.FeatureSpec of the
+    cached maps training read (its frozen backbone), so that evaluate can read the same cache."""
     state = {"format": CHECKPOINT_FORMAT, "model_config": asdict(config), "state_dict": model.state_dict(),
              "classes": data.classes, "run": run_info, "best": best}
     if clip is not None:
         state["clip"] = clip.to_dict()
+    if features is not None:
+        state["features"] = features.to_dict()
     if model.backbone is not None:
         state["input_convention"] = model.backbone.input_convention.to_dict()
     _save_checkpoint(path, state)

@@ -166,6 +166,7 @@ class _Training:
     use_amp: bool
     run_dir: Path
     fingerprint: dict                    # what a checkpoint must match to be resumed
+    features_spec: object = None         # the cached maps' FeatureSpec (a frozen backbone), in model.pt
 
     @property
     def ckpt_path(self) -> Path:
@@ -215,7 +216,8 @@ def _build(data: SplitData, *, frames_dir: Path | None, model_config: ModelConfi
                      phase_sets=phase_sets, epoch_phases=[name for name, epochs, _ in phases for _ in range(epochs)],
                      optimizer=optimizer, scheduler=scheduler, scaler=scaler, freeze_backbone=freeze_backbone,
                      device=device, rank=rank, world=world, local_batch=local_batch, drop_last=drop_last,
-                     use_amp=use_amp, run_dir=run_dir, fingerprint=fingerprint)
+                     use_amp=use_amp, run_dir=run_dir, fingerprint=fingerprint,
+                     features_spec=features.spec if features is not None else None)
 
 
 def _build_model(data: SplitData, model_config: ModelConfig, pose_augment: PoseAugmentParams | None,
@@ -340,7 +342,8 @@ def _resume(t: _Training, data: SplitData, run_info: dict) -> tuple[int, list, d
     t.scaler.load_state_dict(ckpt["scaler"])
     start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
     if not best_kept and t.rank == 0:  # killed between last.pt and best.pt: last.pt is the best
-        save_model(t.best_path, t.model, t.model_config, data, run_info, best, clip=t.clip)
+        save_model(t.best_path, t.model, t.model_config, data, run_info, best, clip=t.clip,
+                   features=t.features_spec)
     if t.rank == 0:
         print(f"resuming {t.run_dir} from epoch {start_epoch}" if start_epoch < len(t.epoch_phases) else
               f"{t.run_dir}: training had finished; writing model.pt from its best epoch {best['epoch']}")
@@ -440,7 +443,8 @@ def _save_epoch(t: _Training, data: SplitData, run_info: dict, epoch: int, histo
                                    "scheduler": t.scheduler.state_dict(), "scaler": t.scaler.state_dict(),
                                    "epoch": epoch, "history": history, "best": best})
     if improved:
-        save_model(t.best_path, t.model, t.model_config, data, run_info, best, clip=t.clip)
+        save_model(t.best_path, t.model, t.model_config, data, run_info, best, clip=t.clip,
+                   features=t.features_spec)
 
 
 def _finish(t: _Training, live, history: list, plots_dir: Path, title: str) -> None:

@@ -12,4 +12,5 @@ if __name__ == "__main__":
                  seed=spec.seed, batch_size=params.evaluate.batch_size, metrics_path=paths.run_metrics(args.run),
                  plots_dir=paths.run_plots(args.run), index_path=spec.index_path,
                  skipped=read_parquet_metadata(spec.index_path).get("skipped", []), device=params.evaluate.device,
-                 predictions_path=paths.run_predictions(args.run), run_info=spec.info())
+                 predictions_path=paths.run_predictions(args.run), run_info=spec.info(),
+                 features_dir=spec.features_dir)

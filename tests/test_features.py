@@ -145,3 +145,36 @@ def test_training_on_the_cache_reads_no_frame_and_records_the_cache(world, monke
     torch.manual_seed(3)
     own = build_backbone("resnet_tiny", 4).state_dict()
     assert all(torch.equal(model[f"backbone.{k}"], v) for k, v in own.items() if f"backbone.{k}" in model)
+
+
+def test_evaluate_reads_the_cache_the_model_was_trained_on_and_falls_back_to_frames(world, monkeypatch, capsys):
+    from pipeline.evaluate import subset_logits
+
+    data, config, s, spec, tmp_path = world
+    _extract(data, spec, tmp_path)
+    s = dataclasses.replace(s, epochs=1, pose_warmup_epochs=0)
+    train_run(data, frames_dir=tmp_path / "frames", model_config=config, s=s, seed=SEED, run_dir=tmp_path / "run",
+              plots_dir=tmp_path / "plots", run_info={"name": "c", "dataset": "toy"},
+              features_dir=tmp_path / "features")
+    model_path = tmp_path / "run" / "model.pt"
+    assert torch.load(model_path, weights_only=True)["features"] == spec.to_dict()
+    kw = dict(frames_dir=tmp_path / "frames", s=s, seed=SEED, batch_size=4)
+    live, live_labels, _, _ = subset_logits(data, "test", model_path, **kw)
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    cached, labels, _, _ = subset_logits(data, "test", model_path, features_dir=tmp_path / "features", **kw)
+    assert "backbone maps from" in capsys.readouterr().out
+    assert not [p for p in opened if str(p).endswith(".jpg")]
+    assert np.array_equal(labels, live_labels)
+    for head in live:
+        assert np.allclose(live[head], cached[head], atol=2e-2, rtol=1e-2), head
+    # maps for other settings: the backbone runs on the frames, and says why
+    other = dataclasses.replace(spec, input_size=2 * spec.input_size, resize_short=2 * spec.resize_short)
+    extract_dataset(tmp_path / "frames", [(v, FRAMES, data.sizes[v]) for v in data.index["video_id"]],
+                    tmp_path / "features", other, tmp_path / "tiny.pt")
+    again, _, _, _ = subset_logits(data, "test", model_path, features_dir=tmp_path / "features", **kw)
+    assert "the backbone runs on the frames" in capsys.readouterr().out
+    assert [p for p in opened if str(p).endswith(".jpg")]
+    for head in live:
+        assert np.array_equal(live[head], again[head]), head
