@@ -99,6 +99,8 @@ def test_bidirectional_backward_direction_sees_reversed_time():
     x = torch.randn(2, 5, 4)
     outs, rep = layer(x)
     fwd, bwd = outs[..., :6], outs[..., 6:]
+    # the two directions run in lockstep (CellGroup): each as its cell alone would
+    torch.testing.assert_close(fwd, run(layer.forward_cell, x))
     torch.testing.assert_close(bwd, run(layer.backward_cell, x.flip(1)).flip(1))
     torch.testing.assert_close(rep, torch.cat([fwd[:, -1], bwd[:, 0]], -1))
 

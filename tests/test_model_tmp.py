@@ -106,3 +106,42 @@ def test_unidirectional_tmp():
     tmp = make_tmp("attention", bidirectional=False, window=0)
     out = tmp(torch.rand(2, 4, 2, 14, 2), torch.ones(2, 4, 2, dtype=torch.bool))
     assert out.pose.shape == (2, 16) and out.fused.shape == (2, 4, 12)
+
+
+def one_direction_at_a_time(tmp, persons, mask, vis):
+    """The pose stream's person selection and TA-LSTM run direction by direction with the
+    single-module steps (PersonAttention.forward, TALSTMCell.forward): what the lockstep run must equal."""
+    steps = persons.shape[1]
+    reps, fused, weights = [], [], []
+    for d, (cell, attention) in enumerate(zip(tmp.pose_cells, tmp.person_attention)):
+        order = range(steps) if d == 0 else range(steps - 1, -1, -1)
+        keys = attention.key(persons)
+        state = cell.init_state(persons.shape[0], persons)
+        out = state.h
+        fused_d, weights_d = [None] * steps, [None] * steps
+        for t in order:
+            fused_d[t], weights_d[t] = attention(keys[:, t], persons[:, t], out, mask[:, t])
+            step_in = torch.cat([fused_d[t], (weights_d[t].unsqueeze(-1) * vis[:, t]).sum(1)], -1)
+            out, state = cell(step_in, state)
+        reps.append(out)
+        fused.append(torch.stack(fused_d, 1))
+        weights.append(torch.stack(weights_d, 1))
+    return torch.cat(reps, -1), torch.cat(fused, -1), torch.stack(weights).mean(0)
+
+
+def test_both_directions_in_lockstep_equal_one_direction_at_a_time():
+    torch.manual_seed(6)
+    tmp = TMPModule(part_hidden=8, part_dim=10, pose_dim=12, hidden_size=16, window=3, bidirectional=True,
+                    person_fusion="attention", joint_visibility=True)
+    persons = torch.randn(3, 7, 4, 12, requires_grad=True)
+    mask = torch.rand(3, 7, 4) > 0.4
+    mask[1, 2] = False                                     # a frame with nobody
+    vis = (torch.rand(3, 7, 4, 14) > 0.2).float()
+    got = tmp._attend_and_run(persons, mask, vis)
+    want = one_direction_at_a_time(tmp, persons, mask, vis)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(sum(x.square().sum() for x in got), [persons, *tmp.pose_cells.parameters()])
+    want_grads = torch.autograd.grad(sum(x.square().sum() for x in want), [persons, *tmp.pose_cells.parameters()])
+    for a, b in zip(grads, want_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

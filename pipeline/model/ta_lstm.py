@@ -28,6 +28,7 @@ class TALSTMCell(nn.Module):
 
     ``window`` is the sliding window n. With n = 0 there is nothing to attend over: eqs. 1 and 5-8
     vanish, the input goes straight to the gates and the output is h_t, i.e. a plain LSTM cell.
+    The arithmetic is CellGroup's (a group of one cell).
     """
 
     def __init__(self, input_size: int, hidden_size: int, window: int):
@@ -50,22 +51,70 @@ class TALSTMCell(nn.Module):
         self.gate_h = nn.Linear(hidden_size, 4 * hidden_size, bias=False)
 
     def init_state(self, batch: int, like: torch.Tensor) -> TAState:
-        zeros = like.new_zeros(batch, self.hidden_size)
-        return TAState(zeros, zeros, zeros if self.window > 0 else None, [], [])
-
-    def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The part of the step that depends on x_t alone; works on [..., input_size]."""
-        return self.in_x(x) if self.window > 0 else self.gate_x(x)
+        return _squeezed(CellGroup([self]).init_state(batch, like))
 
     def forward(self, x: torch.Tensor, state: TAState) -> tuple[torch.Tensor, TAState]:
-        return self.step_projected(self.project_input(x), state)
+        """x [B, input_size], state of [B, ...] tensors (init_state)."""
+        group = CellGroup([self])
+        out, state = group.step(group.project(x[None]), _unsqueezed(state))
+        return out[0], _squeezed(state)
 
-    def step_projected(self, px: torch.Tensor, state: TAState) -> tuple[torch.Tensor, TAState]:
+
+def _unsqueezed(state: TAState) -> TAState:
+    add = lambda t: None if t is None else t[None]
+    return TAState(add(state.h), add(state.c), add(state.att), [add(k) for k in state.keys],
+                   [add(v) for v in state.values])
+
+
+def _squeezed(state: TAState) -> TAState:
+    drop = lambda t: None if t is None else t[0]
+    return TAState(drop(state.h), drop(state.c), drop(state.att), [drop(k) for k in state.keys],
+                   [drop(v) for v in state.values])
+
+
+class CellGroup:
+    """K TA-LSTM cells of one shape stepped in lockstep, e.g. the two directions of a
+    bidirectional layer: every tensor carries the cell on a leading axis [K, B, ...], and each
+    layer of the step is one batched matmul over the K cells' stacked weights. Built per sequence
+    from the cells' own parameters (gradients reach them through the stacking): the same
+    arithmetic as K separate cells, in a K-th of the operations, which is what a step costs at
+    these sizes on a CPU."""
+
+    def __init__(self, cells):
+        first = cells[0]
+        self.window, self.hidden_size = first.window, first.hidden_size
+
+        def weight(name):  # [K, in, out]
+            return torch.stack([getattr(c, name).weight for c in cells]).transpose(1, 2)
+
+        def bias(name):    # [K, 1, out]
+            return torch.stack([getattr(c, name).bias for c in cells])[:, None]
+
+        self.gate_x, self.gate_x_bias, self.gate_h = weight("gate_x"), bias("gate_x"), weight("gate_h")
         if self.window > 0:
-            x_prime = px + self.in_att(state.att)                              # eq. 1
-            gates = self.gate_x(x_prime) + self.gate_h(state.h)                # eq. 2
+            self.in_x, self.in_x_bias, self.in_att = weight("in_x"), bias("in_x"), weight("in_att")
+            self.att_key, self.att_query, self.att_query_bias = weight("att_key"), weight("att_query"), bias("att_query")
+            self.att_score = weight("att_score")[:, None]                       # [K, 1, H, 1]
+            self.out, self.out_bias = weight("out"), bias("out")
+
+    def init_state(self, batch: int, like: torch.Tensor) -> TAState:
+        zeros = like.new_zeros(self.gate_h.shape[0], batch, self.hidden_size)
+        return TAState(zeros, zeros, zeros if self.window > 0 else None, [], [])
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of a step that depends on x_t alone: [K, ..., input_size] -> [K, ..., width]."""
+        w, b = (self.in_x, self.in_x_bias) if self.window > 0 else (self.gate_x, self.gate_x_bias)
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        return torch.baddbmm(b, flat, w).reshape(*x.shape[:-1], w.shape[-1])
+
+    def step(self, px: torch.Tensor, state: TAState) -> tuple[torch.Tensor, TAState]:
+        """px [K, B, width] (project), state of [K, B, ...] tensors -> (out [K, B, H], state)."""
+        if self.window > 0:
+            x_prime = torch.baddbmm(px, state.att, self.in_att)                           # eq. 1
+            gates = torch.baddbmm(torch.baddbmm(self.gate_x_bias, x_prime, self.gate_x),
+                                  state.h, self.gate_h)                                    # eq. 2
         else:
-            gates = px + self.gate_h(state.h)
+            gates = torch.baddbmm(px, state.h, self.gate_h)
         i, f, g, o = gates.chunk(4, dim=-1)
         c = torch.sigmoid(f) * state.c + torch.sigmoid(i) * torch.tanh(g)      # eq. 3
         h = torch.sigmoid(o) * torch.tanh(c)                                   # eq. 4: the new c_t
@@ -73,16 +122,16 @@ class TALSTMCell(nn.Module):
             return h, TAState(h, c, None, [], [])
 
         if state.values:  # the first steps attend over the fewer outputs that exist
-            keys = torch.stack(state.keys, dim=1)                              # [B, k, A]
-            values = torch.stack(state.values, dim=1)                          # [B, k, H]
-            query = self.att_query(torch.cat([h, c], dim=-1))
-            scores = self.att_score(torch.tanh(keys + query.unsqueeze(1))).squeeze(-1)  # eq. 5
-            weights = torch.softmax(scores, dim=1)                                       # eq. 6
-            att = (weights.unsqueeze(-1) * values).sum(1)                                # eq. 7
+            keys = torch.stack(state.keys, dim=2)                              # [K, B, k, A]
+            values = torch.stack(state.values, dim=2)                          # [K, B, k, H]
+            query = torch.baddbmm(self.att_query_bias, torch.cat([h, c], dim=-1), self.att_query)
+            scores = torch.matmul(torch.tanh(keys + query.unsqueeze(2)), self.att_score).squeeze(-1)  # eq. 5
+            weights = torch.softmax(scores, dim=2)                                                   # eq. 6
+            att = torch.matmul(weights.unsqueeze(2), values).squeeze(2)                              # eq. 7
         else:
             att = torch.zeros_like(h)
-        out = self.out(torch.cat([h, att], dim=-1))                            # eq. 8
-        keys = (state.keys + [self.att_key(out)])[-self.window:]
+        out = torch.baddbmm(self.out_bias, torch.cat([h, att], dim=-1), self.out)   # eq. 8
+        keys = (state.keys + [torch.bmm(out, self.att_key)])[-self.window:]
         values = (state.values + [out])[-self.window:]
         return out, TAState(h, c, att, keys, values)
 
@@ -91,8 +140,9 @@ class TALSTM(nn.Module):
     """A TA-LSTM layer over a whole sequence [B, T, D] -> outputs [B, T, H] (bidirectional: the
     forward and backward outputs, both in the input's time order, concatenated on the last axis).
 
-    The backward direction runs its own cell on the time-reversed sequence; its outputs are
-    re-reversed so that index t of both halves refers to frame t."""
+    The backward direction runs its own cell on the time-reversed sequence, in lockstep with the
+    forward one (CellGroup); its outputs are re-reversed so that index t of both halves refers to
+    frame t."""
 
     def __init__(self, input_size: int, hidden_size: int, window: int, bidirectional: bool):
         super().__init__()
@@ -101,20 +151,27 @@ class TALSTM(nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     @staticmethod
-    def run_cell(cell: TALSTMCell, x: torch.Tensor) -> torch.Tensor:
-        projected = cell.project_input(x)
-        state = cell.init_state(x.shape[0], projected)
+    def run_cells(cells, xs: torch.Tensor) -> torch.Tensor:
+        """Each of K cells over its own sequence: xs [K, B, T, D] -> outputs [K, B, T, H]."""
+        group = CellGroup(cells)
+        projected = group.project(xs)
+        state = group.init_state(xs.shape[1], projected)
         outs = []
-        for t in range(x.shape[1]):
-            out, state = cell.step_projected(projected[:, t], state)
+        for t in range(xs.shape[2]):
+            out, state = group.step(projected[:, :, t], state)
             outs.append(out)
-        return torch.stack(outs, dim=1)
+        return torch.stack(outs, dim=2)
+
+    @staticmethod
+    def run_cell(cell: TALSTMCell, x: torch.Tensor) -> torch.Tensor:
+        return TALSTM.run_cells([cell], x[None])[0]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (outputs [B, T, output_size], representation [B, output_size]): the last forward
         output, and for a bidirectional layer the last backward output (frame 0) after it."""
-        fwd = self.run_cell(self.forward_cell, x)
         if self.backward_cell is None:
+            fwd = self.run_cell(self.forward_cell, x)
             return fwd, fwd[:, -1]
-        bwd = self.run_cell(self.backward_cell, x.flip(1)).flip(1)
+        fwd, bwd = self.run_cells([self.forward_cell, self.backward_cell], torch.stack([x, x.flip(1)]))
+        bwd = bwd.flip(1)
         return torch.cat([fwd, bwd], dim=-1), torch.cat([fwd[:, -1], bwd[:, 0]], dim=-1)

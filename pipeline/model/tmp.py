@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pipeline.keypoints import BODY_PART, LIMB_PARTS, NUM_KEYPOINTS
-from pipeline.model.ta_lstm import TALSTM, TALSTMCell
+from pipeline.model.ta_lstm import TALSTM, CellGroup, TALSTMCell
 
 
 class PartEncoder(nn.Module):
@@ -138,21 +138,54 @@ class TMPModule(nn.Module):
         return TMPOutput(pose_rep, motion_rep, fused, weights)
 
     def _attend_and_run(self, persons, mask, vis):
-        steps = persons.shape[1]
-        reps, fused, weights = [], [], []
-        for d, (cell, attention) in enumerate(zip(self.pose_cells, self.person_attention)):
-            order = range(steps) if d == 0 else range(steps - 1, -1, -1)
-            keys = attention.key(persons)
-            state = cell.init_state(persons.shape[0], persons)
-            out = state.h  # zeros: the query of the first step
-            fused_d, weights_d = [None] * steps, [None] * steps
-            for t in order:
-                fused_d[t], weights_d[t] = attention(keys[:, t], persons[:, t], out, mask[:, t])
-                step_in = fused_d[t]
-                if vis is not None:
-                    step_in = torch.cat([step_in, (weights_d[t].unsqueeze(-1) * vis[:, t]).sum(1)], -1)
-                out, state = cell(step_in, state)                            # eq. 14
-            reps.append(out)  # the direction's last output (frame T-1 forward, frame 0 backward)
-            fused.append(torch.stack(fused_d, dim=1))
-            weights.append(torch.stack(weights_d, dim=1))
-        return torch.cat(reps, -1), torch.cat(fused, -1), torch.stack(weights).mean(0)
+        """Person selection and the pose TA-LSTM, both directions in lockstep (CellGroup): the
+        backward one steps through the time-reversed inputs."""
+        directions = len(self.pose_cells)
+
+        def in_order(x):  # [K, B, T, ...]: each direction's inputs in its own time order
+            return torch.stack([x, x.flip(1)][:directions])
+
+        persons_k, mask_k = in_order(persons), in_order(mask)
+        vis_k = in_order(vis) if vis is not None else None
+        cells, attention = CellGroup(list(self.pose_cells)), _AttentionGroup(self.person_attention)
+        keys = attention.keys(persons_k)
+        state = cells.init_state(persons.shape[0], persons)
+        out = state.h  # zeros: the query of the first step
+        fused, weights = [], []
+        for t in range(persons.shape[1]):
+            fused_t, weights_t = attention(keys[:, :, t], persons_k[:, :, t], out, mask_k[:, :, t])
+            step_in = fused_t
+            if vis_k is not None:
+                step_in = torch.cat([step_in, torch.matmul(weights_t.unsqueeze(2), vis_k[:, :, t]).squeeze(2)], -1)
+            out, state = cells.step(cells.project(step_in), state)              # eq. 14
+            fused.append(fused_t)
+            weights.append(weights_t)
+        fused, weights = torch.stack(fused, 2), torch.stack(weights, 2)
+        # back to frame order; each direction's last output (frame T-1 forward, frame 0 backward)
+        fused = [fused[0]] + [f.flip(1) for f in fused[1:]]
+        weights = [weights[0]] + [w.flip(1) for w in weights[1:]]
+        return torch.cat(list(out), -1), torch.cat(fused, -1), torch.stack(weights).mean(0)
+
+
+class _AttentionGroup:
+    """The PersonAttention of each direction stepped in lockstep, like CellGroup: inputs [K, B, ...],
+    one batched matmul per layer over the stacked weights."""
+
+    def __init__(self, attentions):
+        self.key = torch.stack([a.key.weight for a in attentions]).transpose(1, 2)       # [K, D, A]
+        self.key_bias = torch.stack([a.key.bias for a in attentions])[:, None]           # [K, 1, A]
+        self.query = torch.stack([a.query.weight for a in attentions]).transpose(1, 2)   # [K, Q, A]
+        self.score = torch.stack([a.score.weight for a in attentions]).transpose(1, 2)[:, None]  # [K, 1, A, 1]
+
+    def keys(self, persons: torch.Tensor) -> torch.Tensor:
+        """[K, B, T, N, D] -> [K, B, T, N, A] (W_p p_n + b for every frame at once)."""
+        flat = persons.reshape(persons.shape[0], -1, persons.shape[-1])
+        return torch.baddbmm(self.key_bias, flat, self.key).reshape(*persons.shape[:-1], -1)
+
+    def __call__(self, keys, persons, query, mask):
+        """keys [K, B, N, A], persons [K, B, N, D], query [K, B, Q], mask [K, B, N] -> (fused
+        [K, B, D], weights [K, B, N]), as PersonAttention.forward per direction."""
+        z = torch.tanh(keys + torch.bmm(query, self.query).unsqueeze(2))
+        scores = torch.matmul(z, self.score).squeeze(-1).float()
+        weights = masked_softmax(scores, mask).to(persons.dtype)
+        return torch.matmul(weights.unsqueeze(2), persons).squeeze(2), weights
