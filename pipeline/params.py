@@ -210,7 +210,7 @@ class TrainParams:
     lr_decay: float = 0.1           # schedule: step; lr factor at each milestone
     partial_bn: bool = True         # model.pretrained only: freeze all backbone BN but the first
     backbone_lr_mult: float = 0.0   # model.pretrained only: backbone lr = this x train.lr
-    min_steps: int = 300            # optimiser steps per phase at least (more epochs on small data; 0: off)
+    min_steps: int = 600            # optimiser steps per phase at least (more epochs on small data; 0: off)
 
     def __post_init__(self):
         _check(self.input_size >= 16 and self.resize_short >= self.input_size,

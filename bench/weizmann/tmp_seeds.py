@@ -40,10 +40,19 @@ CONFIGS = {
     "adamw_lr1e-3_e100_b8": ["train.optimizer=adamw", "train.lr=0.001", "train.epochs=100", "train.batch_size=8"],
     "adamw_lr3e-3_e100_b8": ["train.optimizer=adamw", "train.lr=0.003", "train.epochs=100", "train.batch_size=8"],
 }
+# A config with its own params file instead of PARAMS (issue 29: the default profile's settings).
+# default_profile_e100: the same with the issue's "pose-only model with a long schedule": 100
+# epochs at AdamW 3e-3 in one phase (the best xsub candidate above, without its person view and
+# keypoint augmentation).
+CONFIG_PARAMS = {"default_profile": "bench/weizmann/default_profile.yaml",
+                 "default_profile_e100": "bench/weizmann/default_profile.yaml"}
+CONFIGS["default_profile"] = []
+CONFIGS["default_profile_e100"] = ["train.lr=0.003", "train.epochs=100", "train.pose_warmup_epochs=0",
+                                   "train.min_steps=0"]
 
 
 def _train(config: str, seed: int, overrides: list[str]):
-    params = load_params(PARAMS, overrides=[*CONFIGS[config], f"seed={seed}", *overrides])
+    params = load_params(CONFIG_PARAMS.get(config, PARAMS), overrides=[*CONFIGS[config], f"seed={seed}", *overrides])
     spec = run_spec(params, RUN)
     out = WORK / "tmp" / f"{config}_seed{seed}"
     data = spec.load_data()
