@@ -31,23 +31,11 @@ from pipeline.clip_spec import ClipSpec  # noqa: E402
 from pipeline.data import make_dataset  # noqa: E402
 from pipeline.keypoints import INDEX  # noqa: E402
 from pipeline.model.backbones import build_backbone, load_backbone_weights  # noqa: E402
-from pipeline.model.efficientnet_lite import _pad_same  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 from pipeline.pixels import to_pixels  # noqa: E402
 from pipeline.runs import run_spec  # noqa: E402
 
 JOINTS = {"kick_ball": ("right_ankle", "left_ankle"), "sit_on_chair": ("right_hip", "left_hip")}
-
-
-def block_maps(backbone, x: torch.Tensor, blocks: list[int]) -> dict[int, torch.Tensor]:
-    """The outputs of EfficientNet-Lite0's ``blocks`` (0..15) for images x."""
-    x = F.relu6(backbone._bn0(backbone._conv_stem(_pad_same(x, 3, 2))))
-    out = {}
-    for i, block in enumerate(backbone._blocks[:max(blocks) + 1]):
-        x = block(x)
-        if i in blocks:
-            out[i] = x
-    return out
 
 
 def clip_vectors(maps: torch.Tensor, points: torch.Tensor, joints: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +109,7 @@ def main() -> None:
                 x = to_pixels(item["frames"], backbone.input_convention)
                 x = F.interpolate(x, size=(args.size, args.size), mode="bilinear", align_corners=False) if args.size != x.shape[-1] else x
                 with torch.no_grad():
-                    maps = block_maps(backbone, x, args.blocks)
+                    maps = backbone.block_outputs(x, args.blocks)
                 for b, m in maps.items():
                     at, whole = clip_vectors(m, item["points"], joints)
                     vectors[b][0].append(at)

@@ -95,7 +95,7 @@ def subset_logits(data: SplitData, subset: str, model_path: Path, *, frames_dir:
     cached maps reads them from ``features_dir`` where it holds them (features.cache_for_model),
     else its backbone runs on the frames. Returns (heads, labels, dataset, checkpoint)."""
     torch.set_num_threads(max(1, s.threads))
-    torch_device = pick_device(device)
+    torch_device = pick_device(device, "evaluate.device")
     model, ckpt = load_model(model_path, torch_device)
     check_model_belongs(model_path, ckpt, data.classes, run_info)
     try:

@@ -247,7 +247,7 @@ def _check_arguments(top: int, mp4_fps: float, display_size: int, device: str,
     if display_size < 16 or display_size % 2:
         raise PredictError(f"display size must be an even number of pixels >= 16, got {display_size}")
     try:
-        torch_device = pick_device(device)
+        torch_device = pick_device(device, "--device")
     except RuntimeError as err:
         raise PredictError(str(err)) from None
     if pose_short_side is not None and pose_short_side < 16:

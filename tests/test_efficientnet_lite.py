@@ -198,3 +198,14 @@ def test_missing_package_file_or_wrong_hash_is_a_one_line_error(monkeypatch, cap
                                   "--weights", "efficientnet_lite0"]) == 1
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and PIP in stderr
+
+
+def test_block_outputs_are_the_maps_forward_passes_through():
+    torch.manual_seed(0)
+    net = EfficientNetLite0(with_last=False).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        mid, _ = net(x)
+        maps = net.block_outputs(x, [4, 10])
+    assert sorted(maps) == [4, 10] and maps[4].shape == (2, 40, 8, 8)
+    assert torch.equal(maps[10], mid)

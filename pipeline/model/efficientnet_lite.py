@@ -136,8 +136,20 @@ class EfficientNetLite0(nn.Module):
             self._conv_head = nn.Conv2d(cin, self.out_channels, 1, bias=False)
             self._bn1 = _bn(self.out_channels)
 
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self._bn0(self._conv_stem(_pad_same(x, 3, 2))), inplace=True)
+
+    def block_outputs(self, x: torch.Tensor, blocks) -> dict[int, torch.Tensor]:
+        """The maps after each of ``blocks`` (0..15) for images x (what bench/joint_probe.py reads)."""
+        x, out = self.stem(x), {}
+        for i, block in enumerate(self._blocks[:max(blocks) + 1]):
+            x = block(x)
+            if i in blocks:
+                out[i] = x
+        return out
+
     def forward(self, x: torch.Tensor):
-        x = F.relu6(self._bn0(self._conv_stem(_pad_same(x, 3, 2))), inplace=True)
+        x = self.stem(x)
         for block in self._blocks[:MID_BLOCK + 1]:
             x = block(x)
         mid = x
