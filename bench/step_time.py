@@ -1,7 +1,7 @@
 """Milliseconds per training step of the default profile's model on cached-map-shaped random inputs
 (no data loading): the pose warm-up's step (pose stream alone) and the joint step (every stream,
 frozen backbone's maps as the features stage caches them). The CPU time of `dvc repro`'s training
-is these steps; run it on two commits to compare (e.g. with farm-bench).
+is these steps; run it on two commits, alternating, to compare them.
 
     python -m bench.step_time [--params params.yaml] [--run synth_1] [--steps 30] [--threads 1] [--classes 10]
 """
@@ -65,8 +65,7 @@ def main() -> None:
 
     def pose_step():
         optimizer.zero_grad()
-        logits = model.pose_stream_logits(poses, mask, visibility)
-        sum(torch.nn.functional.cross_entropy(v, labels) for v in logits.values()).backward()
+        parnet_loss(model.pose_stream_logits(poses, mask, visibility), labels).backward()
         optimizer.step()
 
     def joint_step():

@@ -148,14 +148,12 @@ def extract_dataset(frames_dir: Path, videos: list[tuple[str, int, tuple[int, in
     return len(todo)
 
 
-def cache_for_model(folder: Path | None, ckpt: dict) -> tuple["FeatureCache | None", str]:
+def cache_for_model(folder: Path, ckpt: dict) -> tuple["FeatureCache | None", str]:
     """The cache a checkpoint's model was trained on (its ``features`` entry), where ``folder``
     holds maps for that spec: (cache, "") or (None, why not). Evaluate reads it instead of running
     the frozen backbone on frames: the same maps, at a fraction of the time."""
     if ckpt.get("features") is None:
         return None, "the model was not trained on cached maps"
-    if folder is None:
-        return None, "no features folder"
     try:
         return FeatureCache(folder, FeatureSpec.from_dict(ckpt["features"])), ""
     except (MissingInput, StaleFeatures) as err:

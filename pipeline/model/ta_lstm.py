@@ -72,6 +72,16 @@ def _squeezed(state: TAState) -> TAState:
                    [drop(v) for v in state.values])
 
 
+def stacked_weight(layers) -> torch.Tensor:
+    """The weights of K nn.Linear layers of one shape as [K, in, out], for torch.bmm/baddbmm."""
+    return torch.stack([layer.weight for layer in layers]).transpose(1, 2)
+
+
+def stacked_bias(layers) -> torch.Tensor:
+    """Their biases as [K, 1, out], broadcast over a batch by baddbmm."""
+    return torch.stack([layer.bias for layer in layers])[:, None]
+
+
 class CellGroup:
     """K TA-LSTM cells of one shape stepped in lockstep, e.g. the two directions of a
     bidirectional layer: every tensor carries the cell on a leading axis [K, B, ...], and each
@@ -84,11 +94,11 @@ class CellGroup:
         first = cells[0]
         self.window, self.hidden_size = first.window, first.hidden_size
 
-        def weight(name):  # [K, in, out]
-            return torch.stack([getattr(c, name).weight for c in cells]).transpose(1, 2)
+        def weight(name):
+            return stacked_weight([getattr(c, name) for c in cells])
 
-        def bias(name):    # [K, 1, out]
-            return torch.stack([getattr(c, name).bias for c in cells])[:, None]
+        def bias(name):
+            return stacked_bias([getattr(c, name) for c in cells])
 
         self.gate_x, self.gate_x_bias, self.gate_h = weight("gate_x"), bias("gate_x"), weight("gate_h")
         if self.window > 0:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pipeline.keypoints import BODY_PART, LIMB_PARTS, NUM_KEYPOINTS
-from pipeline.model.ta_lstm import TALSTM, CellGroup, TALSTMCell
+from pipeline.model.ta_lstm import TALSTM, CellGroup, TALSTMCell, stacked_bias, stacked_weight
 
 
 class PartEncoder(nn.Module):
@@ -172,10 +172,10 @@ class _AttentionGroup:
     one batched matmul per layer over the stacked weights."""
 
     def __init__(self, attentions):
-        self.key = torch.stack([a.key.weight for a in attentions]).transpose(1, 2)       # [K, D, A]
-        self.key_bias = torch.stack([a.key.bias for a in attentions])[:, None]           # [K, 1, A]
-        self.query = torch.stack([a.query.weight for a in attentions]).transpose(1, 2)   # [K, Q, A]
-        self.score = torch.stack([a.score.weight for a in attentions]).transpose(1, 2)[:, None]  # [K, 1, A, 1]
+        self.key = stacked_weight([a.key for a in attentions])                          # [K, D, A]
+        self.key_bias = stacked_bias([a.key for a in attentions])                       # [K, 1, A]
+        self.query = stacked_weight([a.query for a in attentions])                      # [K, Q, A]
+        self.score = stacked_weight([a.score for a in attentions])[:, None]             # [K, 1, A, 1]
 
     def keys(self, persons: torch.Tensor) -> torch.Tensor:
         """[K, B, T, N, D] -> [K, B, T, N, A] (W_p p_n + b for every frame at once)."""
